@@ -1,0 +1,290 @@
+//! Every event on the bus, typed and versioned. Payloads carry what their consumers need, so no
+//! consumer calls back to the producer: `order.confirmed` carries the customer, lines and totals
+//! the invoice prints.
+//!
+//! Compatibility rule: within a major version, fields are only added (as optional), never
+//! removed or retyped, and readers ignore fields they do not know. A breaking change is a new
+//! major version (`v2`) published alongside the old one until every consumer reads it.
+
+use crate::envelope::{DecodeError, schema_uri};
+use crate::money::{Amount, Currency};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProductUpserted {
+    pub product_id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub price: Amount,
+    pub currency: Currency,
+    /// On hand minus reserved when the event was written.
+    pub available: i64,
+    pub active: bool,
+    /// Increases with every change, so the gateway's read model ignores stale updates.
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderLine {
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub quantity: u32,
+    pub unit_price: Amount,
+    pub subtotal: Amount,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCreated {
+    pub order_id: Uuid,
+    pub customer: Customer,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+    pub total_amount: Amount,
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReservedLine {
+    pub product_id: Uuid,
+    pub quantity: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockReserved {
+    pub order_id: Uuid,
+    pub lines: Vec<ReservedLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StockRejectionReason {
+    InsufficientStock,
+    UnknownProduct,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockRejected {
+    pub order_id: Uuid,
+    pub reason: StockRejectionReason,
+    /// The first product that could not be reserved.
+    pub product_id: Option<Uuid>,
+}
+
+/// `stock.committed` and `stock.released`: the reservation of an order reached its end.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StockSettled {
+    pub order_id: Uuid,
+    pub lines: Vec<ReservedLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRequested {
+    pub order_id: Uuid,
+    pub amount: Amount,
+    pub currency: Currency,
+    pub payment_method: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentSucceeded {
+    pub order_id: Uuid,
+    pub payment_id: Uuid,
+    pub amount: Amount,
+    pub currency: Currency,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentFailed {
+    pub order_id: Uuid,
+    pub payment_id: Uuid,
+    /// Machine-readable: `card_declined`, `insufficient_funds`, `unsupported_payment_method`.
+    pub code: String,
+    pub message: String,
+}
+
+/// Why an order failed, as clients and integrators see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureReason {
+    OutOfStock,
+    UnknownProduct,
+    PaymentDeclined,
+    InsufficientFunds,
+    PaymentFailed,
+}
+
+impl FailureReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::OutOfStock => "out_of_stock",
+            Self::UnknownProduct => "unknown_product",
+            Self::PaymentDeclined => "payment_declined",
+            Self::InsufficientFunds => "insufficient_funds",
+            Self::PaymentFailed => "payment_failed",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::OutOfStock, Self::UnknownProduct, Self::PaymentDeclined, Self::InsufficientFunds, Self::PaymentFailed]
+            .into_iter()
+            .find(|reason| reason.as_str() == raw)
+    }
+
+    /// The reason in plain words, for the customer's email.
+    pub fn explanation(self) -> &'static str {
+        match self {
+            Self::OutOfStock => "one of the products you ordered is out of stock",
+            Self::UnknownProduct => "one of the products you ordered is no longer sold",
+            Self::PaymentDeclined => "your payment was declined",
+            Self::InsufficientFunds => "your payment was declined for insufficient funds",
+            Self::PaymentFailed => "your payment could not be completed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderConfirmed {
+    pub order_id: Uuid,
+    pub customer: Customer,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+    pub total_amount: Amount,
+    pub placed_at: DateTime<Utc>,
+    pub payment_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderFailed {
+    pub order_id: Uuid,
+    pub customer: Customer,
+    pub reason: FailureReason,
+    pub lines: Vec<ReservedLine>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NotificationKind {
+    Invoice,
+    FailureNotice,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationSent {
+    pub notification_id: Uuid,
+    pub order_id: Uuid,
+    pub kind: NotificationKind,
+    pub channel: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NotificationFailed {
+    pub notification_id: Uuid,
+    pub order_id: Uuid,
+    pub kind: NotificationKind,
+    pub channel: String,
+    pub error: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookDelivered {
+    pub delivery_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub order_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookFailed {
+    pub delivery_id: Uuid,
+    pub endpoint_id: Uuid,
+    pub event_id: Uuid,
+    pub event_type: String,
+    pub order_id: Option<Uuid>,
+    pub error: String,
+}
+
+macro_rules! events {
+    ($($variant:ident($payload:ty) = $name:literal v $version:literal, order: $order:expr;)+) => {
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Event {
+            $($variant($payload),)+
+        }
+
+        impl Event {
+            /// Every event type, with the schema version this build writes.
+            pub const TYPES: &'static [(&'static str, u32)] = &[$(($name, $version),)+];
+
+            pub fn event_type(&self) -> &'static str {
+                match self { $(Self::$variant(_) => $name,)+ }
+            }
+
+            pub fn version(&self) -> u32 {
+                match self { $(Self::$variant(_) => $version,)+ }
+            }
+
+            pub fn order_id(&self) -> Option<Uuid> {
+                match self { $(Self::$variant(payload) => ($order)(payload),)+ }
+            }
+
+            pub fn data(&self) -> serde_json::Value {
+                match self { $(Self::$variant(payload) => serde_json::to_value(payload).unwrap_or_default(),)+ }
+            }
+
+            pub fn decode(event_type: &str, dataschema: &str, data: &serde_json::Value) -> Result<Self, DecodeError> {
+                match event_type {
+                    $($name => Ok(Self::$variant(decode_payload($name, $version, dataschema, data)?)),)+
+                    other => Err(DecodeError::UnknownType(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+fn decode_payload<T: DeserializeOwned>(
+    event_type: &str,
+    version: u32,
+    dataschema: &str,
+    data: &serde_json::Value,
+) -> Result<T, DecodeError> {
+    if dataschema != schema_uri(event_type, version) {
+        return Err(DecodeError::UnsupportedVersion {
+            event_type: event_type.to_owned(),
+            found: dataschema.to_owned(),
+            supported: version,
+        });
+    }
+    T::deserialize(data).map_err(|source| DecodeError::InvalidData { event_type: event_type.to_owned(), source })
+}
+
+events! {
+    ProductUpserted(ProductUpserted) = "product.upserted" v 1, order: |_: &ProductUpserted| None;
+    OrderCreated(OrderCreated) = "order.created" v 1, order: |p: &OrderCreated| Some(p.order_id);
+    StockReserved(StockReserved) = "stock.reserved" v 1, order: |p: &StockReserved| Some(p.order_id);
+    StockRejected(StockRejected) = "stock.rejected" v 1, order: |p: &StockRejected| Some(p.order_id);
+    StockCommitted(StockSettled) = "stock.committed" v 1, order: |p: &StockSettled| Some(p.order_id);
+    StockReleased(StockSettled) = "stock.released" v 1, order: |p: &StockSettled| Some(p.order_id);
+    PaymentRequested(PaymentRequested) = "payment.requested" v 1, order: |p: &PaymentRequested| Some(p.order_id);
+    PaymentSucceeded(PaymentSucceeded) = "payment.succeeded" v 1, order: |p: &PaymentSucceeded| Some(p.order_id);
+    PaymentFailed(PaymentFailed) = "payment.failed" v 1, order: |p: &PaymentFailed| Some(p.order_id);
+    OrderConfirmed(OrderConfirmed) = "order.confirmed" v 1, order: |p: &OrderConfirmed| Some(p.order_id);
+    OrderFailed(OrderFailed) = "order.failed" v 1, order: |p: &OrderFailed| Some(p.order_id);
+    NotificationSent(NotificationSent) = "notification.sent" v 1, order: |p: &NotificationSent| Some(p.order_id);
+    NotificationFailed(NotificationFailed) = "notification.failed" v 1, order: |p: &NotificationFailed| Some(p.order_id);
+    WebhookDelivered(WebhookDelivered) = "webhook.delivered" v 1, order: |p: &WebhookDelivered| p.order_id;
+    WebhookFailed(WebhookFailed) = "webhook.failed" v 1, order: |p: &WebhookFailed| p.order_id;
+}
+
+/// The events integrators may subscribe to as webhooks: order and payment outcomes, a
+/// deliberate list rather than whatever is on the bus.
+pub const WEBHOOK_EVENT_TYPES: &[&str] =
+    &["order.created", "order.confirmed", "order.failed", "payment.succeeded", "payment.failed"];

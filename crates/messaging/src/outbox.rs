@@ -1,0 +1,45 @@
+//! Writing events: always inside the caller's transaction, never straight to the broker, so a
+//! state change and the events it causes commit or vanish together.
+
+use crate::schema::outbox;
+use contracts::{Envelope, Event};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+
+#[derive(Insertable)]
+#[diesel(table_name = outbox)]
+struct NewOutboxRow<'a> {
+    event_id: uuid::Uuid,
+    routing_key: &'a str,
+    payload: Vec<u8>,
+    traceparent: Option<&'a str>,
+}
+
+/// Queues `event` from `source` for publishing once the surrounding transaction commits.
+pub async fn enqueue(conn: &mut AsyncPgConnection, source: &str, event: &Event) -> QueryResult<Envelope> {
+    let envelope = Envelope::new(source, event);
+    enqueue_envelope(conn, &envelope).await?;
+    Ok(envelope)
+}
+
+pub async fn enqueue_envelope(conn: &mut AsyncPgConnection, envelope: &Envelope) -> QueryResult<()> {
+    diesel::insert_into(outbox::table)
+        .values(NewOutboxRow {
+            event_id: envelope.id,
+            routing_key: &envelope.event_type,
+            payload: envelope.to_bytes(),
+            traceparent: envelope.traceparent.as_deref(),
+        })
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Events not yet confirmed by the broker, and the age in seconds of the oldest one.
+pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
+    let count: i64 = outbox::table.count().get_result(conn).await?;
+    let oldest: Option<chrono::DateTime<chrono::Utc>> =
+        outbox::table.select(diesel::dsl::min(outbox::created_at)).get_result(conn).await?;
+    let age = oldest.map(|t| (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
+    Ok((count, age))
+}

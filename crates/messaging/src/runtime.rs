@@ -1,0 +1,135 @@
+//! Wiring every service repeats: settings shared by all, the pool and migrations, the broker,
+//! the outbox relay, consumers and background workers, all stopped by one token.
+
+use crate::broker::{Broker, BrokerConfig, QueueType};
+use crate::consumer::{self, ConsumerOptions, EventHandler};
+use crate::relay::{self, RelayOptions};
+use crate::topology::Topology;
+use diesel_migrations::EmbeddedMigrations;
+use platform::db::{self, PgPool};
+use platform::http::{Check, Readiness};
+use platform::settings::{Secret, SettingsError, parse_millis_list};
+use platform::telemetry::LogFormat;
+use serde::Deserialize;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Settings every service reads (design §7), filled from `DATABASE_URL`, `AMQP_URL`, ...
+#[derive(Debug, Clone, Deserialize)]
+pub struct CommonSettings {
+    pub database_url: Secret,
+    pub amqp_url: Secret,
+    pub http_addr: String,
+    #[serde(default)]
+    pub log_format: LogFormat,
+    pub db_pool_size: usize,
+    pub http_workers: usize,
+    pub http_body_limit_bytes: usize,
+    pub amqp_queue_type: QueueType,
+    /// Comma-separated milliseconds, one retry queue per entry. Every service of a deployment
+    /// must use the same list (they all declare the same queues).
+    pub amqp_retry_delays_ms: String,
+}
+
+impl CommonSettings {
+    /// Defaults that run on one machine; `http_addr` and the database role are per service.
+    pub fn defaults(db_role: &'static str, port: u16) -> Vec<(&'static str, String)> {
+        vec![
+            ("database_url", format!("postgres://{db_role}@127.0.0.1:5432/orders")),
+            ("amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
+            ("http_addr", format!("127.0.0.1:{port}")),
+            ("log_format", "pretty".to_owned()),
+            ("db_pool_size", "16".to_owned()),
+            ("http_workers", "2".to_owned()),
+            ("http_body_limit_bytes", "65536".to_owned()),
+            ("amqp_queue_type", "quorum".to_owned()),
+            ("amqp_retry_delays_ms", "1000,10000,60000,300000".to_owned()),
+        ]
+    }
+
+    pub fn topology(&self) -> Result<Topology, SettingsError> {
+        let retry_delays = parse_millis_list("amqp_retry_delays_ms", &self.amqp_retry_delays_ms)?;
+        if retry_delays.is_empty() {
+            return Err(SettingsError::Invalid { key: "amqp_retry_delays_ms", reason: "needs at least one delay".into() });
+        }
+        Ok(Topology { queue_type: self.amqp_queue_type, retry_delays })
+    }
+
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.topology()?;
+        if self.db_pool_size < 2 {
+            return Err(SettingsError::Invalid { key: "db_pool_size", reason: "needs at least 2 (the relay listens on one)".into() });
+        }
+        Ok(())
+    }
+}
+
+/// Loads a service's settings: `defaults` under the environment and optional `CONFIG_FILE`.
+pub fn load_settings<T: serde::de::DeserializeOwned>(defaults: &[(&'static str, String)]) -> Result<T, SettingsError> {
+    let pairs: Vec<(&str, &str)> = defaults.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    platform::settings::load(&pairs)
+}
+
+pub struct Runtime {
+    pub service: &'static str,
+    pub pool: PgPool,
+    pub broker: Broker,
+    pub cancel: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Runtime {
+    /// Connects the pool, migrates (outbox/inbox first, then the service's own), starts the
+    /// broker supervisor and the outbox relay.
+    pub async fn start(
+        service: &'static str,
+        settings: &CommonSettings,
+        migrations: EmbeddedMigrations,
+        cancel: CancellationToken,
+    ) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
+        db::migrate(&pool, db::lock_key(service), vec![crate::MIGRATIONS, migrations]).await?;
+        let broker = Broker::start(
+            BrokerConfig {
+                url: settings.amqp_url.clone(),
+                connection_name: service.to_owned(),
+                topology: settings.topology()?,
+            },
+            cancel.clone(),
+        );
+        let mut tasks = JoinSet::new();
+        tasks.spawn(relay::run(pool.clone(), broker.clone(), RelayOptions::default(), cancel.clone()));
+        Ok(Self { service, pool, broker, cancel, tasks })
+    }
+
+    pub fn consume<H: EventHandler>(&mut self, handler: Arc<H>, options: ConsumerOptions) {
+        self.tasks.spawn(consumer::run(self.broker.clone(), self.pool.clone(), handler, options, self.cancel.clone()));
+    }
+
+    /// Runs a background worker until it returns (it must watch `self.cancel`).
+    pub fn spawn(&mut self, worker: impl Future<Output = ()> + Send + 'static) {
+        self.tasks.spawn(worker);
+    }
+
+    /// Ready when the database answers and the broker connection is up.
+    pub fn readiness(&self) -> Readiness {
+        let (pool, broker) = (self.pool.clone(), self.broker.clone());
+        Arc::new(move || {
+            let (pool, broker) = (pool.clone(), broker.clone());
+            Box::pin(async move {
+                vec![
+                    Check { name: "database", ok: db::ping(&pool).await },
+                    Check { name: "broker", ok: broker.is_connected() },
+                ]
+            })
+        })
+    }
+
+    /// Waits for every consumer, worker and the relay to finish after cancellation.
+    pub async fn join(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

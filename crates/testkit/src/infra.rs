@@ -1,0 +1,88 @@
+//! A database and a vhost per test, so the suite runs in parallel against the shared servers.
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+
+fn pg_host() -> String {
+    std::env::var("TEST_PG_HOST").unwrap_or_else(|_| "127.0.0.1:5432".to_owned())
+}
+
+fn admin_url(database: &str) -> String {
+    let user = std::env::var("TEST_PG_SUPERUSER").unwrap_or_else(|_| "postgres".to_owned());
+    format!("postgres://{user}@{}/{database}", pg_host())
+}
+
+pub struct TestDatabase {
+    pub name: String,
+}
+
+impl TestDatabase {
+    /// Creates `t_<random>` with every service's schema, owned by the service's role.
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let root = crate::repo_root().join("deploy/postgres");
+        let roles = std::fs::read_to_string(root.join("roles.sql"))?;
+        let schemas = std::fs::read_to_string(root.join("schemas.sql"))?;
+        let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
+        admin.batch_execute(&format!("BEGIN; {roles} COMMIT;")).await?;
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+        let mut db = AsyncPgConnection::establish(&admin_url(&name)).await?;
+        db.batch_execute(&schemas).await?;
+        Ok(Self { name })
+    }
+
+    /// The URL a service uses: its own role, this database.
+    pub fn url_for(&self, role: &str) -> String {
+        format!("postgres://{role}@{}/{}", pg_host(), self.name)
+    }
+
+    pub fn admin_url(&self) -> String {
+        admin_url(&self.name)
+    }
+
+    pub async fn drop_database(self) -> anyhow::Result<()> {
+        let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await?;
+        Ok(())
+    }
+}
+
+fn management_base() -> String {
+    std::env::var("TEST_RABBITMQ_MANAGEMENT").unwrap_or_else(|_| "http://127.0.0.1:15672".to_owned())
+}
+
+pub struct TestVhost {
+    pub name: String,
+}
+
+impl TestVhost {
+    /// Creates a vhost through the management API (the `rabbitmq_management` plugin, which
+    /// `make test` enables) and gives `guest` full rights on it.
+    pub async fn create() -> anyhow::Result<Self> {
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let client = reqwest::Client::new();
+        let base = management_base();
+        client.put(format!("{base}/api/vhosts/{name}")).basic_auth("guest", Some("guest")).send().await?.error_for_status()?;
+        client
+            .put(format!("{base}/api/permissions/{name}/guest"))
+            .basic_auth("guest", Some("guest"))
+            .json(&serde_json::json!({"configure": ".*", "write": ".*", "read": ".*"}))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(Self { name })
+    }
+
+    pub fn amqp_url(&self) -> String {
+        let host = std::env::var("TEST_AMQP_HOST").unwrap_or_else(|_| "127.0.0.1:5672".to_owned());
+        format!("amqp://guest:guest@{host}/{}", self.name)
+    }
+
+    pub async fn delete(self) -> anyhow::Result<()> {
+        reqwest::Client::new()
+            .delete(format!("{}/api/vhosts/{}", management_base(), self.name))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await?;
+        Ok(())
+    }
+}

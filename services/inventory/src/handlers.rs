@@ -1,0 +1,63 @@
+//! Inventory's part in the saga: reserve on `order.created`, commit on `order.confirmed`,
+//! release on `order.failed`. Each runs inside the consumer's transaction with the inbox row.
+
+use crate::SERVICE;
+use crate::domain::reservation_lines;
+use crate::store::{self, ReserveError, Settlement};
+use contracts::events::{StockRejected, StockReserved, StockSettled};
+use contracts::{Envelope, Event};
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+use messaging::{EventHandler, HandleError, outbox};
+
+pub struct OrderEvents;
+
+impl EventHandler for OrderEvents {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        envelope: &'a Envelope,
+        event: Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            match event {
+                Event::OrderCreated(order) => {
+                    if store::has_reservation(conn, order.order_id).await? {
+                        tracing::info!(order_id = %order.order_id, "order already has a reservation; ignoring repeat");
+                        return Ok(());
+                    }
+                    let lines = reservation_lines(&order.lines);
+                    let reply = match store::reserve_all(conn, order.order_id, &lines).await {
+                        Ok(()) => Event::StockReserved(StockReserved { order_id: order.order_id, lines }),
+                        Err(ReserveError::Rejected { reason, product_id }) => {
+                            tracing::info!(order_id = %order.order_id, %product_id, ?reason, "reservation rejected");
+                            Event::StockRejected(StockRejected { order_id: order.order_id, reason, product_id: Some(product_id) })
+                        }
+                        Err(ReserveError::Db(error)) => return Err(error.into()),
+                    };
+                    outbox::enqueue(conn, SERVICE, &reply).await?;
+                }
+                Event::OrderConfirmed(order) => {
+                    let lines = store::settle(conn, order.order_id, Settlement::Commit).await?;
+                    if !lines.is_empty() {
+                        outbox::enqueue(conn, SERVICE, &Event::StockCommitted(StockSettled { order_id: order.order_id, lines })).await?;
+                    }
+                }
+                Event::OrderFailed(order) => {
+                    let lines = store::settle(conn, order.order_id, Settlement::Release).await?;
+                    if !lines.is_empty() {
+                        outbox::enqueue(conn, SERVICE, &Event::StockReleased(StockSettled { order_id: order.order_id, lines })).await?;
+                    }
+                }
+                other => {
+                    return Err(HandleError::Permanent(format!(
+                        "inventory does not handle `{}` (event {})",
+                        other.event_type(),
+                        envelope.id
+                    )));
+                }
+            }
+            Ok(())
+        })
+    }
+}

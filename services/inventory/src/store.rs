@@ -1,0 +1,206 @@
+//! Inventory's tables and the only SQL in the service. Query functions take a connection so
+//! they compose inside the caller's transaction.
+
+use crate::domain::NewProduct;
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+use contracts::events::{ReservedLine, StockRejectionReason};
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+diesel::table! {
+    products (id) {
+        id -> Uuid,
+        sku -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        price -> Numeric,
+        currency -> Text,
+        on_hand -> BigInt,
+        reserved -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reservations (order_id, product_id) {
+        order_id -> Uuid,
+        product_id -> Uuid,
+        quantity -> BigInt,
+        status -> Text,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(reservations -> products (product_id));
+diesel::allow_tables_to_appear_in_same_query!(products, reservations);
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = products)]
+pub struct Product {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub price: BigDecimal,
+    pub currency: String,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Product {
+    pub fn available(&self) -> i64 {
+        self.on_hand - self.reserved
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("a product with SKU `{0}` already exists")]
+    SkuTaken(String),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+pub async fn insert_product(conn: &mut AsyncPgConnection, product: &NewProduct) -> Result<Product, StoreError> {
+    diesel::insert_into(products::table)
+        .values((
+            products::id.eq(Uuid::now_v7()),
+            products::sku.eq(&product.sku),
+            products::name.eq(&product.name),
+            products::description.eq(&product.description),
+            products::price.eq(product.price.as_decimal()),
+            products::currency.eq(product.currency.as_str()),
+            products::on_hand.eq(product.stock),
+        ))
+        .returning(Product::as_returning())
+        .get_result(conn)
+        .await
+        .map_err(|error| match error {
+            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
+                StoreError::SkuTaken(product.sku.clone())
+            }
+            other => StoreError::Db(other),
+        })
+}
+
+pub async fn find_product(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Product>> {
+    products::table.find(id).select(Product::as_select()).first(conn).await.optional()
+}
+
+/// Products in id order (UUIDv7, so creation order) after `after`.
+pub async fn list_products(conn: &mut AsyncPgConnection, after: Option<Uuid>, limit: i64) -> QueryResult<Vec<Product>> {
+    let mut query = products::table.select(Product::as_select()).order(products::id).limit(limit).into_boxed();
+    if let Some(after) = after {
+        query = query.filter(products::id.gt(after));
+    }
+    query.load(conn).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReserveError {
+    #[error("cannot reserve {product_id}: {reason:?}")]
+    Rejected { reason: StockRejectionReason, product_id: Uuid },
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+pub async fn has_reservation(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(reservations::table.filter(reservations::order_id.eq(order_id))))
+        .get_result(conn)
+        .await
+}
+
+/// Reserves every line or none. Each line is one conditional UPDATE (`on_hand - reserved >= q`),
+/// so stock can never be oversold whatever runs concurrently; a savepoint undoes the lines
+/// already reserved when a later one cannot be. `lines` must be sorted by product id.
+pub async fn reserve_all(conn: &mut AsyncPgConnection, order_id: Uuid, lines: &[ReservedLine]) -> Result<(), ReserveError> {
+    conn.transaction(async |conn: &mut AsyncPgConnection| {
+        for line in lines {
+            let quantity = i64::from(line.quantity);
+            let updated = diesel::update(
+                products::table
+                    .filter(products::id.eq(line.product_id))
+                    .filter((products::on_hand - products::reserved).ge(quantity)),
+            )
+            .set((
+                products::reserved.eq(products::reserved + quantity),
+                products::version.eq(products::version + 1),
+                products::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+            if updated == 0 {
+                let exists = find_product(conn, line.product_id).await?.is_some();
+                let reason =
+                    if exists { StockRejectionReason::InsufficientStock } else { StockRejectionReason::UnknownProduct };
+                return Err(ReserveError::Rejected { reason, product_id: line.product_id });
+            }
+            diesel::insert_into(reservations::table)
+                .values((
+                    reservations::order_id.eq(order_id),
+                    reservations::product_id.eq(line.product_id),
+                    reservations::quantity.eq(quantity),
+                    reservations::status.eq("reserved"),
+                ))
+                .execute(conn)
+                .await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    /// The order is confirmed: the reserved units leave stock for good.
+    Commit,
+    /// The order failed or was cancelled: the reserved units become available again.
+    Release,
+}
+
+/// Settles the open reservation of `order_id`; returns the lines settled (empty when there was
+/// nothing open, e.g. a rejected order or a repeated event).
+pub async fn settle(conn: &mut AsyncPgConnection, order_id: Uuid, settlement: Settlement) -> QueryResult<Vec<ReservedLine>> {
+    let open: Vec<(Uuid, i64)> = reservations::table
+        .filter(reservations::order_id.eq(order_id))
+        .filter(reservations::status.eq("reserved"))
+        .select((reservations::product_id, reservations::quantity))
+        .order(reservations::product_id)
+        .for_update()
+        .load(conn)
+        .await?;
+    for (product_id, quantity) in &open {
+        let target = products::table.find(*product_id);
+        let common = (
+            products::reserved.eq(products::reserved - *quantity),
+            products::version.eq(products::version + 1),
+            products::updated_at.eq(diesel::dsl::now),
+        );
+        match settlement {
+            Settlement::Commit => {
+                diesel::update(target).set((products::on_hand.eq(products::on_hand - *quantity), common)).execute(conn).await?
+            }
+            Settlement::Release => diesel::update(target).set(common).execute(conn).await?,
+        };
+    }
+    let status = match settlement {
+        Settlement::Commit => "committed",
+        Settlement::Release => "released",
+    };
+    diesel::update(reservations::table.filter(reservations::order_id.eq(order_id)).filter(reservations::status.eq("reserved")))
+        .set((reservations::status.eq(status), reservations::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await?;
+    Ok(open
+        .into_iter()
+        .map(|(product_id, quantity)| ReservedLine { product_id, quantity: u32::try_from(quantity).unwrap_or(u32::MAX) })
+        .collect())
+}
