@@ -30,6 +30,7 @@ pub struct CommonSettings {
     pub amqp_queue_type: QueueType,
     /// Comma-separated milliseconds, one retry queue per entry. Every service of a deployment
     /// must use the same list (they all declare the same queues).
+    #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub amqp_retry_delays_ms: String,
 }
 

@@ -48,6 +48,21 @@ pub fn load<T: DeserializeOwned>(defaults: &[(&str, &str)]) -> Result<T, Setting
     Ok(builder.build()?.try_deserialize()?)
 }
 
+/// Accepts a string or a bare number: the environment source parses `X=5000` into a number,
+/// which a `String` field inside a flattened struct would otherwise refuse.
+pub fn string_or_number<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Integer(i64),
+    }
+    Ok(match Raw::deserialize(deserializer)? {
+        Raw::Text(text) => text,
+        Raw::Integer(number) => number.to_string(),
+    })
+}
+
 /// Splits `"1000, 5000"` into milliseconds; the settings every service shares use it for
 /// retry schedules so one environment variable can carry a list.
 pub fn parse_millis_list(key: &'static str, raw: &str) -> Result<Vec<std::time::Duration>, SettingsError> {

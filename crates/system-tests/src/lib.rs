@@ -1,1 +1,1 @@
-
+//! End-to-end scenarios live in `tests/it/`; this crate has no code of its own.

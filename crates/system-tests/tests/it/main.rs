@@ -1,0 +1,12 @@
+//! End-to-end scenarios: the five services run in-process against real PostgreSQL and RabbitMQ
+//! (a fresh database and vhost per test), a real SMTP server and a real webhook receiver.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod bad_input;
+mod broker_outage;
+mod concurrency;
+mod delivery;
+mod isolation;
+mod saga;
+mod support;

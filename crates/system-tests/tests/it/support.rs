@@ -1,0 +1,341 @@
+//! Starts the whole system for one test and offers the steps scenarios are written in.
+
+use diesel::sql_types::{BigInt, Text};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use messaging::{CommonSettings, ConsumerOptions, QueueType};
+use platform::settings::Secret;
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use testkit::{HttpReceiver, SmtpServer, TestDatabase, TestVhost, eventually};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const SAGA_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Crash hooks per consumer: set one above zero to make that consumer die between commit and
+/// ack that many times.
+#[derive(Default, Clone)]
+pub struct CrashHooks {
+    pub inventory: ConsumerOptionsHook,
+    pub payment: ConsumerOptionsHook,
+    pub notifier: ConsumerOptionsHook,
+    pub webhooks: ConsumerOptionsHook,
+}
+
+#[derive(Default, Clone)]
+pub struct ConsumerOptionsHook(pub Arc<std::sync::atomic::AtomicUsize>);
+
+impl ConsumerOptionsHook {
+    fn options(&self, service: &'static str) -> ConsumerOptions {
+        ConsumerOptions { crash_before_ack: self.0.clone(), ..ConsumerOptions::new(service) }
+    }
+    pub fn crash_times(&self, n: usize) {
+        self.0.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+pub struct System {
+    pub db: TestDatabase,
+    pub vhost: TestVhost,
+    pub gateway: String,
+    pub smtp: SmtpServer,
+    pub receiver: HttpReceiver,
+    pub http: reqwest::Client,
+    pub hooks: CrashHooks,
+    pub spy: Arc<Mutex<Vec<Vec<u8>>>>,
+    cancel: CancellationToken,
+    tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    _spy_connection: lapin::Connection,
+    _mail_dir: std::path::PathBuf,
+}
+
+pub struct Options {
+    pub inventory_instances: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { inventory_instances: 1 }
+    }
+}
+
+impl System {
+    pub async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(options: Options) -> Self {
+        platform::telemetry::init(platform::telemetry::LogFormat::Pretty, "warn");
+        let db = TestDatabase::create().await.expect("test database");
+        let vhost = TestVhost::create().await.expect("test vhost (is rabbitmq_management enabled?)");
+        let smtp = SmtpServer::start().await.expect("smtp server");
+        let receiver = HttpReceiver::start().await.expect("webhook receiver");
+        let cancel = CancellationToken::new();
+        let hooks = CrashHooks::default();
+        let common = |role: &str| CommonSettings {
+            database_url: Secret::new(db.url_for(role)),
+            amqp_url: Secret::new(vhost.amqp_url()),
+            http_addr: "127.0.0.1:0".into(),
+            log_format: platform::telemetry::LogFormat::Pretty,
+            db_pool_size: 8,
+            http_workers: 1,
+            http_body_limit_bytes: 65536,
+            amqp_queue_type: QueueType::Quorum,
+            amqp_retry_delays_ms: "200,500,1000".into(),
+        };
+        let mut tasks = Vec::new();
+
+        let mut inventory_port = 0;
+        for _ in 0..options.inventory_instances {
+            let app = inventory::startup::Application::build(
+                inventory::settings::Settings { common: common("inventory") },
+                hooks.inventory.options(inventory::SERVICE),
+                cancel.clone(),
+            )
+            .await
+            .expect("inventory starts");
+            inventory_port = app.port;
+            tasks.push(tokio::spawn(app.run_until_stopped()));
+        }
+        let payment = payment::startup::Application::build(
+            payment::settings::Settings { common: common("payment") },
+            hooks.payment.options(payment::SERVICE),
+            cancel.clone(),
+        )
+        .await
+        .expect("payment starts");
+        let mail_dir = std::env::temp_dir().join(format!("mail-{}", db.name));
+        let notifier = notifier::startup::Application::build(
+            notifier::settings::Settings {
+                common: common("notifier"),
+                smtp_url: Some(Secret::new(smtp.url())),
+                mail_dir: mail_dir.to_string_lossy().into_owned(),
+                mail_from: "Orders <orders@localhost>".into(),
+                notification_retry_delays_ms: "200,400,800".into(),
+            },
+            hooks.notifier.options(notifier::SERVICE),
+            cancel.clone(),
+        )
+        .await
+        .expect("notifier starts");
+        let webhooks = webhook_dispatcher::startup::Application::build(
+            webhook_dispatcher::settings::Settings {
+                common: common("webhooks"),
+                webhook_retry_delays_ms: "200,400,800".into(),
+                webhook_timeout_ms: 2000,
+            },
+            hooks.webhooks.options(webhook_dispatcher::SERVICE),
+            cancel.clone(),
+        )
+        .await
+        .expect("webhook-dispatcher starts");
+        let webhooks_port = webhooks.port;
+        let gateway = order_api::startup::Application::build(
+            order_api::settings::Settings {
+                common: common("order_api"),
+                inventory_url: format!("http://127.0.0.1:{inventory_port}"),
+                webhooks_url: format!("http://127.0.0.1:{webhooks_port}"),
+                max_items_per_order: 50,
+                max_quantity_per_line: 1000,
+                upstream_timeout_ms: 5000,
+            },
+            ConsumerOptions::new(order_api::SERVICE),
+            cancel.clone(),
+        )
+        .await
+        .expect("order-api starts");
+        let ports = [gateway.port, payment.port, notifier.port, webhooks_port, inventory_port];
+        tasks.push(tokio::spawn(payment.run_until_stopped()));
+        tasks.push(tokio::spawn(notifier.run_until_stopped()));
+        tasks.push(tokio::spawn(webhooks.run_until_stopped()));
+        let gateway_url = format!("http://127.0.0.1:{}", gateway.port);
+        tasks.push(tokio::spawn(gateway.run_until_stopped()));
+
+        let http = reqwest::Client::new();
+        for port in ports {
+            let url = format!("http://127.0.0.1:{port}/health/ready");
+            eventually("every service to be ready", Duration::from_secs(30), || {
+                let (http, url) = (http.clone(), url.clone());
+                async move { http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+            })
+            .await;
+        }
+        let (spy, spy_connection) = spy_on_events(&vhost.amqp_url()).await;
+        Self {
+            db,
+            vhost,
+            gateway: gateway_url,
+            smtp,
+            receiver,
+            http,
+            hooks,
+            spy,
+            cancel,
+            tasks,
+            _spy_connection: spy_connection,
+            _mail_dir: mail_dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.gateway)
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self.http.post(self.url(path)).json(body).send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(self.url(path)).send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Creates a product through the gateway and waits until the gateway's catalog knows it.
+    pub async fn product(&self, sku: &str, price: &str, stock: i64) -> Uuid {
+        let (status, body) =
+            self.post("/api/v1/products", &json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "USD", "stock": stock})).await;
+        assert_eq!(status, 201, "product created: {body}");
+        let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
+        eventually("the catalog to learn the product", Duration::from_secs(20), || async move {
+            (self.count(&format!("SELECT count(*) AS n FROM order_api.catalog_products WHERE id = '{id}'")).await == 1).then_some(())
+        })
+        .await;
+        id
+    }
+
+    pub async fn order(&self, items: &[(Uuid, i64)], payment_method: Option<&str>) -> (u16, Value) {
+        let items: Vec<Value> = items.iter().map(|(id, q)| json!({"product_id": id, "quantity": q})).collect();
+        let mut body = json!({"customer_name": "Ada Lovelace", "customer_email": "ada@example.com", "items": items});
+        if let Some(method) = payment_method {
+            body["payment_method"] = json!(method);
+        }
+        self.post("/api/v1/orders", &body).await
+    }
+
+    /// Polls the order until `done` says so; returns the last body.
+    pub async fn order_until(&self, id: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let path = format!("/api/v1/orders/{id}");
+        eventually(what, SAGA_TIMEOUT, || {
+            let path = path.clone();
+            let done = &done;
+            async move {
+                let (status, body) = self.get(&path).await;
+                (status == 200 && done(&body)).then_some(body)
+            }
+        })
+        .await
+    }
+
+    pub async fn terminal(&self, id: &str) -> Value {
+        self.order_until(id, "the order to reach a terminal state", |o| {
+            matches!(o["status"].as_str(), Some("confirmed" | "failed"))
+        })
+        .await
+    }
+
+    pub async fn product_view(&self, id: Uuid) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/products/{id}")).await;
+        assert_eq!(status, 200);
+        body
+    }
+
+    /// Runs a `SELECT count(*) AS n ...` as the superuser on this test's database.
+    pub async fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
+        diesel::sql_query(sql).get_result::<Count>(&mut conn).await.expect(sql).n
+    }
+
+    pub async fn text(&self, sql: &str) -> Vec<String> {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = Text)]
+            t: String,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
+        diesel::sql_query(sql).load::<Row>(&mut conn).await.expect(sql).into_iter().map(|r| r.t).collect()
+    }
+
+    /// Every event published so far, decoded.
+    pub fn events(&self) -> Vec<Value> {
+        self.spy.lock().unwrap().iter().filter_map(|bytes| serde_json::from_slice(bytes).ok()).collect()
+    }
+
+    pub async fn publish_raw(&self, routing_key: &str, payload: &[u8]) {
+        let connection = lapin::Connection::connect(&self.vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel.confirm_select(Default::default()).await.unwrap();
+        channel
+            .basic_publish(
+                messaging::topology::EXCHANGE.into(),
+                routing_key.into(),
+                Default::default(),
+                payload,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        let connection = lapin::Connection::connect(&self.vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        let declared = channel
+            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .await
+            .unwrap();
+        let _ = connection.close(200, "done".into()).await;
+        declared.message_count()
+    }
+
+    pub async fn stop(self) {
+        self.cancel.cancel();
+        for task in self.tasks {
+            let finished = tokio::time::timeout(Duration::from_secs(30), task).await;
+            assert!(matches!(finished, Ok(Ok(Ok(())))), "a service did not stop cleanly: {finished:?}");
+        }
+        let _ = self.db.drop_database().await;
+        let _ = self.vhost.delete().await;
+    }
+}
+
+/// A queue bound to every routing key, so a test sees every event the system publishes.
+async fn spy_on_events(url: &str) -> (Arc<Mutex<Vec<Vec<u8>>>>, lapin::Connection) {
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let queue = channel
+        .queue_declare("".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
+    channel
+        .queue_bind(queue.name().clone(), messaging::topology::EXCHANGE.into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        .await
+        .unwrap();
+    let mut consumer = channel
+        .basic_consume(queue.name().clone(), "spy".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+        .await
+        .unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(delivery)) = consumer.next().await {
+            store.lock().unwrap().push(delivery.data);
+        }
+    });
+    (seen, connection)
+}

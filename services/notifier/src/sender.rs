@@ -1,0 +1,192 @@
+//! The delivery worker: leases due notifications, sends each with no transaction open, then
+//! records the outcome and its event in one transaction.
+
+use crate::SERVICE;
+use crate::domain::parse_kind;
+use crate::mailer::{Mailer, SendError};
+use crate::store::{self, Claimed};
+use contracts::Event;
+use contracts::events::{NotificationFailed, NotificationKind, NotificationSent};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use futures_util::StreamExt;
+use messaging::outbox;
+use platform::db::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Rows leased per round.
+const BATCH: i64 = 20;
+/// Emails in flight at once; SMTP pools connections, so a few run side by side.
+const CONCURRENCY: usize = 4;
+/// The fallback when no wake-up comes: retries fall due without any event announcing them.
+const POLL: Duration = Duration::from_secs(1);
+
+pub struct Sender {
+    pub pool: PgPool,
+    pub mailer: Arc<Mailer>,
+    /// The wait after each failed attempt; its length is the attempt limit.
+    pub retry_delays: Vec<Duration>,
+    /// Signalled by the consumer after it commits new notifications.
+    pub wake: Arc<Notify>,
+}
+
+/// What to write after an attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent,
+    Retry { error: String, delay_ms: i64 },
+    Failed { error: String },
+}
+
+/// Decides what an attempt's result means for a row that had `attempts_before` attempts.
+pub fn outcome(result: Result<(), SendError>, attempts_before: i32, delays: &[Duration], jitter: f64) -> Outcome {
+    match result {
+        Ok(()) => Outcome::Sent,
+        Err(SendError::Permanent(error)) => Outcome::Failed { error },
+        Err(SendError::Transient(error)) => {
+            let attempts = usize::try_from(attempts_before).unwrap_or(0) + 1;
+            match delays.get(attempts - 1).filter(|_| attempts < delays.len()) {
+                Some(delay) => {
+                    let delay_ms = (delay.as_millis() as f64 * jitter).max(1.0) as i64;
+                    Outcome::Retry { error, delay_ms }
+                }
+                None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
+            }
+        }
+    }
+}
+
+impl Sender {
+    pub async fn run(self, cancel: CancellationToken) {
+        tracing::info!("notification sender started");
+        while !cancel.is_cancelled() {
+            let claimed = match self.claim().await {
+                Ok(claimed) => claimed,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot claim notifications; will retry");
+                    Vec::new()
+                }
+            };
+            let full = claimed.len() as i64 == BATCH;
+            futures_util::stream::iter(claimed).for_each_concurrent(CONCURRENCY, |row| self.deliver(row)).await;
+            if full {
+                // More may be due right now; waiting would only add latency.
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = cancel.cancelled() => {}
+            }
+        }
+        tracing::info!("notification sender stopped");
+    }
+
+    async fn claim(&self) -> anyhow::Result<Vec<Claimed>> {
+        let mut conn = self.pool.get().await?;
+        Ok(store::claim_due(&mut conn, BATCH).await?)
+    }
+
+    async fn deliver(&self, row: Claimed) {
+        let result = self.mailer.send(&row.id.to_string(), &row.recipient, &row.subject, &row.body).await;
+        let jitter: f64 = rand::random_range(0.8..1.2);
+        let outcome = outcome(result, row.attempts, &self.retry_delays, jitter);
+        let label = match &outcome {
+            Outcome::Sent => "sent",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+        };
+        metrics::counter!("notification_attempts_total", "kind" => row.kind.clone(), "outcome" => label).increment(1);
+        if let Err(error) = self.record(&row, &outcome).await {
+            // The lease runs out and the row is tried again; at worst the email goes out twice,
+            // with the same Message-ID.
+            tracing::warn!(notification_id = %row.id, %error, "cannot record the attempt; it will be repeated");
+            return;
+        }
+        match outcome {
+            Outcome::Sent => tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, "notification sent"),
+            Outcome::Retry { error, delay_ms } => {
+                tracing::warn!(notification_id = %row.id, %error, delay_ms, "notification attempt failed; will retry")
+            }
+            Outcome::Failed { error } => tracing::warn!(notification_id = %row.id, %error, "notification failed"),
+        }
+    }
+
+    async fn record(&self, row: &Claimed, outcome: &Outcome) -> anyhow::Result<()> {
+        // Rows are only written by our own consumer, so an unknown kind means a corrupt row.
+        let kind = parse_kind(&row.kind).ok_or_else(|| anyhow::anyhow!("unknown kind `{}`", row.kind))?;
+        let mut pooled = self.pool.get().await?;
+        let conn: &mut AsyncPgConnection = &mut pooled;
+        conn.transaction(async |conn: &mut AsyncPgConnection| {
+            match outcome {
+                Outcome::Sent => {
+                    if store::mark_sent(conn, row.id).await? {
+                        outbox::enqueue(conn, SERVICE, &sent_event(row, kind)).await?;
+                    }
+                }
+                Outcome::Retry { error, delay_ms } => {
+                    store::schedule_retry(conn, row.id, error, *delay_ms).await?;
+                }
+                Outcome::Failed { error } => {
+                    if store::mark_failed(conn, row.id, error).await? {
+                        outbox::enqueue(conn, SERVICE, &failed_event(row, kind, error)).await?;
+                    }
+                }
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await?;
+        Ok(())
+    }
+}
+
+fn sent_event(row: &Claimed, kind: NotificationKind) -> Event {
+    Event::NotificationSent(NotificationSent {
+        notification_id: row.id,
+        order_id: row.order_id,
+        kind,
+        channel: row.channel.clone(),
+    })
+}
+
+fn failed_event(row: &Claimed, kind: NotificationKind, error: &str) -> Event {
+    Event::NotificationFailed(NotificationFailed {
+        notification_id: row.id,
+        order_id: row.order_id,
+        kind,
+        channel: row.channel.clone(),
+        error: error.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delays() -> Vec<Duration> {
+        [2000, 4000, 8000].into_iter().map(Duration::from_millis).collect()
+    }
+
+    fn transient() -> Result<(), SendError> {
+        Err(SendError::Transient("421 try later".into()))
+    }
+
+    #[test]
+    fn transient_failures_wait_longer_each_time_then_give_up_on_the_third() {
+        assert_eq!(outcome(transient(), 0, &delays(), 1.0), Outcome::Retry { error: "421 try later".into(), delay_ms: 2000 });
+        assert_eq!(outcome(transient(), 1, &delays(), 1.2), Outcome::Retry { error: "421 try later".into(), delay_ms: 4800 });
+        assert_eq!(
+            outcome(transient(), 2, &delays(), 1.0),
+            Outcome::Failed { error: "gave up after 3 attempts: 421 try later".into() }
+        );
+    }
+
+    #[test]
+    fn permanent_failures_are_final_at_once_and_success_is_success() {
+        let permanent = Err(SendError::Permanent("550 no such user".into()));
+        assert_eq!(outcome(permanent, 0, &delays(), 1.0), Outcome::Failed { error: "550 no such user".into() });
+        assert_eq!(outcome(Ok(()), 2, &delays(), 1.0), Outcome::Sent);
+    }
+}

@@ -1,0 +1,160 @@
+//! The notifications table and the only SQL in the service. Query functions take a connection
+//! so they compose inside the caller's transaction.
+
+use crate::domain::{EMAIL, Rendered, kind_str};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+diesel::table! {
+    notifications (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        kind -> Text,
+        channel -> Text,
+        recipient -> Text,
+        subject -> Text,
+        body -> Text,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamptz,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+    }
+}
+
+pub const STATUSES: [&str; 3] = ["pending", "sent", "failed"];
+
+/// How long a claimed row stays invisible to other senders. Far above the SMTP timeout, so a
+/// live sender always records its outcome before the lease runs out.
+pub const LEASE_SECONDS: i64 = 60;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notifications)]
+pub struct Notification {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub kind: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub status: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// A row the sender has leased and must now deliver.
+#[derive(Debug, Clone, QueryableByName)]
+#[diesel(table_name = notifications)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub kind: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i32,
+}
+
+/// Records a notification to send; returns false when this order already has one of this kind
+/// (a redelivered or replayed event), which is not an error.
+pub async fn insert(conn: &mut AsyncPgConnection, order_id: Uuid, rendered: &Rendered) -> QueryResult<bool> {
+    let inserted = diesel::insert_into(notifications::table)
+        .values((
+            notifications::id.eq(Uuid::now_v7()),
+            notifications::order_id.eq(order_id),
+            notifications::kind.eq(kind_str(rendered.kind)),
+            notifications::channel.eq(EMAIL),
+            notifications::recipient.eq(&rendered.recipient),
+            notifications::subject.eq(&rendered.subject),
+            notifications::body.eq(&rendered.body),
+            notifications::status.eq("pending"),
+        ))
+        .on_conflict((notifications::order_id, notifications::kind, notifications::channel))
+        .do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(inserted == 1)
+}
+
+/// Leases up to `limit` due rows in one statement. `SKIP LOCKED` lets several notifier
+/// instances claim side by side without waiting on or double-claiming each other's rows.
+pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
+    diesel::sql_query(
+        "UPDATE notifications SET next_attempt_at = now() + make_interval(secs => $1) \
+         WHERE id IN (SELECT id FROM notifications \
+                      WHERE status = 'pending' AND next_attempt_at <= now() \
+                      ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
+         RETURNING id, order_id, kind, channel, recipient, subject, body, attempts",
+    )
+    .bind::<BigInt, _>(LEASE_SECONDS)
+    .bind::<BigInt, _>(limit)
+    .load(conn)
+    .await
+}
+
+/// Marks a leased row sent. Returns false if it was no longer pending (another sender took it
+/// after our lease expired), so the caller does not announce the same email twice.
+pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let updated = diesel::sql_query(
+        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind::<SqlUuid, _>(id)
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+/// Records a failed attempt and when to try again.
+pub async fn schedule_retry(conn: &mut AsyncPgConnection, id: Uuid, error: &str, delay_ms: i64) -> QueryResult<bool> {
+    let updated = diesel::sql_query(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = $2, \
+         next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(error)
+    .bind::<BigInt, _>(delay_ms)
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+/// Gives up on a row; returns false if it was no longer pending.
+pub async fn mark_failed(conn: &mut AsyncPgConnection, id: Uuid, error: &str) -> QueryResult<bool> {
+    let updated = diesel::sql_query(
+        "UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = $2 \
+         WHERE id = $1 AND status = 'pending'",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(error)
+    .execute(conn)
+    .await?;
+    Ok(updated == 1)
+}
+
+#[derive(Debug, Default)]
+pub struct ListFilter {
+    pub order_id: Option<Uuid>,
+    pub status: Option<String>,
+}
+
+/// Newest first (ids are UUIDv7).
+pub async fn list(conn: &mut AsyncPgConnection, filter: &ListFilter, limit: i64) -> QueryResult<Vec<Notification>> {
+    let mut query =
+        notifications::table.select(Notification::as_select()).order(notifications::id.desc()).limit(limit).into_boxed();
+    if let Some(order_id) = filter.order_id {
+        query = query.filter(notifications::order_id.eq(order_id));
+    }
+    if let Some(status) = &filter.status {
+        query = query.filter(notifications::status.eq(status.clone()));
+    }
+    query.load(conn).await
+}

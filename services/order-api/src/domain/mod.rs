@@ -1,0 +1,4 @@
+//! The order's rules: its states and legal moves, and what makes a new order valid.
+
+pub mod new_order;
+pub mod status;

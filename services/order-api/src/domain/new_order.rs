@@ -1,0 +1,231 @@
+//! A new order, parsed at the edge: the request's shape is checked first, then each line is
+//! priced from the catalog read model. Every problem is reported at once, by field.
+
+use contracts::events::{Customer, OrderLine};
+use contracts::{Amount, Currency};
+use platform::problem::FieldError;
+use serde::Deserialize;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
+
+pub const DEFAULT_PAYMENT_METHOD: &str = "pm_card_ok";
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_items: usize,
+    pub max_quantity: i64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrderRequest {
+    pub customer_name: String,
+    pub customer_email: String,
+    pub items: Vec<ItemRequest>,
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemRequest {
+    pub product_id: Uuid,
+    pub quantity: i64,
+}
+
+/// What the catalog read model knows of a product.
+#[derive(Debug, Clone)]
+pub struct CatalogEntry {
+    pub name: String,
+    pub price: Amount,
+    pub currency: Currency,
+    pub active: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOrder {
+    pub id: Uuid,
+    pub customer: Customer,
+    pub currency: Currency,
+    pub lines: Vec<OrderLine>,
+    pub total_amount: Amount,
+    pub payment_method: String,
+}
+
+impl CreateOrderRequest {
+    /// The product ids the catalog must be asked about (only meaningful once shape-valid).
+    pub fn product_ids(&self) -> Vec<Uuid> {
+        self.items.iter().map(|item| item.product_id).collect()
+    }
+
+    /// Checks everything that needs no catalog.
+    pub fn check_shape(&self, limits: Limits) -> Vec<FieldError> {
+        let mut errors = Vec::new();
+        let name = self.customer_name.trim();
+        if name.is_empty() || name.chars().count() > 200 {
+            errors.push(FieldError::new("customer_name", "must be 1 to 200 characters"));
+        }
+        if !is_plausible_email(self.customer_email.trim()) {
+            errors.push(FieldError::new("customer_email", "must be a valid email address"));
+        }
+        if self.items.is_empty() {
+            errors.push(FieldError::new("items", "an order needs at least one item"));
+        }
+        if self.items.len() > limits.max_items {
+            errors.push(FieldError::new("items", format!("at most {} items per order", limits.max_items)));
+        }
+        let mut seen = HashSet::new();
+        for (index, item) in self.items.iter().enumerate() {
+            if !(1..=limits.max_quantity).contains(&item.quantity) {
+                errors.push(FieldError::new(
+                    format!("items[{index}].quantity"),
+                    format!("must be between 1 and {}", limits.max_quantity),
+                ));
+            }
+            if !seen.insert(item.product_id) {
+                errors.push(FieldError::new(
+                    format!("items[{index}].product_id"),
+                    "appears more than once; put the total quantity on one line",
+                ));
+            }
+        }
+        if let Some(method) = &self.payment_method
+            && (method.len() > 64 || !method.starts_with("pm_") || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            errors.push(FieldError::new("payment_method", "must look like `pm_card_ok` (pm_ then letters, digits, _)"));
+        }
+        errors
+    }
+
+    /// Prices every line from `catalog`; unknown or inactive products and mixed currencies are
+    /// field errors. Call after `check_shape` returned no errors.
+    pub fn price(self, catalog: &HashMap<Uuid, CatalogEntry>) -> Result<NewOrder, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut lines = Vec::with_capacity(self.items.len());
+        let mut currency: Option<Currency> = None;
+        let mut total = Amount::zero();
+        for (index, item) in self.items.iter().enumerate() {
+            let field = format!("items[{index}].product_id");
+            let Some(entry) = catalog.get(&item.product_id).filter(|entry| entry.active) else {
+                errors.push(FieldError::new(field, format!("unknown product {}", item.product_id)));
+                continue;
+            };
+            match &currency {
+                None => currency = Some(entry.currency.clone()),
+                Some(first) if *first != entry.currency => {
+                    errors.push(FieldError::new(field, format!("is priced in {}, the order in {first}; one currency per order", entry.currency)));
+                    continue;
+                }
+                Some(_) => {}
+            }
+            let quantity = u32::try_from(item.quantity).unwrap_or(u32::MAX);
+            match entry.price.times(quantity).and_then(|subtotal| total.plus(&subtotal).map(|sum| (subtotal, sum))) {
+                Ok((subtotal, sum)) => {
+                    total = sum;
+                    lines.push(OrderLine {
+                        product_id: item.product_id,
+                        product_name: entry.name.clone(),
+                        quantity,
+                        unit_price: entry.price.clone(),
+                        subtotal,
+                    });
+                }
+                Err(error) => errors.push(FieldError::new(format!("items[{index}].quantity"), error.to_string())),
+            }
+        }
+        match currency {
+            Some(currency) if errors.is_empty() => Ok(NewOrder {
+                id: Uuid::now_v7(),
+                customer: Customer { name: self.customer_name.trim().to_owned(), email: self.customer_email.trim().to_owned() },
+                currency,
+                lines,
+                total_amount: total,
+                payment_method: self.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
+            }),
+            _ => Err(errors),
+        }
+    }
+}
+
+/// A pragmatic check (one `@`, a dotted domain, no spaces, RFC 5321 length); deliverability is
+/// the mail server's business.
+fn is_plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else { return false };
+    email.len() <= 254
+        && !local.is_empty()
+        && local.len() <= 64
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: Limits = Limits { max_items: 3, max_quantity: 10 };
+
+    fn entry(price: &str, currency: &str) -> CatalogEntry {
+        CatalogEntry {
+            name: "Widget".into(),
+            price: price.parse().unwrap_or_else(|_| Amount::zero()),
+            currency: currency.parse().unwrap_or_else(|_| Currency::from_db("XXX".into())),
+            active: true,
+        }
+    }
+
+    fn request(items: Vec<(Uuid, i64)>) -> CreateOrderRequest {
+        CreateOrderRequest {
+            customer_name: "Ada".into(),
+            customer_email: "ada@example.com".into(),
+            items: items.into_iter().map(|(product_id, quantity)| ItemRequest { product_id, quantity }).collect(),
+            payment_method: None,
+        }
+    }
+
+    #[test]
+    fn lines_and_total_are_priced_from_the_catalog() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let catalog = HashMap::from([(a, entry("999.99", "USD")), (b, entry("0.10", "USD"))]);
+        let order = request(vec![(a, 2), (b, 3)]).price(&catalog).map_err(|e| format!("{e:?}"));
+        let order = order.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(order.lines[0].subtotal.to_string(), "1999.98");
+        assert_eq!(order.lines[1].subtotal.to_string(), "0.30");
+        assert_eq!(order.total_amount.to_string(), "2000.28");
+        assert_eq!(order.payment_method, DEFAULT_PAYMENT_METHOD);
+    }
+
+    #[test]
+    fn shape_errors_name_each_field() {
+        let id = Uuid::from_u128(1);
+        let mut bad = request(vec![(id, 0), (id, 11), (Uuid::from_u128(2), 1), (Uuid::from_u128(3), 1)]);
+        bad.customer_email = "not-an-email".into();
+        bad.customer_name = "".into();
+        bad.payment_method = Some("card; DROP".into());
+        let fields: Vec<String> = bad.check_shape(LIMITS).into_iter().map(|e| e.field).collect();
+        assert_eq!(
+            fields,
+            ["customer_name", "customer_email", "items", "items[0].quantity", "items[1].quantity", "items[1].product_id", "payment_method"]
+        );
+        assert_eq!(request(vec![]).check_shape(LIMITS)[0].field, "items");
+    }
+
+    #[test]
+    fn unknown_products_and_mixed_currencies_are_refused() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let catalog = HashMap::from([(a, entry("1.00", "USD")), (b, entry("1.00", "EUR"))]);
+        let errors = request(vec![(a, 1), (b, 1), (Uuid::from_u128(9), 1)]).price(&catalog).err().unwrap_or_default();
+        assert_eq!(errors.len(), 2);
+        assert!(errors[0].message.contains("one currency per order"));
+        assert!(errors[1].message.starts_with("unknown product"));
+    }
+
+    #[test]
+    fn emails_are_checked_pragmatically() {
+        assert!(is_plausible_email("a.b+tag@mail.example.org"));
+        for bad in ["", "a@", "@b.com", "a@b", "a b@c.com", "a@@b.com", "a@b.com.", "a@.b.com"] {
+            assert!(!is_plausible_email(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! Forwarding admin routes to the service that owns the resource. The body is passed through
+//! untouched (signed provider callbacks need the raw bytes), with the request id, and the
+//! upstream's status and body come back as they are.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use platform::http::REQUEST_ID_HEADER;
+use platform::problem::Problem;
+
+#[derive(Clone)]
+pub struct Upstreams {
+    pub client: reqwest::Client,
+    pub inventory: String,
+    pub webhooks: String,
+}
+
+pub async fn products(req: HttpRequest, body: web::Bytes, upstreams: web::Data<Upstreams>) -> Result<HttpResponse, Problem> {
+    forward(&req, body, &upstreams.client, &upstreams.inventory, "inventory").await
+}
+
+pub async fn webhook_endpoints(
+    req: HttpRequest,
+    body: web::Bytes,
+    upstreams: web::Data<Upstreams>,
+) -> Result<HttpResponse, Problem> {
+    forward(&req, body, &upstreams.client, &upstreams.webhooks, "webhook-dispatcher").await
+}
+
+async fn forward(
+    req: &HttpRequest,
+    body: web::Bytes,
+    client: &reqwest::Client,
+    base: &str,
+    service: &str,
+) -> Result<HttpResponse, Problem> {
+    let path = req.path().strip_prefix("/api/v1").unwrap_or(req.path());
+    let mut url = format!("{}{path}", base.trim_end_matches('/'));
+    if !req.query_string().is_empty() {
+        url = format!("{url}?{}", req.query_string());
+    }
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
+        .map_err(|_| Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"))?;
+    let mut outgoing = client.request(method, &url).body(body.to_vec());
+    for name in ["content-type", "authorization", "idempotency-key", "traceparent"] {
+        if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
+            outgoing = outgoing.header(name, value);
+        }
+    }
+    if let Some(id) = platform::http::current_request_id() {
+        outgoing = outgoing.header(REQUEST_ID_HEADER, id);
+    }
+    let upstream = outgoing.send().await.map_err(|error| {
+        tracing::warn!(%error, service, "upstream unreachable");
+        Problem::unavailable(format!("{service} is not reachable; try again shortly"))
+    })?;
+    let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    let mut response = HttpResponse::build(status);
+    for name in ["content-type", "location", "retry-after"] {
+        if let Some(value) = upstream.headers().get(name).and_then(|v| v.to_str().ok()) {
+            let value = if name == "location" && !value.starts_with("/api/v1") && value.starts_with('/') {
+                format!("/api/v1{value}")
+            } else {
+                value.to_owned()
+            };
+            response.insert_header((name, value));
+        }
+    }
+    let bytes = upstream
+        .bytes()
+        .await
+        .map_err(|error| Problem::unavailable(format!("{service} answered incompletely: {error}")))?;
+    Ok(response.body(bytes))
+}

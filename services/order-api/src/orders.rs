@@ -1,0 +1,144 @@
+//! Order use cases, callable without HTTP: place an order, read one, list them.
+
+use crate::SERVICE;
+use crate::domain::new_order::{CreateOrderRequest, Limits, NewOrder};
+use crate::domain::status::OrderStatus;
+use crate::store::{self, OrderFilter, OrderRow};
+use chrono::{DateTime, Utc};
+use contracts::events::OrderCreated;
+use contracts::{Amount, Currency, Event};
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use messaging::outbox;
+use platform::problem::FieldError;
+use serde::Serialize;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    #[error("invalid order")]
+    Invalid(Vec<FieldError>),
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+}
+
+/// Validates, prices from the catalog read model, and stores the order as `pending` together
+/// with its `order.created` event. Needs only this service's database: RabbitMQ and the other
+/// services may all be down.
+pub async fn place(conn: &mut AsyncPgConnection, request: CreateOrderRequest, limits: Limits) -> Result<OrderView, OrderError> {
+    let errors = request.check_shape(limits);
+    if !errors.is_empty() {
+        return Err(OrderError::Invalid(errors));
+    }
+    let catalog = store::catalog_entries(conn, &request.product_ids()).await?;
+    let order: NewOrder = request.price(&catalog).map_err(OrderError::Invalid)?;
+    conn.transaction(async |conn: &mut AsyncPgConnection| {
+        store::insert_order(conn, &order).await?;
+        let created = OrderCreated {
+            order_id: order.id,
+            customer: order.customer.clone(),
+            currency: order.currency.clone(),
+            lines: order.lines.clone(),
+            total_amount: order.total_amount.clone(),
+            payment_method: order.payment_method.clone(),
+        };
+        outbox::enqueue(conn, SERVICE, &Event::OrderCreated(created)).await?;
+        Ok::<_, OrderError>(())
+    })
+    .await?;
+    metrics::counter!("orders_placed_total").increment(1);
+    find(conn, order.id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub quantity: i32,
+    pub price_at_purchase: Amount,
+    pub subtotal: Amount,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HistoryView {
+    pub status: String,
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub caused_by: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    pub id: Uuid,
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub currency: Currency,
+    pub payment_method: String,
+    pub items: Vec<ItemView>,
+    pub total_amount: Amount,
+    pub status_history: Vec<HistoryView>,
+    pub invoice_sent: bool,
+    pub webhook_sent: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<OrderView>, OrderError> {
+    let Some(order) = store::find_order(conn, id).await? else { return Ok(None) };
+    let items = store::items_of(conn, id).await?;
+    let history = store::history_of(conn, id).await?;
+    Ok(Some(view(order, items, history)))
+}
+
+fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::HistoryRow>) -> OrderView {
+    OrderView {
+        id: order.id,
+        status: order.status,
+        failure_reason: order.failure_reason,
+        customer_name: order.customer_name,
+        customer_email: order.customer_email,
+        currency: Currency::from_db(order.currency),
+        payment_method: order.payment_method,
+        items: items
+            .into_iter()
+            .map(|item| ItemView {
+                product_id: item.product_id,
+                product_name: item.product_name,
+                quantity: item.quantity,
+                price_at_purchase: Amount::from_db(item.price_at_purchase),
+                subtotal: Amount::from_db(item.subtotal),
+            })
+            .collect(),
+        total_amount: Amount::from_db(order.total_amount),
+        status_history: history
+            .into_iter()
+            .map(|entry| HistoryView { status: entry.status, at: entry.at, reason: entry.reason, caused_by: entry.caused_by })
+            .collect(),
+        invoice_sent: order.invoice_sent,
+        webhook_sent: order.webhook_sent,
+        created_at: order.created_at,
+        updated_at: order.updated_at,
+    }
+}
+
+pub struct Page {
+    pub items: Vec<OrderView>,
+    pub next_cursor: Option<Uuid>,
+}
+
+pub async fn list(conn: &mut AsyncPgConnection, filter: &OrderFilter, limit: i64) -> Result<Page, OrderError> {
+    let rows = store::list_orders(conn, filter, limit).await?;
+    let next_cursor = if rows.len() as i64 == limit { rows.last().map(|row| row.id) } else { None };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let items_of = store::items_of(conn, row.id).await?;
+        let history = store::history_of(conn, row.id).await?;
+        items.push(view(row, items_of, history));
+    }
+    Ok(Page { items, next_cursor })
+}
+
+pub fn parse_status(raw: &str) -> Result<OrderStatus, FieldError> {
+    raw.parse().map_err(|e: String| FieldError::new("status", e))
+}

@@ -1,0 +1,142 @@
+//! The order saga's process manager: each reply moves the order with the transition table and
+//! asks for the next step, in the consumer's transaction (inbox row, order update, history and
+//! outbox rows commit together).
+
+use crate::SERVICE;
+use crate::domain::status::{OrderStatus, Trigger};
+use crate::store::{self, DeliveryFlag, OrderRow};
+use contracts::events::{
+    FailureReason, NotificationKind, OrderConfirmed, OrderFailed, PaymentRequested, ReservedLine, StockRejectionReason,
+};
+use contracts::{Amount, Currency, Envelope, Event};
+use diesel_async::AsyncPgConnection;
+use futures_util::future::BoxFuture;
+use messaging::{EventHandler, HandleError, outbox};
+
+pub struct OrderSaga;
+
+impl EventHandler for OrderSaga {
+    fn handle<'a>(
+        &'a self,
+        conn: &'a mut AsyncPgConnection,
+        envelope: &'a Envelope,
+        event: Event,
+    ) -> BoxFuture<'a, Result<(), HandleError>> {
+        Box::pin(async move {
+            let cause = format!("event:{}", envelope.id);
+            match event {
+                Event::ProductUpserted(product) => store::upsert_catalog(conn, &product).await?,
+                Event::StockReserved(reserved) => {
+                    if let Some(order) = advance(conn, reserved.order_id, Trigger::StockReserved, None, &cause).await? {
+                        let request = PaymentRequested {
+                            order_id: order.id,
+                            amount: Amount::from_db(order.total_amount.clone()),
+                            currency: Currency::from_db(order.currency.clone()),
+                            payment_method: order.payment_method.clone(),
+                        };
+                        outbox::enqueue(conn, SERVICE, &Event::PaymentRequested(request)).await?;
+                    }
+                }
+                Event::StockRejected(rejected) => {
+                    let reason = match rejected.reason {
+                        StockRejectionReason::InsufficientStock => FailureReason::OutOfStock,
+                        StockRejectionReason::UnknownProduct => FailureReason::UnknownProduct,
+                    };
+                    fail(conn, rejected.order_id, Trigger::StockRejected, reason, &cause).await?;
+                }
+                Event::PaymentSucceeded(paid) => {
+                    if let Some(order) = advance(conn, paid.order_id, Trigger::PaymentSucceeded, None, &cause).await? {
+                        let items = store::items_of(conn, order.id).await?;
+                        let confirmed = OrderConfirmed {
+                            order_id: order.id,
+                            customer: order.customer(),
+                            currency: Currency::from_db(order.currency.clone()),
+                            lines: items.iter().map(store::ItemRow::to_line).collect(),
+                            total_amount: Amount::from_db(order.total_amount.clone()),
+                            placed_at: order.created_at,
+                            payment_id: paid.payment_id,
+                        };
+                        outbox::enqueue(conn, SERVICE, &Event::OrderConfirmed(confirmed)).await?;
+                    }
+                }
+                Event::PaymentFailed(failed) => {
+                    let reason = match failed.code.as_str() {
+                        "card_declined" => FailureReason::PaymentDeclined,
+                        "insufficient_funds" => FailureReason::InsufficientFunds,
+                        _ => FailureReason::PaymentFailed,
+                    };
+                    fail(conn, failed.order_id, Trigger::PaymentFailed, reason, &cause).await?;
+                }
+                Event::NotificationSent(sent) if sent.kind == NotificationKind::Invoice => {
+                    store::mark_delivered(conn, sent.order_id, DeliveryFlag::Invoice).await?;
+                }
+                Event::NotificationSent(_) => {}
+                Event::NotificationFailed(failed) => {
+                    tracing::warn!(order_id = %failed.order_id, kind = ?failed.kind, error = %failed.error, "notification could not be delivered");
+                }
+                Event::WebhookDelivered(delivered) => {
+                    if let Some(order_id) = delivered.order_id {
+                        store::mark_delivered(conn, order_id, DeliveryFlag::Webhook).await?;
+                    }
+                }
+                Event::WebhookFailed(failed) => {
+                    tracing::warn!(order_id = ?failed.order_id, endpoint_id = %failed.endpoint_id, error = %failed.error, "webhook delivery gave up");
+                }
+                other => {
+                    return Err(HandleError::Permanent(format!("order-api does not handle `{}`", other.event_type())));
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Moves the order by `trigger`; `None` when the order is unknown or the move is illegal (a late
+/// or repeated event), which is logged and counted, not retried.
+async fn advance(
+    conn: &mut AsyncPgConnection,
+    order_id: uuid::Uuid,
+    trigger: Trigger,
+    failure: Option<FailureReason>,
+    cause: &str,
+) -> Result<Option<OrderRow>, HandleError> {
+    let Some(order) = store::lock_order(conn, order_id).await? else {
+        return Err(HandleError::Permanent(format!("no order {order_id}")));
+    };
+    let from = order.status()?;
+    let to = match from.next(trigger) {
+        Ok(to) => to,
+        Err(illegal) => {
+            tracing::info!(%order_id, %illegal, "ignoring event that does not apply to the order's state");
+            metrics::counter!("order_events_ignored_total", "from" => from.as_str(), "trigger" => format!("{trigger:?}")).increment(1);
+            return Ok(None);
+        }
+    };
+    store::set_status(conn, order_id, to, failure.map(FailureReason::as_str), cause).await?;
+    metrics::counter!("order_transitions_total", "from" => from.as_str(), "to" => to.as_str()).increment(1);
+    Ok(Some(OrderRow { status: to.as_str().to_owned(), ..order }))
+}
+
+async fn fail(
+    conn: &mut AsyncPgConnection,
+    order_id: uuid::Uuid,
+    trigger: Trigger,
+    reason: FailureReason,
+    cause: &str,
+) -> Result<(), HandleError> {
+    if let Some(order) = advance(conn, order_id, trigger, Some(reason), cause).await? {
+        debug_assert_eq!(order.status, OrderStatus::Failed.as_str());
+        let items = store::items_of(conn, order.id).await?;
+        let failed = OrderFailed {
+            order_id: order.id,
+            customer: order.customer(),
+            reason,
+            lines: items
+                .iter()
+                .map(|item| ReservedLine { product_id: item.product_id, quantity: u32::try_from(item.quantity).unwrap_or(0) })
+                .collect(),
+        };
+        outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;
+    }
+    Ok(())
+}

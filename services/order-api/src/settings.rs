@@ -1,0 +1,29 @@
+use messaging::CommonSettings;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    #[serde(flatten)]
+    pub common: CommonSettings,
+    /// Base URL of `inventory` (products are forwarded there).
+    pub inventory_url: String,
+    /// Base URL of `webhook-dispatcher` (webhook endpoints are forwarded there).
+    pub webhooks_url: String,
+    pub max_items_per_order: usize,
+    pub max_quantity_per_line: i64,
+    pub upstream_timeout_ms: u64,
+}
+
+impl Settings {
+    pub fn load() -> Result<Self, platform::settings::SettingsError> {
+        let mut defaults = CommonSettings::defaults("order_api", 8080);
+        defaults.extend([
+            ("inventory_url", "http://127.0.0.1:8081".to_owned()),
+            ("webhooks_url", "http://127.0.0.1:8084".to_owned()),
+            ("max_items_per_order", "50".to_owned()),
+            ("max_quantity_per_line", "1000".to_owned()),
+            ("upstream_timeout_ms", "10000".to_owned()),
+        ]);
+        messaging::runtime::load_settings(&defaults)
+    }
+}

@@ -1,0 +1,296 @@
+//! The gateway's tables: orders, their items and status history, and the catalog read model.
+
+use crate::domain::new_order::{CatalogEntry, NewOrder};
+use crate::domain::status::OrderStatus;
+use bigdecimal::BigDecimal;
+use chrono::{DateTime, Utc};
+use contracts::events::{Customer, OrderLine, ProductUpserted};
+use contracts::{Amount, Currency};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+diesel::table! {
+    catalog_products (id) {
+        id -> Uuid,
+        sku -> Text,
+        name -> Text,
+        price -> Numeric,
+        currency -> Text,
+        available -> BigInt,
+        active -> Bool,
+        version -> BigInt,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Uuid,
+        status -> Text,
+        failure_reason -> Nullable<Text>,
+        customer_name -> Text,
+        customer_email -> Text,
+        currency -> Text,
+        total_amount -> Numeric,
+        payment_method -> Text,
+        invoice_sent -> Bool,
+        webhook_sent -> Bool,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_items (order_id, line_no) {
+        order_id -> Uuid,
+        line_no -> Integer,
+        product_id -> Uuid,
+        product_name -> Text,
+        quantity -> Integer,
+        price_at_purchase -> Numeric,
+        subtotal -> Numeric,
+    }
+}
+
+diesel::table! {
+    order_status_history (id) {
+        id -> BigInt,
+        order_id -> Uuid,
+        status -> Text,
+        reason -> Nullable<Text>,
+        caused_by -> Text,
+        at -> Timestamptz,
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = orders)]
+pub struct OrderRow {
+    pub id: Uuid,
+    pub status: String,
+    pub failure_reason: Option<String>,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub currency: String,
+    pub total_amount: BigDecimal,
+    pub payment_method: String,
+    pub invoice_sent: bool,
+    pub webhook_sent: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl OrderRow {
+    /// The column is constrained to the known statuses, so parsing cannot fail in practice;
+    /// if it ever does, the error says which order is corrupt.
+    pub fn status(&self) -> Result<OrderStatus, diesel::result::Error> {
+        self.status.parse().map_err(|e: String| diesel::result::Error::DeserializationError(format!("order {}: {e}", self.id).into()))
+    }
+
+    pub fn customer(&self) -> Customer {
+        Customer { name: self.customer_name.clone(), email: self.customer_email.clone() }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_items)]
+pub struct ItemRow {
+    pub line_no: i32,
+    pub product_id: Uuid,
+    pub product_name: String,
+    pub quantity: i32,
+    pub price_at_purchase: BigDecimal,
+    pub subtotal: BigDecimal,
+}
+
+impl ItemRow {
+    pub fn to_line(&self) -> OrderLine {
+        OrderLine {
+            product_id: self.product_id,
+            product_name: self.product_name.clone(),
+            quantity: u32::try_from(self.quantity).unwrap_or(0),
+            unit_price: Amount::from_db(self.price_at_purchase.clone()),
+            subtotal: Amount::from_db(self.subtotal.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = order_status_history)]
+pub struct HistoryRow {
+    pub status: String,
+    pub reason: Option<String>,
+    pub caused_by: String,
+    pub at: DateTime<Utc>,
+}
+
+/// Applies a product change unless a newer version is already known (events can be reordered).
+pub async fn upsert_catalog(conn: &mut AsyncPgConnection, product: &ProductUpserted) -> QueryResult<()> {
+    use diesel::sql_types::{BigInt, Bool, Numeric, Text, Uuid as SqlUuid};
+    diesel::sql_query(
+        "INSERT INTO catalog_products (id, sku, name, price, currency, available, active, version) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (id) DO UPDATE SET sku = EXCLUDED.sku, name = EXCLUDED.name, price = EXCLUDED.price, \
+           currency = EXCLUDED.currency, available = EXCLUDED.available, active = EXCLUDED.active, \
+           version = EXCLUDED.version, updated_at = now() \
+         WHERE catalog_products.version < EXCLUDED.version",
+    )
+    .bind::<SqlUuid, _>(product.product_id)
+    .bind::<Text, _>(&product.sku)
+    .bind::<Text, _>(&product.name)
+    .bind::<Numeric, _>(product.price.as_decimal())
+    .bind::<Text, _>(product.currency.as_str())
+    .bind::<BigInt, _>(product.available)
+    .bind::<Bool, _>(product.active)
+    .bind::<BigInt, _>(product.version)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn catalog_entries(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, CatalogEntry>> {
+    let rows: Vec<(Uuid, String, BigDecimal, String, bool)> = catalog_products::table
+        .filter(catalog_products::id.eq_any(ids))
+        .select((catalog_products::id, catalog_products::name, catalog_products::price, catalog_products::currency, catalog_products::active))
+        .load(conn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, price, currency, active)| {
+            (id, CatalogEntry { name, price: Amount::from_db(price), currency: Currency::from_db(currency), active })
+        })
+        .collect())
+}
+
+pub async fn insert_order(conn: &mut AsyncPgConnection, order: &NewOrder) -> QueryResult<()> {
+    diesel::insert_into(orders::table)
+        .values((
+            orders::id.eq(order.id),
+            orders::status.eq(OrderStatus::Pending.as_str()),
+            orders::customer_name.eq(&order.customer.name),
+            orders::customer_email.eq(&order.customer.email),
+            orders::currency.eq(order.currency.as_str()),
+            orders::total_amount.eq(order.total_amount.as_decimal()),
+            orders::payment_method.eq(&order.payment_method),
+        ))
+        .execute(conn)
+        .await?;
+    let items: Vec<_> = order
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(index, line)| {
+            (
+                order_items::order_id.eq(order.id),
+                order_items::line_no.eq(index as i32 + 1),
+                order_items::product_id.eq(line.product_id),
+                order_items::product_name.eq(&line.product_name),
+                order_items::quantity.eq(line.quantity as i32),
+                order_items::price_at_purchase.eq(line.unit_price.as_decimal()),
+                order_items::subtotal.eq(line.subtotal.as_decimal()),
+            )
+        })
+        .collect();
+    diesel::insert_into(order_items::table).values(items).execute(conn).await?;
+    record_status(conn, order.id, OrderStatus::Pending, None, "api").await
+}
+
+pub async fn find_order(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrderRow>> {
+    orders::table.find(id).select(OrderRow::as_select()).first(conn).await.optional()
+}
+
+/// The order, locked until the transaction ends, so concurrent events for one order apply one
+/// after the other.
+pub async fn lock_order(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrderRow>> {
+    orders::table.find(id).select(OrderRow::as_select()).for_update().first(conn).await.optional()
+}
+
+pub async fn items_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<ItemRow>> {
+    order_items::table.filter(order_items::order_id.eq(id)).order(order_items::line_no).select(ItemRow::as_select()).load(conn).await
+}
+
+pub async fn history_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<HistoryRow>> {
+    order_status_history::table
+        .filter(order_status_history::order_id.eq(id))
+        .order(order_status_history::id)
+        .select(HistoryRow::as_select())
+        .load(conn)
+        .await
+}
+
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: OrderStatus,
+    failure_reason: Option<&str>,
+    caused_by: &str,
+) -> QueryResult<()> {
+    diesel::update(orders::table.find(id))
+        .set((orders::status.eq(status.as_str()), orders::failure_reason.eq(failure_reason), orders::updated_at.eq(diesel::dsl::now)))
+        .execute(conn)
+        .await?;
+    record_status(conn, id, status, failure_reason, caused_by).await
+}
+
+async fn record_status(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: OrderStatus,
+    reason: Option<&str>,
+    caused_by: &str,
+) -> QueryResult<()> {
+    diesel::insert_into(order_status_history::table)
+        .values((
+            order_status_history::order_id.eq(id),
+            order_status_history::status.eq(status.as_str()),
+            order_status_history::reason.eq(reason),
+            order_status_history::caused_by.eq(caused_by),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum DeliveryFlag {
+    Invoice,
+    Webhook,
+}
+
+pub async fn mark_delivered(conn: &mut AsyncPgConnection, id: Uuid, flag: DeliveryFlag) -> QueryResult<()> {
+    let target = orders::table.find(id);
+    match flag {
+        DeliveryFlag::Invoice => diesel::update(target).set(orders::invoice_sent.eq(true)).execute(conn).await?,
+        DeliveryFlag::Webhook => diesel::update(target).set(orders::webhook_sent.eq(true)).execute(conn).await?,
+    };
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    pub starting_after: Option<Uuid>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+/// Orders in id order (UUIDv7: creation order), so a cursor walk sees each order once even
+/// while new ones arrive (they sort after the cursor).
+pub async fn list_orders(conn: &mut AsyncPgConnection, filter: &OrderFilter, limit: i64) -> QueryResult<Vec<OrderRow>> {
+    let mut query = orders::table.select(OrderRow::as_select()).order(orders::id).limit(limit).into_boxed();
+    if let Some(status) = filter.status {
+        query = query.filter(orders::status.eq(status.as_str()));
+    }
+    if let Some(after) = filter.starting_after {
+        query = query.filter(orders::id.gt(after));
+    }
+    if let Some(after) = filter.created_after {
+        query = query.filter(orders::created_at.gt(after));
+    }
+    if let Some(before) = filter.created_before {
+        query = query.filter(orders::created_at.lt(before));
+    }
+    query.load(conn).await
+}
