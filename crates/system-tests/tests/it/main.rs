@@ -7,6 +7,7 @@ mod bad_input;
 mod broker_outage;
 mod concurrency;
 mod delivery;
+mod deploy;
 mod isolation;
 mod saga;
 mod support;
