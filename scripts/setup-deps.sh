@@ -31,7 +31,7 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
 fi
 pg_isready -h 127.0.0.1 -p 5432 -q || { echo "PostgreSQL is not reachable on 127.0.0.1:5432" >&2; exit 1; }
 
-psql_admin() { psql -h 127.0.0.1 -U "${PGSUPERUSER:-postgres}" -v ON_ERROR_STOP=1 -q "$@"; }
+psql_admin() { PGOPTIONS="-c client_min_messages=warning" psql -h 127.0.0.1 -U "${PGSUPERUSER:-postgres}" -v ON_ERROR_STOP=1 -q "$@"; }
 if ! psql_admin -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
     # A fresh Debian install authenticates local connections by peer; the services connect over
     # TCP as their own roles, which needs trust (or passwords) for 127.0.0.1.
