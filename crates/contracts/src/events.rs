@@ -9,8 +9,8 @@
 use crate::envelope::{DecodeError, schema_uri};
 use crate::money::{Amount, Currency};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -134,9 +134,15 @@ impl FailureReason {
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::OutOfStock, Self::UnknownProduct, Self::PaymentDeclined, Self::InsufficientFunds, Self::PaymentFailed]
-            .into_iter()
-            .find(|reason| reason.as_str() == raw)
+        [
+            Self::OutOfStock,
+            Self::UnknownProduct,
+            Self::PaymentDeclined,
+            Self::InsufficientFunds,
+            Self::PaymentFailed,
+        ]
+        .into_iter()
+        .find(|reason| reason.as_str() == raw)
     }
 
     /// The reason in plain words, for the customer's email.
@@ -263,7 +269,10 @@ fn decode_payload<T: DeserializeOwned>(
             supported: version,
         });
     }
-    T::deserialize(data).map_err(|source| DecodeError::InvalidData { event_type: event_type.to_owned(), source })
+    T::deserialize(data).map_err(|source| DecodeError::InvalidData {
+        event_type: event_type.to_owned(),
+        source,
+    })
 }
 
 events! {
@@ -286,5 +295,10 @@ events! {
 
 /// The events integrators may subscribe to as webhooks: order and payment outcomes, a
 /// deliberate list rather than whatever is on the bus.
-pub const WEBHOOK_EVENT_TYPES: &[&str] =
-    &["order.created", "order.confirmed", "order.failed", "payment.succeeded", "payment.failed"];
+pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
+    "order.created",
+    "order.confirmed",
+    "order.failed",
+    "payment.succeeded",
+    "payment.failed",
+];

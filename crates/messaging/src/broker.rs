@@ -82,7 +82,13 @@ impl Broker {
     /// and consumers wait (the outbox keeps accepted work safe meanwhile).
     pub fn start(config: BrokerConfig, cancel: CancellationToken) -> Self {
         let (sender, _) = watch::channel(None);
-        let broker = Self { inner: Arc::new(Inner { config, connection: sender, publisher: Mutex::new(None) }) };
+        let broker = Self {
+            inner: Arc::new(Inner {
+                config,
+                connection: sender,
+                publisher: Mutex::new(None),
+            }),
+        };
         tokio::spawn(broker.clone().supervise(cancel));
         broker
     }
@@ -92,7 +98,11 @@ impl Broker {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.inner.connection.borrow().as_ref().is_some_and(|c| c.status().connected())
+        self.inner
+            .connection
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.status().connected())
     }
 
     /// Waits for a live connection; `None` once `cancel` fires.
@@ -110,7 +120,8 @@ impl Broker {
         let mut backoff = Duration::from_millis(200);
         let name = self.inner.config.connection_name.clone();
         loop {
-            let properties = ConnectionProperties::default().with_connection_name(LongString::from(name.as_str()));
+            let properties =
+                ConnectionProperties::default().with_connection_name(LongString::from(name.as_str()));
             let attempt = async {
                 let connection = Connection::connect(self.inner.config.url.expose(), properties).await?;
                 let channel = connection.create_channel().await?;
@@ -158,7 +169,12 @@ impl Broker {
             return Ok(());
         }
         let mut guard = self.inner.publisher.lock().await;
-        let current = self.inner.connection.borrow().clone().ok_or(BrokerError::Unavailable)?;
+        let current = self
+            .inner
+            .connection
+            .borrow()
+            .clone()
+            .ok_or(BrokerError::Unavailable)?;
         let reusable = guard
             .as_ref()
             .filter(|(conn, channel)| Arc::ptr_eq(conn, &current) && channel.status().connected())

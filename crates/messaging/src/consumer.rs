@@ -73,7 +73,12 @@ pub struct ConsumerOptions {
 
 impl ConsumerOptions {
     pub fn new(service: &'static str) -> Self {
-        Self { service, prefetch: 256, batch_size: 128, crash_before_ack: Arc::new(AtomicUsize::new(0)) }
+        Self {
+            service,
+            prefetch: 256,
+            batch_size: 128,
+            crash_before_ack: Arc::new(AtomicUsize::new(0)),
+        }
     }
 }
 
@@ -113,12 +118,29 @@ pub async fn run<H: EventHandler>(
     while let Some(connection) = broker.connection(&cancel).await {
         let outcome = async {
             let channel = connection.create_channel().await?;
-            channel.basic_qos(options.prefetch, BasicQosOptions::default()).await?;
+            channel
+                .basic_qos(options.prefetch, BasicQosOptions::default())
+                .await?;
             let consumer = channel
-                .basic_consume(queue.as_str().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+                .basic_consume(
+                    queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
                 .await?;
             tracing::info!(%queue, "consuming");
-            let result = consume(&broker, &pool, handler.as_ref(), &options, &queue, &channel, consumer, &cancel).await;
+            let result = consume(
+                &broker,
+                &pool,
+                handler.as_ref(),
+                &options,
+                &queue,
+                &channel,
+                consumer,
+                &cancel,
+            )
+            .await;
             let _ = channel.close(200, "consumer stopped".into()).await;
             result
         }
@@ -177,7 +199,9 @@ async fn process_batch<H: EventHandler>(
     let mut verdicts: Vec<Option<Verdict>> = batch.iter().map(|_| None).collect();
     let mut decoded = Vec::with_capacity(batch.len());
     for (index, delivery) in batch.iter().enumerate() {
-        match Envelope::from_slice(&delivery.data).and_then(|envelope| envelope.event().map(|event| (envelope, event))) {
+        match Envelope::from_slice(&delivery.data)
+            .and_then(|envelope| envelope.event().map(|event| (envelope, event)))
+        {
             Ok((envelope, event)) => decoded.push((index, envelope, event)),
             Err(error) => {
                 tracing::warn!(%queue, %error, "poison message: dead-lettered");
@@ -201,14 +225,20 @@ async fn process_batch<H: EventHandler>(
         match whole {
             Ok(outcomes) => {
                 for (index, handled) in outcomes {
-                    verdicts[index] = Some(if handled { Verdict::Handled } else { Verdict::Duplicate });
+                    verdicts[index] = Some(if handled {
+                        Verdict::Handled
+                    } else {
+                        Verdict::Duplicate
+                    });
                 }
             }
             Err(_) => {
                 // Isolate the failure: each event in its own transaction.
                 for (index, envelope, event) in &decoded {
                     let single = conn
-                        .transaction(async |conn: &mut AsyncPgConnection| apply(handler, conn, envelope, event.clone()).await)
+                        .transaction(async |conn: &mut AsyncPgConnection| {
+                            apply(handler, conn, envelope, event.clone()).await
+                        })
                         .await;
                     verdicts[*index] = Some(match single {
                         Ok(true) => Verdict::Handled,
@@ -247,9 +277,17 @@ async fn process_batch<H: EventHandler>(
                 match delays.get(attempt as usize - 1) {
                     Some(delay) => {
                         let mut headers = carried_headers(delivery);
-                        headers.insert(RETRY_COUNT_HEADER.into(), AMQPValue::LongLongInt(i64::from(attempt)));
+                        headers.insert(
+                            RETRY_COUNT_HEADER.into(),
+                            AMQPValue::LongLongInt(i64::from(attempt)),
+                        );
                         headers.insert("x-last-error".into(), header_string(reason));
-                        reroutes.push((index, retry_queue(queue, *delay), headers, Some(jittered_millis(*delay))));
+                        reroutes.push((
+                            index,
+                            retry_queue(queue, *delay),
+                            headers,
+                            Some(jittered_millis(*delay)),
+                        ));
                         "retried"
                     }
                     None => {
@@ -274,7 +312,12 @@ async fn process_batch<H: EventHandler>(
                 exchange: "",
                 routing_key: target,
                 payload: &delivery.data,
-                message_id: delivery.properties.message_id().as_ref().map(|id| id.to_string()).unwrap_or_default(),
+                message_id: delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|id| id.to_string())
+                    .unwrap_or_default(),
                 headers: headers.clone(),
                 expiration_ms: *expiration_ms,
             }
@@ -282,9 +325,12 @@ async fn process_batch<H: EventHandler>(
         .collect();
     broker.publish_confirmed(&messages).await?;
     if let Some(last) = batch.last() {
-        channel.basic_ack(last.delivery_tag, BasicAckOptions { multiple: true }).await?;
+        channel
+            .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })
+            .await?;
     }
-    metrics::histogram!("message_batch_duration_seconds", "queue" => queue.to_owned()).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("message_batch_duration_seconds", "queue" => queue.to_owned())
+        .record(started.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -315,13 +361,23 @@ fn carried_headers(delivery: &Delivery) -> FieldTable {
 fn dead_letter_headers(delivery: &Delivery, reason: &str) -> FieldTable {
     let mut headers = carried_headers(delivery);
     headers.insert("x-dead-letter-reason".into(), header_string(reason));
-    headers.insert("x-original-routing-key".into(), header_string(delivery.routing_key.as_str()));
-    headers.insert("x-dead-lettered-at".into(), header_string(&chrono::Utc::now().to_rfc3339()));
+    headers.insert(
+        "x-original-routing-key".into(),
+        header_string(delivery.routing_key.as_str()),
+    );
+    headers.insert(
+        "x-dead-lettered-at".into(),
+        header_string(&chrono::Utc::now().to_rfc3339()),
+    );
     headers
 }
 
 fn retry_count(delivery: &Delivery) -> u32 {
-    let value = delivery.properties.headers().as_ref().and_then(|h| h.inner().get(RETRY_COUNT_HEADER).cloned());
+    let value = delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(RETRY_COUNT_HEADER).cloned());
     match value {
         Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(0),
         Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(0),

@@ -18,9 +18,10 @@ pub mod topology;
 
 pub use broker::{Broker, BrokerConfig, BrokerError, QueueType};
 pub use consumer::{ConsumerOptions, EventHandler, HandleError};
-pub use runtime::{CommonSettings, Runtime};
+pub use runtime::{CommonSettings, Runtime, Service};
 pub use topology::Topology;
 
 /// The messaging tables (outbox, inbox) every service carries in its own schema; run before the
 /// service's own migrations.
-pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations = diesel_migrations::embed_migrations!("migrations");
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations");

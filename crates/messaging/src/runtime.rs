@@ -5,9 +5,11 @@ use crate::broker::{Broker, BrokerConfig, QueueType};
 use crate::consumer::{self, ConsumerOptions, EventHandler};
 use crate::relay::{self, RelayOptions};
 use crate::topology::Topology;
+use actix_web::dev::Server;
+use actix_web::web;
 use diesel_migrations::EmbeddedMigrations;
 use platform::db::{self, PgPool};
-use platform::http::{Check, Readiness};
+use platform::http::{Check, HttpSettings, Readiness};
 use platform::settings::{Secret, SettingsError, parse_millis_list};
 use platform::telemetry::LogFormat;
 use serde::Deserialize;
@@ -38,7 +40,10 @@ impl CommonSettings {
     /// Defaults that run on one machine; `http_addr` and the database role are per service.
     pub fn defaults(db_role: &'static str, port: u16) -> Vec<(&'static str, String)> {
         vec![
-            ("database_url", format!("postgres://{db_role}@127.0.0.1:5432/orders")),
+            (
+                "database_url",
+                format!("postgres://{db_role}@127.0.0.1:5432/orders"),
+            ),
             ("amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
             ("http_addr", format!("127.0.0.1:{port}")),
             ("log_format", "pretty".to_owned()),
@@ -53,22 +58,33 @@ impl CommonSettings {
     pub fn topology(&self) -> Result<Topology, SettingsError> {
         let retry_delays = parse_millis_list("amqp_retry_delays_ms", &self.amqp_retry_delays_ms)?;
         if retry_delays.is_empty() {
-            return Err(SettingsError::Invalid { key: "amqp_retry_delays_ms", reason: "needs at least one delay".into() });
+            return Err(SettingsError::Invalid {
+                key: "amqp_retry_delays_ms",
+                reason: "needs at least one delay".into(),
+            });
         }
-        Ok(Topology { queue_type: self.amqp_queue_type, retry_delays })
+        Ok(Topology {
+            queue_type: self.amqp_queue_type,
+            retry_delays,
+        })
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.topology()?;
         if self.db_pool_size < 2 {
-            return Err(SettingsError::Invalid { key: "db_pool_size", reason: "needs at least 2 (the relay listens on one)".into() });
+            return Err(SettingsError::Invalid {
+                key: "db_pool_size",
+                reason: "needs at least 2 (the relay listens on one)".into(),
+            });
         }
         Ok(())
     }
 }
 
 /// Loads a service's settings: `defaults` under the environment and optional `CONFIG_FILE`.
-pub fn load_settings<T: serde::de::DeserializeOwned>(defaults: &[(&'static str, String)]) -> Result<T, SettingsError> {
+pub fn load_settings<T: serde::de::DeserializeOwned>(
+    defaults: &[(&'static str, String)],
+) -> Result<T, SettingsError> {
     let pairs: Vec<(&str, &str)> = defaults.iter().map(|(k, v)| (*k, v.as_str())).collect();
     platform::settings::load(&pairs)
 }
@@ -102,12 +118,29 @@ impl Runtime {
             cancel.clone(),
         );
         let mut tasks = JoinSet::new();
-        tasks.spawn(relay::run(pool.clone(), broker.clone(), RelayOptions::default(), cancel.clone()));
-        Ok(Self { service, pool, broker, cancel, tasks })
+        tasks.spawn(relay::run(
+            pool.clone(),
+            broker.clone(),
+            RelayOptions::default(),
+            cancel.clone(),
+        ));
+        Ok(Self {
+            service,
+            pool,
+            broker,
+            cancel,
+            tasks,
+        })
     }
 
     pub fn consume<H: EventHandler>(&mut self, handler: Arc<H>, options: ConsumerOptions) {
-        self.tasks.spawn(consumer::run(self.broker.clone(), self.pool.clone(), handler, options, self.cancel.clone()));
+        self.tasks.spawn(consumer::run(
+            self.broker.clone(),
+            self.pool.clone(),
+            handler,
+            options,
+            self.cancel.clone(),
+        ));
     }
 
     /// Runs a background worker until it returns (it must watch `self.cancel`).
@@ -122,8 +155,14 @@ impl Runtime {
             let (pool, broker) = (pool.clone(), broker.clone());
             Box::pin(async move {
                 vec![
-                    Check { name: "database", ok: db::ping(&pool).await },
-                    Check { name: "broker", ok: broker.is_connected() },
+                    Check {
+                        name: "database",
+                        ok: db::ping(&pool).await,
+                    },
+                    Check {
+                        name: "broker",
+                        ok: broker.is_connected(),
+                    },
                 ]
             })
         })
@@ -133,4 +172,84 @@ impl Runtime {
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
     }
+
+    /// Binds the HTTP server (health, metrics and the service's `routes`) and returns the
+    /// running service.
+    pub fn serve<F>(self, settings: &CommonSettings, routes: F) -> anyhow::Result<Service>
+    where
+        F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
+    {
+        let (listener, port) = platform::http::bind(&settings.http_addr)?;
+        let http = HttpSettings {
+            listener,
+            body_limit_bytes: settings.http_body_limit_bytes,
+            workers: settings.http_workers,
+        };
+        let server = platform::http::serve(http, self.readiness(), self.cancel.clone(), routes)?;
+        tracing::info!(service = self.service, port, "listening");
+        Ok(Service {
+            port,
+            server,
+            runtime: self,
+        })
+    }
+}
+
+/// A started service: its HTTP server and background tasks, until the cancellation token fires.
+pub struct Service {
+    /// The bound port (tests bind port 0 and read it here).
+    pub port: u16,
+    server: Server,
+    runtime: Runtime,
+}
+
+impl Service {
+    /// Serves until cancelled, then lets consumers, workers and the relay drain.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.server.await?;
+        self.runtime.join().await;
+        Ok(())
+    }
+}
+
+/// Applies pending migrations (messaging tables, then the service's own) and returns.
+pub async fn migrate(
+    service: &'static str,
+    settings: &CommonSettings,
+    migrations: EmbeddedMigrations,
+) -> anyhow::Result<()> {
+    let pool = db::pool(settings.database_url.expose(), 2)?;
+    db::migrate(&pool, db::lock_key(service), vec![crate::MIGRATIONS, migrations]).await?;
+    Ok(())
+}
+
+/// The `main` of every service: `<service> [serve]` runs it until SIGTERM or Ctrl-C,
+/// `<service> migrate` applies migrations and exits.
+pub async fn main<S, Fut>(
+    service: &'static str,
+    about: &'static str,
+    load: impl FnOnce() -> Result<S, SettingsError>,
+    common: impl Fn(&S) -> &CommonSettings,
+    migrations: EmbeddedMigrations,
+    build: impl FnOnce(S, ConsumerOptions, CancellationToken) -> Fut,
+) -> anyhow::Result<()>
+where
+    Fut: Future<Output = anyhow::Result<Service>>,
+{
+    let cli = clap::Command::new(service)
+        .about(about)
+        .version(env!("CARGO_PKG_VERSION"))
+        .subcommand(clap::Command::new("serve").about("Run the service (the default)"))
+        .subcommand(clap::Command::new("migrate").about("Apply pending database migrations and exit"))
+        .get_matches();
+    let settings = load()?;
+    platform::telemetry::init(common(&settings).log_format, "info");
+    if cli.subcommand_name() == Some("migrate") {
+        return migrate(service, common(&settings), migrations).await;
+    }
+    let cancel = platform::shutdown::on_signal();
+    build(settings, ConsumerOptions::new(service), cancel)
+        .await?
+        .run_until_stopped()
+        .await
 }

@@ -70,10 +70,12 @@ pub fn parse_millis_list(key: &'static str, raw: &str) -> Result<Vec<std::time::
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .map(|part| {
-            part.parse::<u64>().map(std::time::Duration::from_millis).map_err(|_| SettingsError::Invalid {
-                key,
-                reason: format!("`{part}` is not a number of milliseconds"),
-            })
+            part.parse::<u64>()
+                .map(std::time::Duration::from_millis)
+                .map_err(|_| SettingsError::Invalid {
+                    key,
+                    reason: format!("`{part}` is not a number of milliseconds"),
+                })
         })
         .collect()
 }
@@ -100,7 +102,12 @@ mod tests {
                 std::time::Duration::from_millis(30)
             ])
         );
-        let err = parse_millis_list("retry", "10,ten").map(|_| ()).map_err(|e| e.to_string());
-        assert_eq!(err, Err("invalid setting `retry`: `ten` is not a number of milliseconds".into()));
+        let err = parse_millis_list("retry", "10,ten")
+            .map(|_| ())
+            .map_err(|e| e.to_string());
+        assert_eq!(
+            err,
+            Err("invalid setting `retry`: `ten` is not a number of milliseconds".into())
+        );
     }
 }

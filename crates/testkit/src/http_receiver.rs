@@ -38,7 +38,11 @@ impl HttpReceiver {
                         .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
                         .collect();
                     if let Ok(mut all) = store.lock() {
-                        all.push(ReceivedRequest { path: req.path().to_owned(), headers, body: body.to_vec() });
+                        all.push(ReceivedRequest {
+                            path: req.path().to_owned(),
+                            headers,
+                            body: body.to_vec(),
+                        });
                     }
                     let code = actix_web::http::StatusCode::from_u16(answer.load(Ordering::SeqCst))
                         .unwrap_or(actix_web::http::StatusCode::OK);
@@ -51,7 +55,11 @@ impl HttpReceiver {
         .listen(listener)?
         .run();
         tokio::spawn(server);
-        Ok(Self { port, received, status })
+        Ok(Self {
+            port,
+            received,
+            status,
+        })
     }
 
     pub fn url(&self, path: &str) -> String {

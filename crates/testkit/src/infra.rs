@@ -24,7 +24,9 @@ impl TestDatabase {
         let schemas = std::fs::read_to_string(root.join("schemas.sql"))?;
         let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
         admin.batch_execute(&format!("BEGIN; {roles} COMMIT;")).await?;
-        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .await?;
         let mut db = AsyncPgConnection::establish(&admin_url(&name)).await?;
         db.batch_execute(&schemas).await?;
         Ok(Self { name })
@@ -41,7 +43,9 @@ impl TestDatabase {
 
     pub async fn drop_database(self) -> anyhow::Result<()> {
         let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await?;
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
+            .await?;
         Ok(())
     }
 }
@@ -61,7 +65,12 @@ impl TestVhost {
         let name = format!("t_{}", uuid::Uuid::new_v4().simple());
         let client = reqwest::Client::new();
         let base = management_base();
-        client.put(format!("{base}/api/vhosts/{name}")).basic_auth("guest", Some("guest")).send().await?.error_for_status()?;
+        client
+            .put(format!("{base}/api/vhosts/{name}"))
+            .basic_auth("guest", Some("guest"))
+            .send()
+            .await?
+            .error_for_status()?;
         client
             .put(format!("{base}/api/permissions/{name}/guest"))
             .basic_auth("guest", Some("guest"))

@@ -28,10 +28,17 @@ impl EventHandler for OrderEvents {
                     }
                     let lines = reservation_lines(&order.lines);
                     let reply = match store::reserve_all(conn, order.order_id, &lines).await {
-                        Ok(()) => Event::StockReserved(StockReserved { order_id: order.order_id, lines }),
+                        Ok(()) => Event::StockReserved(StockReserved {
+                            order_id: order.order_id,
+                            lines,
+                        }),
                         Err(ReserveError::Rejected { reason, product_id }) => {
                             tracing::info!(order_id = %order.order_id, %product_id, ?reason, "reservation rejected");
-                            Event::StockRejected(StockRejected { order_id: order.order_id, reason, product_id: Some(product_id) })
+                            Event::StockRejected(StockRejected {
+                                order_id: order.order_id,
+                                reason,
+                                product_id: Some(product_id),
+                            })
                         }
                         Err(ReserveError::Db(error)) => return Err(error.into()),
                     };
@@ -40,13 +47,29 @@ impl EventHandler for OrderEvents {
                 Event::OrderConfirmed(order) => {
                     let lines = store::settle(conn, order.order_id, Settlement::Commit).await?;
                     if !lines.is_empty() {
-                        outbox::enqueue(conn, SERVICE, &Event::StockCommitted(StockSettled { order_id: order.order_id, lines })).await?;
+                        outbox::enqueue(
+                            conn,
+                            SERVICE,
+                            &Event::StockCommitted(StockSettled {
+                                order_id: order.order_id,
+                                lines,
+                            }),
+                        )
+                        .await?;
                     }
                 }
                 Event::OrderFailed(order) => {
                     let lines = store::settle(conn, order.order_id, Settlement::Release).await?;
                     if !lines.is_empty() {
-                        outbox::enqueue(conn, SERVICE, &Event::StockReleased(StockSettled { order_id: order.order_id, lines })).await?;
+                        outbox::enqueue(
+                            conn,
+                            SERVICE,
+                            &Event::StockReleased(StockSettled {
+                                order_id: order.order_id,
+                                lines,
+                            }),
+                        )
+                        .await?;
                     }
                 }
                 other => {

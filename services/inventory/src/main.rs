@@ -1,33 +1,15 @@
-use clap::{Parser, Subcommand};
 use inventory::settings::Settings;
-use inventory::startup::{Application, migrate};
-
-#[derive(Parser)]
-#[command(name = "inventory", about = "Products, stock and reservations")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the service (the default).
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
-}
+use inventory::startup::{MIGRATIONS, build};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let settings = Settings::load()?;
-    platform::telemetry::init(settings.common.log_format, "info");
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => migrate(&settings).await,
-        Command::Serve => {
-            let cancel = platform::shutdown::on_signal();
-            let app = Application::build(settings, messaging::ConsumerOptions::new(inventory::SERVICE), cancel).await?;
-            app.run_until_stopped().await
-        }
-    }
+    messaging::runtime::main(
+        inventory::SERVICE,
+        "Products, stock and reservations",
+        Settings::load,
+        |s: &Settings| &s.common,
+        MIGRATIONS,
+        build,
+    )
+    .await
 }

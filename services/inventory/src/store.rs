@@ -69,7 +69,10 @@ pub enum StoreError {
     Db(#[from] diesel::result::Error),
 }
 
-pub async fn insert_product(conn: &mut AsyncPgConnection, product: &NewProduct) -> Result<Product, StoreError> {
+pub async fn insert_product(
+    conn: &mut AsyncPgConnection,
+    product: &NewProduct,
+) -> Result<Product, StoreError> {
     diesel::insert_into(products::table)
         .values((
             products::id.eq(Uuid::now_v7()),
@@ -92,12 +95,25 @@ pub async fn insert_product(conn: &mut AsyncPgConnection, product: &NewProduct) 
 }
 
 pub async fn find_product(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Product>> {
-    products::table.find(id).select(Product::as_select()).first(conn).await.optional()
+    products::table
+        .find(id)
+        .select(Product::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Products in id order (UUIDv7, so creation order) after `after`.
-pub async fn list_products(conn: &mut AsyncPgConnection, after: Option<Uuid>, limit: i64) -> QueryResult<Vec<Product>> {
-    let mut query = products::table.select(Product::as_select()).order(products::id).limit(limit).into_boxed();
+pub async fn list_products(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Product>> {
+    let mut query = products::table
+        .select(Product::as_select())
+        .order(products::id)
+        .limit(limit)
+        .into_boxed();
     if let Some(after) = after {
         query = query.filter(products::id.gt(after));
     }
@@ -107,21 +123,30 @@ pub async fn list_products(conn: &mut AsyncPgConnection, after: Option<Uuid>, li
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {
     #[error("cannot reserve {product_id}: {reason:?}")]
-    Rejected { reason: StockRejectionReason, product_id: Uuid },
+    Rejected {
+        reason: StockRejectionReason,
+        product_id: Uuid,
+    },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
 
 pub async fn has_reservation(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(reservations::table.filter(reservations::order_id.eq(order_id))))
-        .get_result(conn)
-        .await
+    diesel::select(diesel::dsl::exists(
+        reservations::table.filter(reservations::order_id.eq(order_id)),
+    ))
+    .get_result(conn)
+    .await
 }
 
 /// Reserves every line or none. Each line is one conditional UPDATE (`on_hand - reserved >= q`),
 /// so stock can never be oversold whatever runs concurrently; a savepoint undoes the lines
 /// already reserved when a later one cannot be. `lines` must be sorted by product id.
-pub async fn reserve_all(conn: &mut AsyncPgConnection, order_id: Uuid, lines: &[ReservedLine]) -> Result<(), ReserveError> {
+pub async fn reserve_all(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    lines: &[ReservedLine],
+) -> Result<(), ReserveError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         for line in lines {
             let quantity = i64::from(line.quantity);
@@ -139,9 +164,15 @@ pub async fn reserve_all(conn: &mut AsyncPgConnection, order_id: Uuid, lines: &[
             .await?;
             if updated == 0 {
                 let exists = find_product(conn, line.product_id).await?.is_some();
-                let reason =
-                    if exists { StockRejectionReason::InsufficientStock } else { StockRejectionReason::UnknownProduct };
-                return Err(ReserveError::Rejected { reason, product_id: line.product_id });
+                let reason = if exists {
+                    StockRejectionReason::InsufficientStock
+                } else {
+                    StockRejectionReason::UnknownProduct
+                };
+                return Err(ReserveError::Rejected {
+                    reason,
+                    product_id: line.product_id,
+                });
             }
             diesel::insert_into(reservations::table)
                 .values((
@@ -168,7 +199,11 @@ pub enum Settlement {
 
 /// Settles the open reservation of `order_id`; returns the lines settled (empty when there was
 /// nothing open, e.g. a rejected order or a repeated event).
-pub async fn settle(conn: &mut AsyncPgConnection, order_id: Uuid, settlement: Settlement) -> QueryResult<Vec<ReservedLine>> {
+pub async fn settle(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    settlement: Settlement,
+) -> QueryResult<Vec<ReservedLine>> {
     let open: Vec<(Uuid, i64)> = reservations::table
         .filter(reservations::order_id.eq(order_id))
         .filter(reservations::status.eq("reserved"))
@@ -186,7 +221,10 @@ pub async fn settle(conn: &mut AsyncPgConnection, order_id: Uuid, settlement: Se
         );
         match settlement {
             Settlement::Commit => {
-                diesel::update(target).set((products::on_hand.eq(products::on_hand - *quantity), common)).execute(conn).await?
+                diesel::update(target)
+                    .set((products::on_hand.eq(products::on_hand - *quantity), common))
+                    .execute(conn)
+                    .await?
             }
             Settlement::Release => diesel::update(target).set(common).execute(conn).await?,
         };
@@ -195,12 +233,22 @@ pub async fn settle(conn: &mut AsyncPgConnection, order_id: Uuid, settlement: Se
         Settlement::Commit => "committed",
         Settlement::Release => "released",
     };
-    diesel::update(reservations::table.filter(reservations::order_id.eq(order_id)).filter(reservations::status.eq("reserved")))
-        .set((reservations::status.eq(status), reservations::updated_at.eq(diesel::dsl::now)))
-        .execute(conn)
-        .await?;
+    diesel::update(
+        reservations::table
+            .filter(reservations::order_id.eq(order_id))
+            .filter(reservations::status.eq("reserved")),
+    )
+    .set((
+        reservations::status.eq(status),
+        reservations::updated_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
     Ok(open
         .into_iter()
-        .map(|(product_id, quantity)| ReservedLine { product_id, quantity: u32::try_from(quantity).unwrap_or(u32::MAX) })
+        .map(|(product_id, quantity)| ReservedLine {
+            product_id,
+            quantity: u32::try_from(quantity).unwrap_or(u32::MAX),
+        })
         .collect())
 }

@@ -64,13 +64,8 @@ pub fn invoice_body(order: &OrderConfirmed) -> String {
     ];
     for line in &order.lines {
         let name: String = line.product_name.chars().take(MAX_ITEM_CHARS).collect();
-        lines.push(format!(
-            "{:<31}{:<6}{:<11}{}",
-            name,
-            line.quantity,
-            format!("${}", line.unit_price),
-            format!("${}", line.subtotal)
-        ));
+        let price = format!("${}", line.unit_price);
+        lines.push(format!("{name:<31}{:<6}{price:<11}${}", line.quantity, line.subtotal));
     }
     lines.extend([
         THIN_RULE.into(),
@@ -126,7 +121,10 @@ mod tests {
     }
 
     fn customer() -> Customer {
-        Customer { name: "Ada Lovelace".into(), email: "ada@example.com".into() }
+        Customer {
+            name: "Ada Lovelace".into(),
+            email: "ada@example.com".into(),
+        }
     }
 
     fn confirmed() -> OrderConfirmed {
@@ -139,7 +137,10 @@ mod tests {
                 line("An extraordinarily long product name that overflows", 1, "5", "5"),
             ],
             total_amount: amount("2004.98"),
-            placed_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 15, 4, 5).single().unwrap_or_default(),
+            placed_at: chrono::Utc
+                .with_ymd_and_hms(2026, 11, 22, 15, 4, 5)
+                .single()
+                .unwrap_or_default(),
             payment_id: Uuid::from_u128(9),
         }
     }
@@ -177,7 +178,10 @@ Thank you for your order!
         let rendered = invoice(&confirmed());
         assert_eq!(rendered.kind, NotificationKind::Invoice);
         assert_eq!(rendered.recipient, "ada@example.com");
-        assert_eq!(rendered.subject, "Your invoice for order 01930000-0000-7000-8000-000000000001");
+        assert_eq!(
+            rendered.subject,
+            "Your invoice for order 01930000-0000-7000-8000-000000000001"
+        );
     }
 
     #[test]
@@ -189,8 +193,17 @@ Thank you for your order!
             lines: vec![],
         };
         let rendered = failure_notice(&order);
-        assert_eq!(rendered.subject, format!("Your order {} could not be completed", order.order_id));
-        assert!(rendered.body.contains("because your payment was declined for insufficient funds."), "{}", rendered.body);
+        assert_eq!(
+            rendered.subject,
+            format!("Your order {} could not be completed", order.order_id)
+        );
+        assert!(
+            rendered
+                .body
+                .contains("because your payment was declined for insufficient funds."),
+            "{}",
+            rendered.body
+        );
         assert!(rendered.body.starts_with("Hello Ada Lovelace,"));
     }
 

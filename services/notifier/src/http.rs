@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool) {
-    cfg.app_data(web::Data::new(pool)).route("/notifications", web::get().to(list_notifications));
+    cfg.app_data(web::Data::new(pool))
+        .route("/notifications", web::get().to(list_notifications));
 }
 
 #[derive(Debug, Serialize)]
@@ -53,22 +54,37 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list_notifications(pool: web::Data<PgPool>, query: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
+async fn list_notifications(
+    pool: web::Data<PgPool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
     let query = query.into_inner();
     let mut errors = Vec::new();
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
         errors.push(FieldError::new("limit", "must be between 1 and 100"));
     }
-    if query.status.as_deref().is_some_and(|status| !STATUSES.contains(&status)) {
+    if query
+        .status
+        .as_deref()
+        .is_some_and(|status| !STATUSES.contains(&status))
+    {
         errors.push(FieldError::new("status", "must be one of pending, sent, failed"));
     }
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
-    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    let filter = ListFilter { order_id: query.order_id, status: query.status };
-    let rows = store::list(&mut conn, &filter, limit).await.map_err(|error| Problem::internal(&error))?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    let filter = ListFilter {
+        order_id: query.order_id,
+        status: query.status,
+    };
+    let rows = store::list(&mut conn, &filter, limit)
+        .await
+        .map_err(|error| Problem::internal(&error))?;
     let items: Vec<NotificationView> = rows.into_iter().map(NotificationView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": null })))
 }

@@ -2,8 +2,8 @@
 //! failure is worth retrying.
 
 use crate::settings::Settings;
-use lettre::message::header::ContentType;
 use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -45,19 +45,30 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn from_settings(settings: &Settings) -> Result<Self, MailerError> {
-        let from: Mailbox =
-            settings.mail_from.parse().map_err(|error| MailerError::From(settings.mail_from.clone(), error))?;
+        let from: Mailbox = settings
+            .mail_from
+            .parse()
+            .map_err(|error| MailerError::From(settings.mail_from.clone(), error))?;
         match &settings.smtp_url {
             Some(url) => {
-                let transport =
-                    AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?.timeout(Some(SMTP_TIMEOUT)).build();
-                Ok(Self { transport: Transport::Smtp(transport), from, mail_dir: None })
+                let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?
+                    .timeout(Some(SMTP_TIMEOUT))
+                    .build();
+                Ok(Self {
+                    transport: Transport::Smtp(transport),
+                    from,
+                    mail_dir: None,
+                })
             }
             None => {
                 let dir = PathBuf::from(&settings.mail_dir);
                 std::fs::create_dir_all(&dir).map_err(|error| MailerError::MailDir(dir.clone(), error))?;
                 let transport = AsyncFileTransport::<Tokio1Executor>::new(&dir);
-                Ok(Self { transport: Transport::File(transport), from, mail_dir: Some(dir) })
+                Ok(Self {
+                    transport: Transport::File(transport),
+                    from,
+                    mail_dir: Some(dir),
+                })
             }
         }
     }
@@ -70,8 +81,9 @@ impl Mailer {
     /// Sends one plain-text email. `message_id` is stable per notification, so a rare resend
     /// (a lease that expired mid-send) can be recognised as the same email by the receiver.
     pub async fn send(&self, message_id: &str, to: &str, subject: &str, body: &str) -> Result<(), SendError> {
-        let to: Mailbox =
-            to.parse().map_err(|error| SendError::Permanent(format!("invalid recipient `{to}`: {error}")))?;
+        let to: Mailbox = to
+            .parse()
+            .map_err(|error| SendError::Permanent(format!("invalid recipient `{to}`: {error}")))?;
         let message = Message::builder()
             .from(self.from.clone())
             .to(to)
@@ -90,9 +102,11 @@ impl Mailer {
                 }
             }),
             // A full or unwritable disk may recover; nothing here is the email's fault.
-            Transport::File(file) => {
-                file.send(message).await.map(|_| ()).map_err(|error| SendError::Transient(error.to_string()))
-            }
+            Transport::File(file) => file
+                .send(message)
+                .await
+                .map(|_| ())
+                .map_err(|error| SendError::Transient(error.to_string())),
         }
     }
 }
@@ -108,5 +122,8 @@ pub fn read_mail_dir(dir: &Path) -> std::io::Result<Vec<String>> {
         }
     }
     files.sort();
-    files.into_iter().map(|(_, path)| std::fs::read_to_string(path)).collect()
+    files
+        .into_iter()
+        .map(|(_, path)| std::fs::read_to_string(path))
+        .collect()
 }

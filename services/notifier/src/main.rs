@@ -1,33 +1,15 @@
-use clap::{Parser, Subcommand};
 use notifier::settings::Settings;
-use notifier::startup::{Application, migrate};
-
-#[derive(Parser)]
-#[command(name = "notifier", about = "Invoices and failure notices by email")]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the service (the default).
-    Serve,
-    /// Apply pending database migrations and exit.
-    Migrate,
-}
+use notifier::startup::{MIGRATIONS, build};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let settings = Settings::load()?;
-    platform::telemetry::init(settings.common.log_format, "info");
-    match cli.command.unwrap_or(Command::Serve) {
-        Command::Migrate => migrate(&settings).await,
-        Command::Serve => {
-            let cancel = platform::shutdown::on_signal();
-            let app = Application::build(settings, messaging::ConsumerOptions::new(notifier::SERVICE), cancel).await?;
-            app.run_until_stopped().await
-        }
-    }
+    messaging::runtime::main(
+        notifier::SERVICE,
+        "Invoices and notices by email, once each",
+        Settings::load,
+        |s: &Settings| &s.common,
+        MIGRATIONS,
+        build,
+    )
+    .await
 }

@@ -41,7 +41,12 @@ pub enum Outcome {
 }
 
 /// Decides what an attempt's result means for a row that had `attempts_before` attempts.
-pub fn outcome(result: Result<(), SendError>, attempts_before: i32, delays: &[Duration], jitter: f64) -> Outcome {
+pub fn outcome(
+    result: Result<(), SendError>,
+    attempts_before: i32,
+    delays: &[Duration],
+    jitter: f64,
+) -> Outcome {
     match result {
         Ok(()) => Outcome::Sent,
         Err(SendError::Permanent(error)) => Outcome::Failed { error },
@@ -52,7 +57,9 @@ pub fn outcome(result: Result<(), SendError>, attempts_before: i32, delays: &[Du
                     let delay_ms = (delay.as_millis() as f64 * jitter).max(1.0) as i64;
                     Outcome::Retry { error, delay_ms }
                 }
-                None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
+                None => Outcome::Failed {
+                    error: format!("gave up after {attempts} attempts: {error}"),
+                },
             }
         }
     }
@@ -70,7 +77,9 @@ impl Sender {
                 }
             };
             let full = claimed.len() as i64 == BATCH;
-            futures_util::stream::iter(claimed).for_each_concurrent(CONCURRENCY, |row| self.deliver(row)).await;
+            futures_util::stream::iter(claimed)
+                .for_each_concurrent(CONCURRENCY, |row| self.deliver(row))
+                .await;
             if full {
                 // More may be due right now; waiting would only add latency.
                 continue;
@@ -90,7 +99,10 @@ impl Sender {
     }
 
     async fn deliver(&self, row: Claimed) {
-        let result = self.mailer.send(&row.id.to_string(), &row.recipient, &row.subject, &row.body).await;
+        let result = self
+            .mailer
+            .send(&row.id.to_string(), &row.recipient, &row.subject, &row.body)
+            .await;
         let jitter: f64 = rand::random_range(0.8..1.2);
         let outcome = outcome(result, row.attempts, &self.retry_delays, jitter);
         let label = match &outcome {
@@ -98,7 +110,8 @@ impl Sender {
             Outcome::Retry { .. } => "retry",
             Outcome::Failed { .. } => "failed",
         };
-        metrics::counter!("notification_attempts_total", "kind" => row.kind.clone(), "outcome" => label).increment(1);
+        metrics::counter!("notification_attempts_total", "kind" => row.kind.clone(), "outcome" => label)
+            .increment(1);
         if let Err(error) = self.record(&row, &outcome).await {
             // The lease runs out and the row is tried again; at worst the email goes out twice,
             // with the same Message-ID.
@@ -106,11 +119,15 @@ impl Sender {
             return;
         }
         match outcome {
-            Outcome::Sent => tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, "notification sent"),
+            Outcome::Sent => {
+                tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, "notification sent")
+            }
             Outcome::Retry { error, delay_ms } => {
                 tracing::warn!(notification_id = %row.id, %error, delay_ms, "notification attempt failed; will retry")
             }
-            Outcome::Failed { error } => tracing::warn!(notification_id = %row.id, %error, "notification failed"),
+            Outcome::Failed { error } => {
+                tracing::warn!(notification_id = %row.id, %error, "notification failed")
+            }
         }
     }
 
@@ -166,7 +183,10 @@ mod tests {
     use super::*;
 
     fn delays() -> Vec<Duration> {
-        [2000, 4000, 8000].into_iter().map(Duration::from_millis).collect()
+        [2000, 4000, 8000]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect()
     }
 
     fn transient() -> Result<(), SendError> {
@@ -175,18 +195,37 @@ mod tests {
 
     #[test]
     fn transient_failures_wait_longer_each_time_then_give_up_on_the_third() {
-        assert_eq!(outcome(transient(), 0, &delays(), 1.0), Outcome::Retry { error: "421 try later".into(), delay_ms: 2000 });
-        assert_eq!(outcome(transient(), 1, &delays(), 1.2), Outcome::Retry { error: "421 try later".into(), delay_ms: 4800 });
+        assert_eq!(
+            outcome(transient(), 0, &delays(), 1.0),
+            Outcome::Retry {
+                error: "421 try later".into(),
+                delay_ms: 2000
+            }
+        );
+        assert_eq!(
+            outcome(transient(), 1, &delays(), 1.2),
+            Outcome::Retry {
+                error: "421 try later".into(),
+                delay_ms: 4800
+            }
+        );
         assert_eq!(
             outcome(transient(), 2, &delays(), 1.0),
-            Outcome::Failed { error: "gave up after 3 attempts: 421 try later".into() }
+            Outcome::Failed {
+                error: "gave up after 3 attempts: 421 try later".into()
+            }
         );
     }
 
     #[test]
     fn permanent_failures_are_final_at_once_and_success_is_success() {
         let permanent = Err(SendError::Permanent("550 no such user".into()));
-        assert_eq!(outcome(permanent, 0, &delays(), 1.0), Outcome::Failed { error: "550 no such user".into() });
+        assert_eq!(
+            outcome(permanent, 0, &delays(), 1.0),
+            Outcome::Failed {
+                error: "550 no such user".into()
+            }
+        );
         assert_eq!(outcome(Ok(()), 2, &delays(), 1.0), Outcome::Sent);
     }
 }

@@ -47,5 +47,8 @@ impl Settings {
 /// An empty `SMTP_URL=` means "no SMTP", as if it were unset.
 fn optional_secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Secret>, D::Error> {
     let raw: Option<String> = Option::deserialize(deserializer)?;
-    Ok(raw.map(|value| value.trim().to_owned()).filter(|value| !value.is_empty()).map(Secret::new))
+    Ok(raw
+        .map(|value| value.trim().to_owned())
+        .filter(|value| !value.is_empty())
+        .map(Secret::new))
 }

@@ -3,56 +3,36 @@ use crate::mailer::Mailer;
 use crate::sender::Sender;
 use crate::settings::Settings;
 use crate::{SERVICE, http};
-use actix_web::dev::Server;
-use messaging::{ConsumerOptions, Runtime};
-use platform::http::HttpSettings;
-use std::path::PathBuf;
+use messaging::{ConsumerOptions, Runtime, Service};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations = diesel_migrations::embed_migrations!("migrations");
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations");
 
-pub struct Application {
-    pub port: u16,
-    /// Where emails are written as `.eml` files when no `smtp_url` is set.
-    pub mail_dir: Option<PathBuf>,
-    server: Server,
-    runtime: Runtime,
-}
-
-impl Application {
-    pub async fn build(settings: Settings, consumer: ConsumerOptions, cancel: CancellationToken) -> anyhow::Result<Self> {
-        // Configuration mistakes fail here, before anything connects.
-        let retry_delays = settings.retry_delays()?;
-        let mailer = Arc::new(Mailer::from_settings(&settings)?);
-        let mail_dir = mailer.mail_dir().map(PathBuf::from);
-        let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
-        let wake = Arc::new(Notify::new());
-        runtime.consume(Arc::new(OrderOutcomes { wake: wake.clone() }), consumer);
-        let sender = Sender { pool: runtime.pool.clone(), mailer, retry_delays, wake };
-        runtime.spawn(sender.run(cancel.clone()));
-        let (listener, port) = platform::http::bind(&settings.common.http_addr)?;
-        let pool = runtime.pool.clone();
-        let server = platform::http::serve(
-            HttpSettings { listener, body_limit_bytes: settings.common.http_body_limit_bytes, workers: settings.common.http_workers },
-            runtime.readiness(),
-            cancel,
-            move |cfg| http::routes(cfg, pool.clone()),
-        )?;
-        tracing::info!(port, "notifier listening");
-        Ok(Self { port, mail_dir, server, runtime })
+/// Migrates, connects, consumes `notifier.inbox`, runs the sender and serves the admin routes.
+pub async fn build(
+    settings: Settings,
+    consumer: ConsumerOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Service> {
+    // Configuration mistakes fail here, before anything connects.
+    let retry_delays = settings.retry_delays()?;
+    let mailer = Arc::new(Mailer::from_settings(&settings)?);
+    if let Some(dir) = mailer.mail_dir() {
+        tracing::info!(dir = %dir.display(), "no SMTP_URL: emails are written as .eml files");
     }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
-        self.runtime.join().await;
-        Ok(())
-    }
-}
-
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = platform::db::pool(settings.common.database_url.expose(), 2)?;
-    platform::db::migrate(&pool, platform::db::lock_key(SERVICE), vec![messaging::MIGRATIONS, MIGRATIONS]).await?;
-    Ok(())
+    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    let wake = Arc::new(Notify::new());
+    runtime.consume(Arc::new(OrderOutcomes { wake: wake.clone() }), consumer);
+    let sender = Sender {
+        pool: runtime.pool.clone(),
+        mailer,
+        retry_delays,
+        wake,
+    };
+    runtime.spawn(sender.run(cancel));
+    let pool = runtime.pool.clone();
+    runtime.serve(&settings.common, move |cfg| http::routes(cfg, pool.clone()))
 }

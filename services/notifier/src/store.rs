@@ -76,7 +76,11 @@ pub async fn insert(conn: &mut AsyncPgConnection, order_id: Uuid, rendered: &Ren
             notifications::body.eq(&rendered.body),
             notifications::status.eq("pending"),
         ))
-        .on_conflict((notifications::order_id, notifications::kind, notifications::channel))
+        .on_conflict((
+            notifications::order_id,
+            notifications::kind,
+            notifications::channel,
+        ))
         .do_nothing()
         .execute(conn)
         .await?;
@@ -113,7 +117,12 @@ pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bo
 }
 
 /// Records a failed attempt and when to try again.
-pub async fn schedule_retry(conn: &mut AsyncPgConnection, id: Uuid, error: &str, delay_ms: i64) -> QueryResult<bool> {
+pub async fn schedule_retry(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    error: &str,
+    delay_ms: i64,
+) -> QueryResult<bool> {
     let updated = diesel::sql_query(
         "UPDATE notifications SET attempts = attempts + 1, last_error = $2, \
          next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) \
@@ -147,9 +156,16 @@ pub struct ListFilter {
 }
 
 /// Newest first (ids are UUIDv7).
-pub async fn list(conn: &mut AsyncPgConnection, filter: &ListFilter, limit: i64) -> QueryResult<Vec<Notification>> {
-    let mut query =
-        notifications::table.select(Notification::as_select()).order(notifications::id.desc()).limit(limit).into_boxed();
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &ListFilter,
+    limit: i64,
+) -> QueryResult<Vec<Notification>> {
+    let mut query = notifications::table
+        .select(Notification::as_select())
+        .order(notifications::id.desc())
+        .limit(limit)
+        .into_boxed();
     if let Some(order_id) = filter.order_id {
         query = query.filter(notifications::order_id.eq(order_id));
     }

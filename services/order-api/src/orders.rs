@@ -24,7 +24,11 @@ pub enum OrderError {
 /// Validates, prices from the catalog read model, and stores the order as `pending` together
 /// with its `order.created` event. Needs only this service's database: RabbitMQ and the other
 /// services may all be down.
-pub async fn place(conn: &mut AsyncPgConnection, request: CreateOrderRequest, limits: Limits) -> Result<OrderView, OrderError> {
+pub async fn place(
+    conn: &mut AsyncPgConnection,
+    request: CreateOrderRequest,
+    limits: Limits,
+) -> Result<OrderView, OrderError> {
     let errors = request.check_shape(limits);
     if !errors.is_empty() {
         return Err(OrderError::Invalid(errors));
@@ -46,7 +50,9 @@ pub async fn place(conn: &mut AsyncPgConnection, request: CreateOrderRequest, li
     })
     .await?;
     metrics::counter!("orders_placed_total").increment(1);
-    find(conn, order.id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))
+    find(conn, order.id)
+        .await?
+        .ok_or(OrderError::Db(diesel::result::Error::NotFound))
 }
 
 #[derive(Debug, Serialize)]
@@ -85,7 +91,9 @@ pub struct OrderView {
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<OrderView>, OrderError> {
-    let Some(order) = store::find_order(conn, id).await? else { return Ok(None) };
+    let Some(order) = store::find_order(conn, id).await? else {
+        return Ok(None);
+    };
     let items = store::items_of(conn, id).await?;
     let history = store::history_of(conn, id).await?;
     Ok(Some(view(order, items, history)))
@@ -113,7 +121,12 @@ fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::History
         total_amount: Amount::from_db(order.total_amount),
         status_history: history
             .into_iter()
-            .map(|entry| HistoryView { status: entry.status, at: entry.at, reason: entry.reason, caused_by: entry.caused_by })
+            .map(|entry| HistoryView {
+                status: entry.status,
+                at: entry.at,
+                reason: entry.reason,
+                caused_by: entry.caused_by,
+            })
             .collect(),
         invoice_sent: order.invoice_sent,
         webhook_sent: order.webhook_sent,
@@ -127,9 +140,17 @@ pub struct Page {
     pub next_cursor: Option<Uuid>,
 }
 
-pub async fn list(conn: &mut AsyncPgConnection, filter: &OrderFilter, limit: i64) -> Result<Page, OrderError> {
+pub async fn list(
+    conn: &mut AsyncPgConnection,
+    filter: &OrderFilter,
+    limit: i64,
+) -> Result<Page, OrderError> {
     let rows = store::list_orders(conn, filter, limit).await?;
-    let next_cursor = if rows.len() as i64 == limit { rows.last().map(|row| row.id) } else { None };
+    let next_cursor = if rows.len() as i64 == limit {
+        rows.last().map(|row| row.id)
+    } else {
+        None
+    };
     let mut items = Vec::with_capacity(rows.len());
     for row in rows {
         let items_of = store::items_of(conn, row.id).await?;

@@ -6,7 +6,8 @@ use crate::SERVICE;
 use crate::domain::status::{OrderStatus, Trigger};
 use crate::store::{self, DeliveryFlag, OrderRow};
 use contracts::events::{
-    FailureReason, NotificationKind, OrderConfirmed, OrderFailed, PaymentRequested, ReservedLine, StockRejectionReason,
+    FailureReason, NotificationKind, OrderConfirmed, OrderFailed, PaymentRequested, ReservedLine,
+    StockRejectionReason,
 };
 use contracts::{Amount, Currency, Envelope, Event};
 use diesel_async::AsyncPgConnection;
@@ -27,7 +28,9 @@ impl EventHandler for OrderSaga {
             match event {
                 Event::ProductUpserted(product) => store::upsert_catalog(conn, &product).await?,
                 Event::StockReserved(reserved) => {
-                    if let Some(order) = advance(conn, reserved.order_id, Trigger::StockReserved, None, &cause).await? {
+                    if let Some(order) =
+                        advance(conn, reserved.order_id, Trigger::StockReserved, None, &cause).await?
+                    {
                         let request = PaymentRequested {
                             order_id: order.id,
                             amount: Amount::from_db(order.total_amount.clone()),
@@ -45,7 +48,9 @@ impl EventHandler for OrderSaga {
                     fail(conn, rejected.order_id, Trigger::StockRejected, reason, &cause).await?;
                 }
                 Event::PaymentSucceeded(paid) => {
-                    if let Some(order) = advance(conn, paid.order_id, Trigger::PaymentSucceeded, None, &cause).await? {
+                    if let Some(order) =
+                        advance(conn, paid.order_id, Trigger::PaymentSucceeded, None, &cause).await?
+                    {
                         let items = store::items_of(conn, order.id).await?;
                         let confirmed = OrderConfirmed {
                             order_id: order.id,
@@ -83,7 +88,10 @@ impl EventHandler for OrderSaga {
                     tracing::warn!(order_id = ?failed.order_id, endpoint_id = %failed.endpoint_id, error = %failed.error, "webhook delivery gave up");
                 }
                 other => {
-                    return Err(HandleError::Permanent(format!("order-api does not handle `{}`", other.event_type())));
+                    return Err(HandleError::Permanent(format!(
+                        "order-api does not handle `{}`",
+                        other.event_type()
+                    )));
                 }
             }
             Ok(())
@@ -114,7 +122,10 @@ async fn advance(
     };
     store::set_status(conn, order_id, to, failure.map(FailureReason::as_str), cause).await?;
     metrics::counter!("order_transitions_total", "from" => from.as_str(), "to" => to.as_str()).increment(1);
-    Ok(Some(OrderRow { status: to.as_str().to_owned(), ..order }))
+    Ok(Some(OrderRow {
+        status: to.as_str().to_owned(),
+        ..order
+    }))
 }
 
 async fn fail(
@@ -133,7 +144,10 @@ async fn fail(
             reason,
             lines: items
                 .iter()
-                .map(|item| ReservedLine { product_id: item.product_id, quantity: u32::try_from(item.quantity).unwrap_or(0) })
+                .map(|item| ReservedLine {
+                    product_id: item.product_id,
+                    quantity: u32::try_from(item.quantity).unwrap_or(0),
+                })
                 .collect(),
         };
         outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;

@@ -86,11 +86,16 @@ impl OrderRow {
     /// The column is constrained to the known statuses, so parsing cannot fail in practice;
     /// if it ever does, the error says which order is corrupt.
     pub fn status(&self) -> Result<OrderStatus, diesel::result::Error> {
-        self.status.parse().map_err(|e: String| diesel::result::Error::DeserializationError(format!("order {}: {e}", self.id).into()))
+        self.status.parse().map_err(|e: String| {
+            diesel::result::Error::DeserializationError(format!("order {}: {e}", self.id).into())
+        })
     }
 
     pub fn customer(&self) -> Customer {
-        Customer { name: self.customer_name.clone(), email: self.customer_email.clone() }
+        Customer {
+            name: self.customer_name.clone(),
+            email: self.customer_email.clone(),
+        }
     }
 }
 
@@ -150,16 +155,33 @@ pub async fn upsert_catalog(conn: &mut AsyncPgConnection, product: &ProductUpser
     Ok(())
 }
 
-pub async fn catalog_entries(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<HashMap<Uuid, CatalogEntry>> {
+pub async fn catalog_entries(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, CatalogEntry>> {
     let rows: Vec<(Uuid, String, BigDecimal, String, bool)> = catalog_products::table
         .filter(catalog_products::id.eq_any(ids))
-        .select((catalog_products::id, catalog_products::name, catalog_products::price, catalog_products::currency, catalog_products::active))
+        .select((
+            catalog_products::id,
+            catalog_products::name,
+            catalog_products::price,
+            catalog_products::currency,
+            catalog_products::active,
+        ))
         .load(conn)
         .await?;
     Ok(rows
         .into_iter()
         .map(|(id, name, price, currency, active)| {
-            (id, CatalogEntry { name, price: Amount::from_db(price), currency: Currency::from_db(currency), active })
+            (
+                id,
+                CatalogEntry {
+                    name,
+                    price: Amount::from_db(price),
+                    currency: Currency::from_db(currency),
+                    active,
+                },
+            )
         })
         .collect())
 }
@@ -193,22 +215,41 @@ pub async fn insert_order(conn: &mut AsyncPgConnection, order: &NewOrder) -> Que
             )
         })
         .collect();
-    diesel::insert_into(order_items::table).values(items).execute(conn).await?;
+    diesel::insert_into(order_items::table)
+        .values(items)
+        .execute(conn)
+        .await?;
     record_status(conn, order.id, OrderStatus::Pending, None, "api").await
 }
 
 pub async fn find_order(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrderRow>> {
-    orders::table.find(id).select(OrderRow::as_select()).first(conn).await.optional()
+    orders::table
+        .find(id)
+        .select(OrderRow::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// The order, locked until the transaction ends, so concurrent events for one order apply one
 /// after the other.
 pub async fn lock_order(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrderRow>> {
-    orders::table.find(id).select(OrderRow::as_select()).for_update().first(conn).await.optional()
+    orders::table
+        .find(id)
+        .select(OrderRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
 }
 
 pub async fn items_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<ItemRow>> {
-    order_items::table.filter(order_items::order_id.eq(id)).order(order_items::line_no).select(ItemRow::as_select()).load(conn).await
+    order_items::table
+        .filter(order_items::order_id.eq(id))
+        .order(order_items::line_no)
+        .select(ItemRow::as_select())
+        .load(conn)
+        .await
 }
 
 pub async fn history_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<HistoryRow>> {
@@ -228,7 +269,11 @@ pub async fn set_status(
     caused_by: &str,
 ) -> QueryResult<()> {
     diesel::update(orders::table.find(id))
-        .set((orders::status.eq(status.as_str()), orders::failure_reason.eq(failure_reason), orders::updated_at.eq(diesel::dsl::now)))
+        .set((
+            orders::status.eq(status.as_str()),
+            orders::failure_reason.eq(failure_reason),
+            orders::updated_at.eq(diesel::dsl::now),
+        ))
         .execute(conn)
         .await?;
     record_status(conn, id, status, failure_reason, caused_by).await
@@ -262,8 +307,18 @@ pub enum DeliveryFlag {
 pub async fn mark_delivered(conn: &mut AsyncPgConnection, id: Uuid, flag: DeliveryFlag) -> QueryResult<()> {
     let target = orders::table.find(id);
     match flag {
-        DeliveryFlag::Invoice => diesel::update(target).set(orders::invoice_sent.eq(true)).execute(conn).await?,
-        DeliveryFlag::Webhook => diesel::update(target).set(orders::webhook_sent.eq(true)).execute(conn).await?,
+        DeliveryFlag::Invoice => {
+            diesel::update(target)
+                .set(orders::invoice_sent.eq(true))
+                .execute(conn)
+                .await?
+        }
+        DeliveryFlag::Webhook => {
+            diesel::update(target)
+                .set(orders::webhook_sent.eq(true))
+                .execute(conn)
+                .await?
+        }
     };
     Ok(())
 }
@@ -278,8 +333,16 @@ pub struct OrderFilter {
 
 /// Orders in id order (UUIDv7: creation order), so a cursor walk sees each order once even
 /// while new ones arrive (they sort after the cursor).
-pub async fn list_orders(conn: &mut AsyncPgConnection, filter: &OrderFilter, limit: i64) -> QueryResult<Vec<OrderRow>> {
-    let mut query = orders::table.select(OrderRow::as_select()).order(orders::id).limit(limit).into_boxed();
+pub async fn list_orders(
+    conn: &mut AsyncPgConnection,
+    filter: &OrderFilter,
+    limit: i64,
+) -> QueryResult<Vec<OrderRow>> {
+    let mut query = orders::table
+        .select(OrderRow::as_select())
+        .order(orders::id)
+        .limit(limit)
+        .into_boxed();
     if let Some(status) = filter.status {
         query = query.filter(orders::status.eq(status.as_str()));
     }

@@ -5,7 +5,10 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChargeOutcome {
     Succeeded,
-    Declined { code: &'static str, message: &'static str },
+    Declined {
+        code: &'static str,
+        message: &'static str,
+    },
 }
 
 pub const PROVIDER: &str = "simulated";
@@ -13,10 +16,14 @@ pub const PROVIDER: &str = "simulated";
 pub fn simulate_charge(payment_method: &str) -> ChargeOutcome {
     match payment_method {
         "pm_card_ok" => ChargeOutcome::Succeeded,
-        "pm_card_declined" => ChargeOutcome::Declined { code: "card_declined", message: "The card was declined" },
-        "pm_card_insufficient_funds" => {
-            ChargeOutcome::Declined { code: "insufficient_funds", message: "The card has insufficient funds" }
-        }
+        "pm_card_declined" => ChargeOutcome::Declined {
+            code: "card_declined",
+            message: "The card was declined",
+        },
+        "pm_card_insufficient_funds" => ChargeOutcome::Declined {
+            code: "insufficient_funds",
+            message: "The card has insufficient funds",
+        },
         _ => ChargeOutcome::Declined {
             code: "unsupported_payment_method",
             message: "The simulated provider does not know this payment method",
@@ -31,11 +38,26 @@ mod tests {
     #[test]
     fn each_test_method_has_its_outcome() {
         assert_eq!(simulate_charge("pm_card_ok"), ChargeOutcome::Succeeded);
-        assert!(matches!(simulate_charge("pm_card_declined"), ChargeOutcome::Declined { code: "card_declined", .. }));
+        assert!(matches!(
+            simulate_charge("pm_card_declined"),
+            ChargeOutcome::Declined {
+                code: "card_declined",
+                ..
+            }
+        ));
         assert!(matches!(
             simulate_charge("pm_card_insufficient_funds"),
-            ChargeOutcome::Declined { code: "insufficient_funds", .. }
+            ChargeOutcome::Declined {
+                code: "insufficient_funds",
+                ..
+            }
         ));
-        assert!(matches!(simulate_charge("pm_other"), ChargeOutcome::Declined { code: "unsupported_payment_method", .. }));
+        assert!(matches!(
+            simulate_charge("pm_other"),
+            ChargeOutcome::Declined {
+                code: "unsupported_payment_method",
+                ..
+            }
+        ));
     }
 }

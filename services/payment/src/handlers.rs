@@ -21,7 +21,10 @@ impl EventHandler for PaymentRequests {
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
             let Event::PaymentRequested(request) = event else {
-                return Err(HandleError::Permanent(format!("payment does not handle `{}` ({})", envelope.event_type, envelope.id)));
+                return Err(HandleError::Permanent(format!(
+                    "payment does not handle `{}` ({})",
+                    envelope.event_type, envelope.id
+                )));
             };
             let payment_id = Uuid::now_v7();
             // The simulated provider decides synchronously and has no side effect outside this

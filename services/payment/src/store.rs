@@ -64,5 +64,10 @@ pub async fn insert(conn: &mut AsyncPgConnection, payment: &NewPayment<'_>) -> Q
 }
 
 pub async fn find_by_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Option<Payment>> {
-    payments::table.filter(payments::order_id.eq(order_id)).select(Payment::as_select()).first(conn).await.optional()
+    payments::table
+        .filter(payments::order_id.eq(order_id))
+        .select(Payment::as_select())
+        .first(conn)
+        .await
+        .optional()
 }

@@ -32,7 +32,10 @@ impl TryFrom<CreateEndpointRequest> for NewEndpoint {
         let mut errors = Vec::new();
         let url = request.url.trim().to_owned();
         if url.len() > MAX_URL_LEN {
-            errors.push(FieldError::new("url", format!("must be at most {MAX_URL_LEN} characters")));
+            errors.push(FieldError::new(
+                "url",
+                format!("must be at most {MAX_URL_LEN} characters"),
+            ));
         } else {
             match reqwest::Url::parse(&url) {
                 Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {}
@@ -46,17 +49,37 @@ impl TryFrom<CreateEndpointRequest> for NewEndpoint {
             if !WEBHOOK_EVENT_TYPES.contains(&event_type.as_str()) {
                 errors.push(FieldError::new(
                     format!("event_types[{index}]"),
-                    format!("unknown event type `{event_type}`; one of {}", WEBHOOK_EVENT_TYPES.join(", ")),
+                    format!(
+                        "unknown event type `{event_type}`; one of {}",
+                        WEBHOOK_EVENT_TYPES.join(", ")
+                    ),
                 ));
             } else if !event_types.contains(&event_type) {
                 event_types.push(event_type);
             }
         }
-        let description = request.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
-        if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
-            errors.push(FieldError::new("description", format!("must be at most {MAX_DESCRIPTION_CHARS} characters")));
+        let description = request
+            .description
+            .map(|d| d.trim().to_owned())
+            .filter(|d| !d.is_empty());
+        if description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS)
+        {
+            errors.push(FieldError::new(
+                "description",
+                format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
         }
-        if errors.is_empty() { Ok(Self { url, event_types, description }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self {
+                url,
+                event_types,
+                description,
+            })
+        } else {
+            Err(errors)
+        }
     }
 }
 
@@ -78,14 +101,22 @@ mod tests {
     use super::*;
 
     fn request(url: &str) -> CreateEndpointRequest {
-        CreateEndpointRequest { url: url.into(), event_types: None, description: None }
+        CreateEndpointRequest {
+            url: url.into(),
+            event_types: None,
+            description: None,
+        }
     }
 
     #[test]
     fn a_valid_endpoint_is_accepted_with_repeats_dropped() {
         let endpoint = NewEndpoint::try_from(CreateEndpointRequest {
             url: " https://example.com/hooks ".into(),
-            event_types: Some(vec!["order.confirmed".into(), "order.failed".into(), "order.confirmed".into()]),
+            event_types: Some(vec![
+                "order.confirmed".into(),
+                "order.failed".into(),
+                "order.confirmed".into(),
+            ]),
             description: Some("  ".into()),
         });
         assert_eq!(

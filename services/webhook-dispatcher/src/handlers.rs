@@ -41,7 +41,12 @@ impl EventHandler for WebhookEvents {
             let payload = envelope.to_bytes();
             let queued = store::fan_out(
                 conn,
-                &Fanout { event_id: envelope.id, event_type: event.event_type(), order_id: event.order_id(), payload: &payload },
+                &Fanout {
+                    event_id: envelope.id,
+                    event_type: event.event_type(),
+                    order_id: event.order_id(),
+                    payload: &payload,
+                },
             )
             .await?;
             tracing::debug!(event_id = %envelope.id, event_type = %envelope.event_type, queued, "webhook deliveries queued");

@@ -16,7 +16,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool) {
         .route("/webhook-endpoints", web::post().to(create_endpoint))
         .route("/webhook-endpoints", web::get().to(list_endpoints))
         .route("/webhook-endpoints/{id}", web::get().to(get_endpoint))
-        .route("/webhook-endpoints/{id}/deliveries", web::get().to(list_deliveries));
+        .route(
+            "/webhook-endpoints/{id}/deliveries",
+            web::get().to(list_deliveries),
+        );
 }
 
 #[derive(Debug, Serialize)]
@@ -83,19 +86,33 @@ fn db_problem(error: impl std::fmt::Display) -> Problem {
     Problem::internal(&error)
 }
 
-async fn create_endpoint(pool: web::Data<PgPool>, body: web::Json<CreateEndpointRequest>) -> Result<HttpResponse, Problem> {
+async fn create_endpoint(
+    pool: web::Data<PgPool>,
+    body: web::Json<CreateEndpointRequest>,
+) -> Result<HttpResponse, Problem> {
     let endpoint = NewEndpoint::try_from(body.into_inner()).map_err(Problem::validation)?;
     let secret = signing::generate_secret();
-    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    let created = store::insert_endpoint(&mut conn, &endpoint, &secret).await.map_err(db_problem)?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    let created = store::insert_endpoint(&mut conn, &endpoint, &secret)
+        .await
+        .map_err(db_problem)?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/webhook-endpoints/{}", created.id)))
         .json(EndpointView::new(created, true)))
 }
 
 async fn get_endpoint(pool: web::Data<PgPool>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
-    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    match store::find_endpoint(&mut conn, id.into_inner()).await.map_err(db_problem)? {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    match store::find_endpoint(&mut conn, id.into_inner())
+        .await
+        .map_err(db_problem)?
+    {
         Some(endpoint) => Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, false))),
         None => Err(Problem::not_found("Webhook endpoint")),
     }
@@ -112,7 +129,10 @@ impl ListQuery {
     fn limit(&self) -> Result<i64, Problem> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=100).contains(&limit) {
-            return Err(Problem::validation(vec![FieldError::new("limit", "must be between 1 and 100")]));
+            return Err(Problem::validation(vec![FieldError::new(
+                "limit",
+                "must be between 1 and 100",
+            )]));
         }
         Ok(limit)
     }
@@ -120,15 +140,30 @@ impl ListQuery {
 
 /// A full page may have a successor; its last id is where the next one starts.
 fn next_cursor<T>(items: &[T], limit: i64, id: impl Fn(&T) -> Uuid) -> Option<Uuid> {
-    if items.len() as i64 == limit { items.last().map(id) } else { None }
+    if items.len() as i64 == limit {
+        items.last().map(id)
+    } else {
+        None
+    }
 }
 
-async fn list_endpoints(pool: web::Data<PgPool>, query: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
+async fn list_endpoints(
+    pool: web::Data<PgPool>,
+    query: web::Query<ListQuery>,
+) -> Result<HttpResponse, Problem> {
     let limit = query.limit()?;
-    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    let endpoints = store::list_endpoints(&mut conn, query.starting_after, limit).await.map_err(db_problem)?;
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    let endpoints = store::list_endpoints(&mut conn, query.starting_after, limit)
+        .await
+        .map_err(db_problem)?;
     let next_cursor = next_cursor(&endpoints, limit, |e| e.id);
-    let items: Vec<EndpointView> = endpoints.into_iter().map(|e| EndpointView::new(e, false)).collect();
+    let items: Vec<EndpointView> = endpoints
+        .into_iter()
+        .map(|e| EndpointView::new(e, false))
+        .collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
 }
 
@@ -139,11 +174,20 @@ async fn list_deliveries(
 ) -> Result<HttpResponse, Problem> {
     let limit = query.limit()?;
     let endpoint_id = id.into_inner();
-    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    if store::find_endpoint(&mut conn, endpoint_id).await.map_err(db_problem)?.is_none() {
+    let mut conn = pool
+        .get()
+        .await
+        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    if store::find_endpoint(&mut conn, endpoint_id)
+        .await
+        .map_err(db_problem)?
+        .is_none()
+    {
         return Err(Problem::not_found("Webhook endpoint"));
     }
-    let deliveries = store::list_deliveries(&mut conn, endpoint_id, query.starting_after, limit).await.map_err(db_problem)?;
+    let deliveries = store::list_deliveries(&mut conn, endpoint_id, query.starting_after, limit)
+        .await
+        .map_err(db_problem)?;
     let next_cursor = next_cursor(&deliveries, limit, |d| d.id);
     let items: Vec<DeliveryView> = deliveries.into_iter().map(DeliveryView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))

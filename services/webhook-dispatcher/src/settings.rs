@@ -18,7 +18,10 @@ pub struct Settings {
 impl Settings {
     pub fn load() -> Result<Self, SettingsError> {
         let mut defaults = CommonSettings::defaults("webhooks", 8084);
-        defaults.push(("webhook_retry_delays_ms", "5000,300000,1800000,7200000,18000000,36000000,36000000".to_owned()));
+        defaults.push((
+            "webhook_retry_delays_ms",
+            "5000,300000,1800000,7200000,18000000,36000000,36000000".to_owned(),
+        ));
         defaults.push(("webhook_timeout_ms", "15000".to_owned()));
         messaging::runtime::load_settings(&defaults)
     }
@@ -29,7 +32,10 @@ impl Settings {
 
     pub fn timeout(&self) -> Result<Duration, SettingsError> {
         if self.webhook_timeout_ms == 0 {
-            return Err(SettingsError::Invalid { key: "webhook_timeout_ms", reason: "must be above zero".into() });
+            return Err(SettingsError::Invalid {
+                key: "webhook_timeout_ms",
+                reason: "must be above zero".into(),
+            });
         }
         Ok(Duration::from_millis(self.webhook_timeout_ms))
     }

@@ -29,8 +29,12 @@ pub fn generate_secret() -> String {
 }
 
 fn mac(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Hmac<Sha256>, SignatureError> {
-    let encoded = secret.strip_prefix(SECRET_PREFIX).ok_or(SignatureError::MalformedSecret)?;
-    let key = STANDARD.decode(encoded).map_err(|_| SignatureError::MalformedSecret)?;
+    let encoded = secret
+        .strip_prefix(SECRET_PREFIX)
+        .ok_or(SignatureError::MalformedSecret)?;
+    let key = STANDARD
+        .decode(encoded)
+        .map_err(|_| SignatureError::MalformedSecret)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| SignatureError::MalformedSecret)?;
     mac.update(id.as_bytes());
     mac.update(b".");
@@ -47,7 +51,12 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Strin
 }
 
 /// The three headers of a signed request, ready to send.
-pub fn headers(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<[(&'static str, String); 3], SignatureError> {
+pub fn headers(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<[(&'static str, String); 3], SignatureError> {
     Ok([
         (ID_HEADER, id.to_owned()),
         (TIMESTAMP_HEADER, timestamp.to_string()),
@@ -58,14 +67,24 @@ pub fn headers(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<[(
 /// Checks a `webhook-signature` header as a receiver would: it may carry several
 /// space-separated signatures (during secret rotation); one valid `v1` one is enough. The
 /// comparison is constant-time. Checking the timestamp's age is left to the caller.
-pub fn verify(secret: &str, id: &str, timestamp: i64, body: &[u8], header: &str) -> Result<(), SignatureError> {
+pub fn verify(
+    secret: &str,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+    header: &str,
+) -> Result<(), SignatureError> {
     let expected = mac(secret, id, timestamp, body)?;
     let matches = header
         .split(' ')
         .filter_map(|candidate| candidate.strip_prefix("v1,"))
         .filter_map(|encoded| STANDARD.decode(encoded).ok())
         .any(|tag| expected.clone().verify_slice(&tag).is_ok());
-    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
+    if matches {
+        Ok(())
+    } else {
+        Err(SignatureError::Mismatch)
+    }
 }
 
 #[cfg(test)]
@@ -87,11 +106,32 @@ mod tests {
     #[test]
     fn verify_accepts_the_spec_example_and_rejects_any_change() {
         assert_eq!(verify(SECRET, ID, TIMESTAMP, BODY, SIGNATURE), Ok(()));
-        assert_eq!(verify(SECRET, ID, TIMESTAMP, BODY, &format!("v1,bm9wZQ== {SIGNATURE}")), Ok(()));
-        assert_eq!(verify(SECRET, ID, TIMESTAMP + 1, BODY, SIGNATURE), Err(SignatureError::Mismatch));
-        assert_eq!(verify(SECRET, "msg_other", TIMESTAMP, BODY, SIGNATURE), Err(SignatureError::Mismatch));
-        assert_eq!(verify(SECRET, ID, TIMESTAMP, br#"{"test": 1}"#, SIGNATURE), Err(SignatureError::Mismatch));
-        assert_eq!(verify(SECRET, ID, TIMESTAMP, BODY, "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(SECRET, ID, TIMESTAMP, BODY, &format!("v1,bm9wZQ== {SIGNATURE}")),
+            Ok(())
+        );
+        assert_eq!(
+            verify(SECRET, ID, TIMESTAMP + 1, BODY, SIGNATURE),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(SECRET, "msg_other", TIMESTAMP, BODY, SIGNATURE),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(SECRET, ID, TIMESTAMP, br#"{"test": 1}"#, SIGNATURE),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify(
+                SECRET,
+                ID,
+                TIMESTAMP,
+                BODY,
+                "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+            ),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
@@ -111,16 +151,27 @@ mod tests {
     fn generated_secrets_are_24_random_bytes_and_usable() {
         let (a, b) = (generate_secret(), generate_secret());
         assert_ne!(a, b);
-        let decoded = a.strip_prefix(SECRET_PREFIX).map(|s| STANDARD.decode(s).map(|k| k.len()));
+        let decoded = a
+            .strip_prefix(SECRET_PREFIX)
+            .map(|s| STANDARD.decode(s).map(|k| k.len()));
         assert!(matches!(decoded, Some(Ok(SECRET_BYTES))));
         let signature = sign(&a, ID, TIMESTAMP, BODY).unwrap_or_default();
         assert_eq!(verify(&a, ID, TIMESTAMP, BODY, &signature), Ok(()));
-        assert_eq!(verify(&b, ID, TIMESTAMP, BODY, &signature), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&b, ID, TIMESTAMP, BODY, &signature),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]
     fn malformed_secrets_are_refused() {
-        assert_eq!(sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ID, TIMESTAMP, BODY), Err(SignatureError::MalformedSecret));
-        assert_eq!(sign("whsec_not base64!", ID, TIMESTAMP, BODY), Err(SignatureError::MalformedSecret));
+        assert_eq!(
+            sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ID, TIMESTAMP, BODY),
+            Err(SignatureError::MalformedSecret)
+        );
+        assert_eq!(
+            sign("whsec_not base64!", ID, TIMESTAMP, BODY),
+            Err(SignatureError::MalformedSecret)
+        );
     }
 }

@@ -2,52 +2,29 @@ use crate::handlers::WebhookEvents;
 use crate::settings::Settings;
 use crate::worker::Worker;
 use crate::{SERVICE, http};
-use actix_web::dev::Server;
-use messaging::{ConsumerOptions, Runtime};
-use platform::http::HttpSettings;
+use messaging::{ConsumerOptions, Runtime, Service};
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations = diesel_migrations::embed_migrations!("migrations");
+pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("migrations");
 
-pub struct Application {
-    pub port: u16,
-    server: Server,
-    runtime: Runtime,
-}
-
-impl Application {
-    pub async fn build(settings: Settings, consumer: ConsumerOptions, cancel: CancellationToken) -> anyhow::Result<Self> {
-        // Checked before connecting to anything, so a bad schedule fails fast.
-        settings.retry_delays()?;
-        settings.timeout()?;
-        let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
-        let wake = Arc::new(Notify::new());
-        runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
-        let worker = Worker::new(runtime.pool.clone(), &settings, wake, cancel.clone())?;
-        runtime.spawn(worker.run());
-        let (listener, port) = platform::http::bind(&settings.common.http_addr)?;
-        let pool = runtime.pool.clone();
-        let server = platform::http::serve(
-            HttpSettings { listener, body_limit_bytes: settings.common.http_body_limit_bytes, workers: settings.common.http_workers },
-            runtime.readiness(),
-            cancel,
-            move |cfg| http::routes(cfg, pool.clone()),
-        )?;
-        tracing::info!(port, "webhook-dispatcher listening");
-        Ok(Self { port, server, runtime })
-    }
-
-    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        self.server.await?;
-        self.runtime.join().await;
-        Ok(())
-    }
-}
-
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
-    let pool = platform::db::pool(settings.common.database_url.expose(), 2)?;
-    platform::db::migrate(&pool, platform::db::lock_key(SERVICE), vec![messaging::MIGRATIONS, MIGRATIONS]).await?;
-    Ok(())
+/// Migrates, connects, consumes `webhook-dispatcher.inbox`, runs the delivery worker and serves
+/// the endpoint routes.
+pub async fn build(
+    settings: Settings,
+    consumer: ConsumerOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Service> {
+    // Checked before connecting to anything, so a bad schedule fails fast.
+    settings.retry_delays()?;
+    settings.timeout()?;
+    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    let wake = Arc::new(Notify::new());
+    runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
+    let worker = Worker::new(runtime.pool.clone(), &settings, wake, cancel)?;
+    runtime.spawn(worker.run());
+    let pool = runtime.pool.clone();
+    runtime.serve(&settings.common, move |cfg| http::routes(cfg, pool.clone()))
 }

@@ -72,7 +72,11 @@ pub struct Delivery {
     pub delivered_at: Option<DateTime<Utc>>,
 }
 
-pub async fn insert_endpoint(conn: &mut AsyncPgConnection, endpoint: &NewEndpoint, secret: &str) -> QueryResult<Endpoint> {
+pub async fn insert_endpoint(
+    conn: &mut AsyncPgConnection,
+    endpoint: &NewEndpoint,
+    secret: &str,
+) -> QueryResult<Endpoint> {
     diesel::insert_into(endpoints::table)
         .values((
             endpoints::id.eq(Uuid::now_v7()),
@@ -87,12 +91,25 @@ pub async fn insert_endpoint(conn: &mut AsyncPgConnection, endpoint: &NewEndpoin
 }
 
 pub async fn find_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Endpoint>> {
-    endpoints::table.find(id).select(Endpoint::as_select()).first(conn).await.optional()
+    endpoints::table
+        .find(id)
+        .select(Endpoint::as_select())
+        .first(conn)
+        .await
+        .optional()
 }
 
 /// Endpoints in id order (UUIDv7, so creation order) after `after`.
-pub async fn list_endpoints(conn: &mut AsyncPgConnection, after: Option<Uuid>, limit: i64) -> QueryResult<Vec<Endpoint>> {
-    let mut query = endpoints::table.select(Endpoint::as_select()).order(endpoints::id).limit(limit).into_boxed();
+pub async fn list_endpoints(
+    conn: &mut AsyncPgConnection,
+    after: Option<Uuid>,
+    limit: i64,
+) -> QueryResult<Vec<Endpoint>> {
+    let mut query = endpoints::table
+        .select(Endpoint::as_select())
+        .order(endpoints::id)
+        .limit(limit)
+        .into_boxed();
     if let Some(after) = after {
         query = query.filter(endpoints::id.gt(after));
     }
@@ -192,7 +209,11 @@ pub struct Claimed {
 /// Leases up to `limit` due deliveries by pushing their `next_attempt_at` past `lease`, in one
 /// statement. `SKIP LOCKED` keeps concurrent workers off each other's rows; the lease (not a
 /// held transaction) keeps them off rows being sent, and hands the rows back if the worker dies.
-pub async fn claim_due(conn: &mut AsyncPgConnection, lease: Duration, limit: i64) -> QueryResult<Vec<Claimed>> {
+pub async fn claim_due(
+    conn: &mut AsyncPgConnection,
+    lease: Duration,
+    limit: i64,
+) -> QueryResult<Vec<Claimed>> {
     diesel::sql_query(
         "WITH due AS ( \
              SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
@@ -215,17 +236,26 @@ fn millis(duration: Duration) -> i64 {
 }
 
 /// Records a successful attempt; false when the row was no longer pending (nothing to announce).
-pub async fn mark_delivered(conn: &mut AsyncPgConnection, id: Uuid, attempts: i32, status_code: i32) -> QueryResult<bool> {
-    let updated = diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
-        .set((
-            deliveries::status.eq("delivered"),
-            deliveries::attempts.eq(attempts),
-            deliveries::last_status_code.eq(Some(status_code)),
-            deliveries::last_error.eq(None::<String>),
-            deliveries::delivered_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
+pub async fn mark_delivered(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    attempts: i32,
+    status_code: i32,
+) -> QueryResult<bool> {
+    let updated = diesel::update(
+        deliveries::table
+            .find(id)
+            .filter(deliveries::status.eq("pending")),
+    )
+    .set((
+        deliveries::status.eq("delivered"),
+        deliveries::attempts.eq(attempts),
+        deliveries::last_status_code.eq(Some(status_code)),
+        deliveries::last_error.eq(None::<String>),
+        deliveries::delivered_at.eq(diesel::dsl::now),
+    ))
+    .execute(conn)
+    .await?;
     Ok(updated == 1)
 }
 
@@ -239,16 +269,22 @@ pub async fn schedule_retry(
     error: &str,
     delay: Duration,
 ) -> QueryResult<()> {
-    let due = diesel::dsl::sql::<Timestamptz>("now() + ").bind::<BigInt, _>(millis(delay)).sql(" * interval '1 millisecond'");
-    diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
-        .set((
-            deliveries::attempts.eq(attempts),
-            deliveries::last_status_code.eq(status_code),
-            deliveries::last_error.eq(Some(error)),
-            deliveries::next_attempt_at.eq(due),
-        ))
-        .execute(conn)
-        .await?;
+    let due = diesel::dsl::sql::<Timestamptz>("now() + ")
+        .bind::<BigInt, _>(millis(delay))
+        .sql(" * interval '1 millisecond'");
+    diesel::update(
+        deliveries::table
+            .find(id)
+            .filter(deliveries::status.eq("pending")),
+    )
+    .set((
+        deliveries::attempts.eq(attempts),
+        deliveries::last_status_code.eq(status_code),
+        deliveries::last_error.eq(Some(error)),
+        deliveries::next_attempt_at.eq(due),
+    ))
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
@@ -260,14 +296,18 @@ pub async fn mark_failed(
     status_code: Option<i32>,
     error: &str,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
-        .set((
-            deliveries::status.eq("failed"),
-            deliveries::attempts.eq(attempts),
-            deliveries::last_status_code.eq(status_code),
-            deliveries::last_error.eq(Some(error)),
-        ))
-        .execute(conn)
-        .await?;
+    let updated = diesel::update(
+        deliveries::table
+            .find(id)
+            .filter(deliveries::status.eq("pending")),
+    )
+    .set((
+        deliveries::status.eq("failed"),
+        deliveries::attempts.eq(attempts),
+        deliveries::last_status_code.eq(status_code),
+        deliveries::last_error.eq(Some(error)),
+    ))
+    .execute(conn)
+    .await?;
     Ok(updated == 1)
 }

@@ -65,7 +65,12 @@ pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 }
 
 impl Worker {
-    pub fn new(pool: PgPool, settings: &Settings, wake: Arc<Notify>, cancel: CancellationToken) -> Result<Self, WorkerError> {
+    pub fn new(
+        pool: PgPool,
+        settings: &Settings,
+        wake: Arc<Notify>,
+        cancel: CancellationToken,
+    ) -> Result<Self, WorkerError> {
         let timeout = settings.timeout()?;
         Ok(Self {
             pool,
@@ -127,20 +132,35 @@ impl Worker {
         let timestamp = chrono::Utc::now().timestamp();
         let headers = match signing::headers(&delivery.secret, &id, timestamp, &delivery.payload) {
             Ok(headers) => headers,
-            Err(error) => return Outcome::Failed { status: None, error: error.to_string() },
+            Err(error) => {
+                return Outcome::Failed {
+                    status: None,
+                    error: error.to_string(),
+                };
+            }
         };
-        let mut request =
-            self.client.post(&delivery.url).header(reqwest::header::CONTENT_TYPE, contracts::envelope::CONTENT_TYPE);
+        let mut request = self
+            .client
+            .post(&delivery.url)
+            .header(reqwest::header::CONTENT_TYPE, contracts::envelope::CONTENT_TYPE);
         for (name, value) in headers {
             request = request.header(name, value);
         }
         match request.body(delivery.payload.clone()).send().await {
-            Ok(response) if response.status().is_success() => Outcome::Delivered { status: response.status().as_u16() },
+            Ok(response) if response.status().is_success() => Outcome::Delivered {
+                status: response.status().as_u16(),
+            },
             Ok(response) => {
                 let status = response.status();
-                Outcome::Failed { status: Some(status.as_u16()), error: format!("endpoint answered HTTP {status}") }
+                Outcome::Failed {
+                    status: Some(status.as_u16()),
+                    error: format!("endpoint answered HTTP {status}"),
+                }
             }
-            Err(error) => Outcome::Failed { status: None, error: describe(&error) },
+            Err(error) => Outcome::Failed {
+                status: None,
+                error: describe(&error),
+            },
         }
     }
 
@@ -149,27 +169,33 @@ impl Worker {
         let mut pooled = self.pool.get().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         let label = conn
-            .transaction(async |conn: &mut AsyncPgConnection| {
-                match &outcome {
-                    Outcome::Delivered { status } => {
-                        if store::mark_delivered(conn, delivery.id, attempts, i32::from(*status)).await? {
-                            outbox::enqueue(conn, SERVICE, &delivered(delivery)).await?;
-                        }
-                        Ok("delivered")
+            .transaction(async |conn: &mut AsyncPgConnection| match &outcome {
+                Outcome::Delivered { status } => {
+                    if store::mark_delivered(conn, delivery.id, attempts, i32::from(*status)).await? {
+                        outbox::enqueue(conn, SERVICE, &delivered(delivery)).await?;
                     }
-                    Outcome::Failed { status, error } => {
-                        let status = status.map(i32::from);
-                        match retry_delay(&self.delays, attempts) {
-                            Some(delay) => {
-                                store::schedule_retry(conn, delivery.id, attempts, status, error, jittered(delay)).await?;
-                                Ok("retry_scheduled")
+                    Ok("delivered")
+                }
+                Outcome::Failed { status, error } => {
+                    let status = status.map(i32::from);
+                    match retry_delay(&self.delays, attempts) {
+                        Some(delay) => {
+                            store::schedule_retry(
+                                conn,
+                                delivery.id,
+                                attempts,
+                                status,
+                                error,
+                                jittered(delay),
+                            )
+                            .await?;
+                            Ok("retry_scheduled")
+                        }
+                        None => {
+                            if store::mark_failed(conn, delivery.id, attempts, status, error).await? {
+                                outbox::enqueue(conn, SERVICE, &failed(delivery, error)).await?;
                             }
-                            None => {
-                                if store::mark_failed(conn, delivery.id, attempts, status, error).await? {
-                                    outbox::enqueue(conn, SERVICE, &failed(delivery, error)).await?;
-                                }
-                                Ok::<_, diesel::result::Error>("failed")
-                            }
+                            Ok::<_, diesel::result::Error>("failed")
                         }
                     }
                 }
@@ -212,7 +238,11 @@ fn failed(delivery: &Claimed, error: &str) -> Event {
 /// reqwest's own message hides the cause ("error sending request"); the chain names it
 /// (connection refused, timed out, certificate invalid), which is what an integrator needs.
 fn describe(error: &reqwest::Error) -> String {
-    let mut message = if error.is_timeout() { format!("timed out: {error}") } else { error.to_string() };
+    let mut message = if error.is_timeout() {
+        format!("timed out: {error}")
+    } else {
+        error.to_string()
+    };
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {
         message.push_str(": ");
@@ -232,7 +262,13 @@ mod tests {
         assert!(client.is_ok());
         let Ok(client) = client else { return };
         // Port 9 (discard) on localhost is closed on any sane test machine.
-        let error = client.post("http://127.0.0.1:9/").send().await.err().map(|e| describe(&e)).unwrap_or_default();
+        let error = client
+            .post("http://127.0.0.1:9/")
+            .send()
+            .await
+            .err()
+            .map(|e| describe(&e))
+            .unwrap_or_default();
         assert!(!error.is_empty());
         assert!(error.chars().count() <= MAX_ERROR_CHARS);
     }

@@ -9,7 +9,10 @@ struct BrokerStopped;
 
 impl BrokerStopped {
     fn stop() -> Self {
-        let status = Command::new("rabbitmqctl").arg("stop_app").status().expect("rabbitmqctl runs");
+        let status = Command::new("rabbitmqctl")
+            .arg("stop_app")
+            .status()
+            .expect("rabbitmqctl runs");
         assert!(status.success(), "rabbitmqctl stop_app failed");
         Self
     }
@@ -18,7 +21,9 @@ impl BrokerStopped {
 impl Drop for BrokerStopped {
     fn drop(&mut self) {
         let _ = Command::new("rabbitmqctl").arg("start_app").status();
-        let _ = Command::new("rabbitmqctl").args(["await_startup", "--timeout", "60"]).status();
+        let _ = Command::new("rabbitmqctl")
+            .args(["await_startup", "--timeout", "60"])
+            .status();
     }
 }
 
@@ -27,10 +32,14 @@ async fn broker_outage_orders_are_accepted_and_complete_after_recovery() {
     let system = System::start().await;
     let lamp = system.product("LAMP", "25.00", 10).await;
     let outage = BrokerStopped::stop();
-    testkit::eventually("readiness to report the broker down", std::time::Duration::from_secs(20), || async {
-        let response = system.http.get(system.url("/health/ready")).send().await.ok()?;
-        (response.status().as_u16() == 503).then_some(())
-    })
+    testkit::eventually(
+        "readiness to report the broker down",
+        std::time::Duration::from_secs(20),
+        || async {
+            let response = system.http.get(system.url("/health/ready")).send().await.ok()?;
+            (response.status().as_u16() == 503).then_some(())
+        },
+    )
     .await;
     let mut ids = Vec::new();
     for _ in 0..5 {

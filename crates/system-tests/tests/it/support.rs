@@ -32,7 +32,10 @@ pub struct ConsumerOptionsHook(pub Arc<std::sync::atomic::AtomicUsize>);
 
 impl ConsumerOptionsHook {
     fn options(&self, service: &'static str) -> ConsumerOptions {
-        ConsumerOptions { crash_before_ack: self.0.clone(), ..ConsumerOptions::new(service) }
+        ConsumerOptions {
+            crash_before_ack: self.0.clone(),
+            ..ConsumerOptions::new(service)
+        }
     }
     pub fn crash_times(&self, n: usize) {
         self.0.store(n, std::sync::atomic::Ordering::SeqCst);
@@ -60,7 +63,9 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { inventory_instances: 1 }
+        Self {
+            inventory_instances: 1,
+        }
     }
 }
 
@@ -72,7 +77,9 @@ impl System {
     pub async fn start_with(options: Options) -> Self {
         platform::telemetry::init(platform::telemetry::LogFormat::Pretty, "warn");
         let db = TestDatabase::create().await.expect("test database");
-        let vhost = TestVhost::create().await.expect("test vhost (is rabbitmq_management enabled?)");
+        let vhost = TestVhost::create()
+            .await
+            .expect("test vhost (is rabbitmq_management enabled?)");
         let smtp = SmtpServer::start().await.expect("smtp server");
         let receiver = HttpReceiver::start().await.expect("webhook receiver");
         let cancel = CancellationToken::new();
@@ -92,8 +99,10 @@ impl System {
 
         let mut inventory_port = 0;
         for _ in 0..options.inventory_instances {
-            let app = inventory::startup::Application::build(
-                inventory::settings::Settings { common: common("inventory") },
+            let app = inventory::startup::build(
+                inventory::settings::Settings {
+                    common: common("inventory"),
+                },
                 hooks.inventory.options(inventory::SERVICE),
                 cancel.clone(),
             )
@@ -102,15 +111,17 @@ impl System {
             inventory_port = app.port;
             tasks.push(tokio::spawn(app.run_until_stopped()));
         }
-        let payment = payment::startup::Application::build(
-            payment::settings::Settings { common: common("payment") },
+        let payment = payment::startup::build(
+            payment::settings::Settings {
+                common: common("payment"),
+            },
             hooks.payment.options(payment::SERVICE),
             cancel.clone(),
         )
         .await
         .expect("payment starts");
         let mail_dir = std::env::temp_dir().join(format!("mail-{}", db.name));
-        let notifier = notifier::startup::Application::build(
+        let notifier = notifier::startup::build(
             notifier::settings::Settings {
                 common: common("notifier"),
                 smtp_url: Some(Secret::new(smtp.url())),
@@ -123,7 +134,7 @@ impl System {
         )
         .await
         .expect("notifier starts");
-        let webhooks = webhook_dispatcher::startup::Application::build(
+        let webhooks = webhook_dispatcher::startup::build(
             webhook_dispatcher::settings::Settings {
                 common: common("webhooks"),
                 webhook_retry_delays_ms: "200,400,800".into(),
@@ -135,7 +146,7 @@ impl System {
         .await
         .expect("webhook-dispatcher starts");
         let webhooks_port = webhooks.port;
-        let gateway = order_api::startup::Application::build(
+        let gateway = order_api::startup::build(
             order_api::settings::Settings {
                 common: common("order_api"),
                 inventory_url: format!("http://127.0.0.1:{inventory_port}"),
@@ -149,7 +160,13 @@ impl System {
         )
         .await
         .expect("order-api starts");
-        let ports = [gateway.port, payment.port, notifier.port, webhooks_port, inventory_port];
+        let ports = [
+            gateway.port,
+            payment.port,
+            notifier.port,
+            webhooks_port,
+            inventory_port,
+        ];
         tasks.push(tokio::spawn(payment.run_until_stopped()));
         tasks.push(tokio::spawn(notifier.run_until_stopped()));
         tasks.push(tokio::spawn(webhooks.run_until_stopped()));
@@ -161,7 +178,14 @@ impl System {
             let url = format!("http://127.0.0.1:{port}/health/ready");
             eventually("every service to be ready", Duration::from_secs(30), || {
                 let (http, url) = (http.clone(), url.clone());
-                async move { http.get(&url).send().await.ok().filter(|r| r.status().is_success()).map(|_| ()) }
+                async move {
+                    http.get(&url)
+                        .send()
+                        .await
+                        .ok()
+                        .filter(|r| r.status().is_success())
+                        .map(|_| ())
+                }
             })
             .await;
         }
@@ -187,13 +211,24 @@ impl System {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self.http.post(self.url(path)).json(body).send().await.expect("gateway answers");
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.http.get(self.url(path)).send().await.expect("gateway answers");
+        let response = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("gateway answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -204,16 +239,30 @@ impl System {
             self.post("/api/v1/products", &json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "USD", "stock": stock})).await;
         assert_eq!(status, 201, "product created: {body}");
         let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-        eventually("the catalog to learn the product", Duration::from_secs(20), || async move {
-            (self.count(&format!("SELECT count(*) AS n FROM order_api.catalog_products WHERE id = '{id}'")).await == 1).then_some(())
-        })
+        eventually(
+            "the catalog to learn the product",
+            Duration::from_secs(20),
+            || async move {
+                (self
+                    .count(&format!(
+                        "SELECT count(*) AS n FROM order_api.catalog_products WHERE id = '{id}'"
+                    ))
+                    .await
+                    == 1)
+                    .then_some(())
+            },
+        )
         .await;
         id
     }
 
     pub async fn order(&self, items: &[(Uuid, i64)], payment_method: Option<&str>) -> (u16, Value) {
-        let items: Vec<Value> = items.iter().map(|(id, q)| json!({"product_id": id, "quantity": q})).collect();
-        let mut body = json!({"customer_name": "Ada Lovelace", "customer_email": "ada@example.com", "items": items});
+        let items: Vec<Value> = items
+            .iter()
+            .map(|(id, q)| json!({"product_id": id, "quantity": q}))
+            .collect();
+        let mut body =
+            json!({"customer_name": "Ada Lovelace", "customer_email": "ada@example.com", "items": items});
         if let Some(method) = payment_method {
             body["payment_method"] = json!(method);
         }
@@ -254,8 +303,14 @@ impl System {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
-        diesel::sql_query(sql).get_result::<Count>(&mut conn).await.expect(sql).n
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url())
+            .await
+            .expect("admin connection");
+        diesel::sql_query(sql)
+            .get_result::<Count>(&mut conn)
+            .await
+            .expect(sql)
+            .n
     }
 
     pub async fn text(&self, sql: &str) -> Vec<String> {
@@ -264,17 +319,33 @@ impl System {
             #[diesel(sql_type = Text)]
             t: String,
         }
-        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
-        diesel::sql_query(sql).load::<Row>(&mut conn).await.expect(sql).into_iter().map(|r| r.t).collect()
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url())
+            .await
+            .expect("admin connection");
+        diesel::sql_query(sql)
+            .load::<Row>(&mut conn)
+            .await
+            .expect(sql)
+            .into_iter()
+            .map(|r| r.t)
+            .collect()
     }
 
     /// Every event published so far, decoded.
     pub fn events(&self) -> Vec<Value> {
-        self.spy.lock().unwrap().iter().filter_map(|bytes| serde_json::from_slice(bytes).ok()).collect()
+        self.spy
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|bytes| serde_json::from_slice(bytes).ok())
+            .collect()
     }
 
     pub async fn publish_raw(&self, routing_key: &str, payload: &[u8]) {
-        let connection = lapin::Connection::connect(&self.vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+        let connection =
+            lapin::Connection::connect(&self.vhost.amqp_url(), lapin::ConnectionProperties::default())
+                .await
+                .unwrap();
         let channel = connection.create_channel().await.unwrap();
         channel.confirm_select(Default::default()).await.unwrap();
         channel
@@ -293,10 +364,20 @@ impl System {
     }
 
     pub async fn queue_depth(&self, queue: &str) -> u32 {
-        let connection = lapin::Connection::connect(&self.vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+        let connection =
+            lapin::Connection::connect(&self.vhost.amqp_url(), lapin::ConnectionProperties::default())
+                .await
+                .unwrap();
         let channel = connection.create_channel().await.unwrap();
         let declared = channel
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .unwrap();
         let _ = connection.close(200, "done".into()).await;
@@ -307,7 +388,10 @@ impl System {
         self.cancel.cancel();
         for task in self.tasks {
             let finished = tokio::time::timeout(Duration::from_secs(30), task).await;
-            assert!(matches!(finished, Ok(Ok(Ok(())))), "a service did not stop cleanly: {finished:?}");
+            assert!(
+                matches!(finished, Ok(Ok(Ok(())))),
+                "a service did not stop cleanly: {finished:?}"
+            );
         }
         let _ = self.db.drop_database().await;
         let _ = self.vhost.delete().await;
@@ -316,18 +400,41 @@ impl System {
 
 /// A queue bound to every routing key, so a test sees every event the system publishes.
 async fn spy_on_events(url: &str) -> (Arc<Mutex<Vec<Vec<u8>>>>, lapin::Connection) {
-    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+        .await
+        .unwrap();
     let channel = connection.create_channel().await.unwrap();
     let queue = channel
-        .queue_declare("".into(), QueueDeclareOptions { exclusive: true, ..Default::default() }, FieldTable::default())
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     channel
-        .queue_bind(queue.name().clone(), messaging::topology::EXCHANGE.into(), "#".into(), QueueBindOptions::default(), FieldTable::default())
+        .queue_bind(
+            queue.name().clone(),
+            messaging::topology::EXCHANGE.into(),
+            "#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let mut consumer = channel
-        .basic_consume(queue.name().clone(), "spy".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+        .basic_consume(
+            queue.name().clone(),
+            "spy".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
         .await
         .unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -71,7 +71,10 @@ impl CreateOrderRequest {
             errors.push(FieldError::new("items", "an order needs at least one item"));
         }
         if self.items.len() > limits.max_items {
-            errors.push(FieldError::new("items", format!("at most {} items per order", limits.max_items)));
+            errors.push(FieldError::new(
+                "items",
+                format!("at most {} items per order", limits.max_items),
+            ));
         }
         let mut seen = HashSet::new();
         for (index, item) in self.items.iter().enumerate() {
@@ -89,9 +92,14 @@ impl CreateOrderRequest {
             }
         }
         if let Some(method) = &self.payment_method
-            && (method.len() > 64 || !method.starts_with("pm_") || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+            && (method.len() > 64
+                || !method.starts_with("pm_")
+                || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         {
-            errors.push(FieldError::new("payment_method", "must look like `pm_card_ok` (pm_ then letters, digits, _)"));
+            errors.push(FieldError::new(
+                "payment_method",
+                "must look like `pm_card_ok` (pm_ then letters, digits, _)",
+            ));
         }
         errors
     }
@@ -106,19 +114,32 @@ impl CreateOrderRequest {
         for (index, item) in self.items.iter().enumerate() {
             let field = format!("items[{index}].product_id");
             let Some(entry) = catalog.get(&item.product_id).filter(|entry| entry.active) else {
-                errors.push(FieldError::new(field, format!("unknown product {}", item.product_id)));
+                errors.push(FieldError::new(
+                    field,
+                    format!("unknown product {}", item.product_id),
+                ));
                 continue;
             };
             match &currency {
                 None => currency = Some(entry.currency.clone()),
                 Some(first) if *first != entry.currency => {
-                    errors.push(FieldError::new(field, format!("is priced in {}, the order in {first}; one currency per order", entry.currency)));
+                    errors.push(FieldError::new(
+                        field,
+                        format!(
+                            "is priced in {}, the order in {first}; one currency per order",
+                            entry.currency
+                        ),
+                    ));
                     continue;
                 }
                 Some(_) => {}
             }
             let quantity = u32::try_from(item.quantity).unwrap_or(u32::MAX);
-            match entry.price.times(quantity).and_then(|subtotal| total.plus(&subtotal).map(|sum| (subtotal, sum))) {
+            match entry
+                .price
+                .times(quantity)
+                .and_then(|subtotal| total.plus(&subtotal).map(|sum| (subtotal, sum)))
+            {
                 Ok((subtotal, sum)) => {
                     total = sum;
                     lines.push(OrderLine {
@@ -129,17 +150,25 @@ impl CreateOrderRequest {
                         subtotal,
                     });
                 }
-                Err(error) => errors.push(FieldError::new(format!("items[{index}].quantity"), error.to_string())),
+                Err(error) => errors.push(FieldError::new(
+                    format!("items[{index}].quantity"),
+                    error.to_string(),
+                )),
             }
         }
         match currency {
             Some(currency) if errors.is_empty() => Ok(NewOrder {
                 id: Uuid::now_v7(),
-                customer: Customer { name: self.customer_name.trim().to_owned(), email: self.customer_email.trim().to_owned() },
+                customer: Customer {
+                    name: self.customer_name.trim().to_owned(),
+                    email: self.customer_email.trim().to_owned(),
+                },
                 currency,
                 lines,
                 total_amount: total,
-                payment_method: self.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
+                payment_method: self
+                    .payment_method
+                    .unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
             }),
             _ => Err(errors),
         }
@@ -149,7 +178,9 @@ impl CreateOrderRequest {
 /// A pragmatic check (one `@`, a dotted domain, no spaces, RFC 5321 length); deliverability is
 /// the mail server's business.
 fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.split_once('@') else { return false };
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
     email.len() <= 254
         && !local.is_empty()
         && local.len() <= 64
@@ -164,13 +195,18 @@ fn is_plausible_email(email: &str) -> bool {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits { max_items: 3, max_quantity: 10 };
+    const LIMITS: Limits = Limits {
+        max_items: 3,
+        max_quantity: 10,
+    };
 
     fn entry(price: &str, currency: &str) -> CatalogEntry {
         CatalogEntry {
             name: "Widget".into(),
             price: price.parse().unwrap_or_else(|_| Amount::zero()),
-            currency: currency.parse().unwrap_or_else(|_| Currency::from_db("XXX".into())),
+            currency: currency
+                .parse()
+                .unwrap_or_else(|_| Currency::from_db("XXX".into())),
             active: true,
         }
     }
@@ -179,7 +215,10 @@ mod tests {
         CreateOrderRequest {
             customer_name: "Ada".into(),
             customer_email: "ada@example.com".into(),
-            items: items.into_iter().map(|(product_id, quantity)| ItemRequest { product_id, quantity }).collect(),
+            items: items
+                .into_iter()
+                .map(|(product_id, quantity)| ItemRequest { product_id, quantity })
+                .collect(),
             payment_method: None,
         }
     }
@@ -188,7 +227,9 @@ mod tests {
     fn lines_and_total_are_priced_from_the_catalog() {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let catalog = HashMap::from([(a, entry("999.99", "USD")), (b, entry("0.10", "USD"))]);
-        let order = request(vec![(a, 2), (b, 3)]).price(&catalog).map_err(|e| format!("{e:?}"));
+        let order = request(vec![(a, 2), (b, 3)])
+            .price(&catalog)
+            .map_err(|e| format!("{e:?}"));
         let order = order.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(order.lines[0].subtotal.to_string(), "1999.98");
         assert_eq!(order.lines[1].subtotal.to_string(), "0.30");
@@ -199,14 +240,27 @@ mod tests {
     #[test]
     fn shape_errors_name_each_field() {
         let id = Uuid::from_u128(1);
-        let mut bad = request(vec![(id, 0), (id, 11), (Uuid::from_u128(2), 1), (Uuid::from_u128(3), 1)]);
+        let mut bad = request(vec![
+            (id, 0),
+            (id, 11),
+            (Uuid::from_u128(2), 1),
+            (Uuid::from_u128(3), 1),
+        ]);
         bad.customer_email = "not-an-email".into();
         bad.customer_name = "".into();
         bad.payment_method = Some("card; DROP".into());
         let fields: Vec<String> = bad.check_shape(LIMITS).into_iter().map(|e| e.field).collect();
         assert_eq!(
             fields,
-            ["customer_name", "customer_email", "items", "items[0].quantity", "items[1].quantity", "items[1].product_id", "payment_method"]
+            [
+                "customer_name",
+                "customer_email",
+                "items",
+                "items[0].quantity",
+                "items[1].quantity",
+                "items[1].product_id",
+                "payment_method"
+            ]
         );
         assert_eq!(request(vec![]).check_shape(LIMITS)[0].field, "items");
     }
@@ -215,7 +269,10 @@ mod tests {
     fn unknown_products_and_mixed_currencies_are_refused() {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let catalog = HashMap::from([(a, entry("1.00", "USD")), (b, entry("1.00", "EUR"))]);
-        let errors = request(vec![(a, 1), (b, 1), (Uuid::from_u128(9), 1)]).price(&catalog).err().unwrap_or_default();
+        let errors = request(vec![(a, 1), (b, 1), (Uuid::from_u128(9), 1)])
+            .price(&catalog)
+            .err()
+            .unwrap_or_default();
         assert_eq!(errors.len(), 2);
         assert!(errors[0].message.contains("one currency per order"));
         assert!(errors[1].message.starts_with("unknown product"));
@@ -224,7 +281,16 @@ mod tests {
     #[test]
     fn emails_are_checked_pragmatically() {
         assert!(is_plausible_email("a.b+tag@mail.example.org"));
-        for bad in ["", "a@", "@b.com", "a@b", "a b@c.com", "a@@b.com", "a@b.com.", "a@.b.com"] {
+        for bad in [
+            "",
+            "a@",
+            "@b.com",
+            "a@b",
+            "a b@c.com",
+            "a@@b.com",
+            "a@b.com.",
+            "a@.b.com",
+        ] {
             assert!(!is_plausible_email(bad), "{bad}");
         }
     }

@@ -35,8 +35,15 @@ pub struct IllegalTransition {
 }
 
 impl OrderStatus {
-    pub const ALL: [Self; 7] =
-        [Self::Pending, Self::Processing, Self::Confirmed, Self::Failed, Self::Cancelled, Self::Shipped, Self::Delivered];
+    pub const ALL: [Self; 7] = [
+        Self::Pending,
+        Self::Processing,
+        Self::Confirmed,
+        Self::Failed,
+        Self::Cancelled,
+        Self::Shipped,
+        Self::Delivered,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -75,7 +82,10 @@ impl fmt::Display for OrderStatus {
 impl FromStr for OrderStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| format!("unknown order status `{s}`"))
+        Self::ALL
+            .into_iter()
+            .find(|status| status.as_str() == s)
+            .ok_or_else(|| format!("unknown order status `{s}`"))
     }
 }
 
@@ -106,7 +116,15 @@ mod tests {
 
     #[test]
     fn terminal_states_accept_nothing_and_cancel_only_before_shipping() {
-        for trigger in [T::StockReserved, T::StockRejected, T::PaymentSucceeded, T::PaymentFailed, T::Cancel, T::Ship, T::Deliver] {
+        for trigger in [
+            T::StockReserved,
+            T::StockRejected,
+            T::PaymentSucceeded,
+            T::PaymentFailed,
+            T::Cancel,
+            T::Ship,
+            T::Deliver,
+        ] {
             assert!(S::Failed.next(trigger).is_err());
             assert!(S::Cancelled.next(trigger).is_err());
             assert!(S::Delivered.next(trigger).is_err());

@@ -14,7 +14,11 @@ pub struct Upstreams {
     pub webhooks: String,
 }
 
-pub async fn products(req: HttpRequest, body: web::Bytes, upstreams: web::Data<Upstreams>) -> Result<HttpResponse, Problem> {
+pub async fn products(
+    req: HttpRequest,
+    body: web::Bytes,
+    upstreams: web::Data<Upstreams>,
+) -> Result<HttpResponse, Problem> {
     forward(&req, body, &upstreams.client, &upstreams.inventory, "inventory").await
 }
 
@@ -23,7 +27,14 @@ pub async fn webhook_endpoints(
     body: web::Bytes,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, Problem> {
-    forward(&req, body, &upstreams.client, &upstreams.webhooks, "webhook-dispatcher").await
+    forward(
+        &req,
+        body,
+        &upstreams.client,
+        &upstreams.webhooks,
+        "webhook-dispatcher",
+    )
+    .await
 }
 
 async fn forward(
@@ -38,8 +49,13 @@ async fn forward(
     if !req.query_string().is_empty() {
         url = format!("{url}?{}", req.query_string());
     }
-    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes())
-        .map_err(|_| Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"))?;
+    let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).map_err(|_| {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+        )
+    })?;
     let mut outgoing = client.request(method, &url).body(body.to_vec());
     for name in ["content-type", "authorization", "idempotency-key", "traceparent"] {
         if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {

@@ -22,6 +22,9 @@ pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool, settings: &Settings, u
                 .route("/products", web::to(forward::products))
                 .route("/products/{tail:.*}", web::to(forward::products))
                 .route("/webhook-endpoints", web::to(forward::webhook_endpoints))
-                .route("/webhook-endpoints/{tail:.*}", web::to(forward::webhook_endpoints)),
+                .route(
+                    "/webhook-endpoints/{tail:.*}",
+                    web::to(forward::webhook_endpoints),
+                ),
         );
 }

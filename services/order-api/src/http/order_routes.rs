@@ -10,7 +10,10 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 pub fn limits(settings: &Settings) -> Limits {
-    Limits { max_items: settings.max_items_per_order, max_quantity: settings.max_quantity_per_line }
+    Limits {
+        max_items: settings.max_items_per_order,
+        max_quantity: settings.max_quantity_per_line,
+    }
 }
 
 fn problem(error: OrderError) -> Problem {
@@ -30,8 +33,12 @@ pub async fn create(
     body: web::Json<CreateOrderRequest>,
 ) -> Result<HttpResponse, Problem> {
     let mut conn = connection(&pool).await?;
-    let order = orders::place(&mut conn, body.into_inner(), **limits).await.map_err(problem)?;
-    Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/orders/{}", order.id))).json(order))
+    let order = orders::place(&mut conn, body.into_inner(), **limits)
+        .await
+        .map_err(problem)?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/orders/{}", order.id)))
+        .json(order))
 }
 
 pub async fn get(pool: web::Data<PgPool>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
@@ -59,7 +66,14 @@ pub async fn list(pool: web::Data<PgPool>, query: web::Query<ListQuery>) -> Resu
     if !(1..=100).contains(&limit) {
         errors.push(FieldError::new("limit", "must be between 1 and 100"));
     }
-    let status = query.status.as_deref().map(orders::parse_status).transpose().map_err(|e| errors.push(e)).ok().flatten();
+    let status = query
+        .status
+        .as_deref()
+        .map(orders::parse_status)
+        .transpose()
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
