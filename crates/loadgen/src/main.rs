@@ -13,7 +13,10 @@ use clap::Parser;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(name = "loadgen", about = "Fires orders at the gateway and measures the system end to end")]
+#[command(
+    name = "loadgen",
+    about = "Fires orders at the gateway and measures the system end to end"
+)]
 struct Cli {
     /// Base URL of the gateway (order-api); must be a loopback address.
     #[arg(long, env = "GATEWAY", default_value = "http://127.0.0.1:8080")]
@@ -50,15 +53,24 @@ async fn main() -> anyhow::Result<()> {
     let pids = cpu::parse_pids(&cli.pids)?;
     let ticks_per_second = cpu::ticks_per_second();
     let gateway = gateway::Gateway::new(&cli.gateway, cli.concurrency)?;
-    let created_after = (chrono::Utc::now() - chrono::Duration::seconds(5)).to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let created_after = (chrono::Utc::now() - chrono::Duration::seconds(5))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
 
     // One product with stock for every order, plus the probe order that finds out when the
     // gateway's catalog knows it.
     let sku = format!("LOAD-{}", uuid::Uuid::now_v7().simple());
-    let product = gateway.create_product(&sku, cli.orders + 1).await.context("creating the product")?;
+    let product = gateway
+        .create_product(&sku, cli.orders + 1)
+        .await
+        .context("creating the product")?;
     let catalog_wait = Instant::now();
-    gateway.wait_until_orderable(product, Duration::from_secs(cli.catalog_deadline_secs)).await?;
-    eprintln!("product {sku} ({product}) orderable after {} ms", catalog_wait.elapsed().as_millis());
+    gateway
+        .wait_until_orderable(product, Duration::from_secs(cli.catalog_deadline_secs))
+        .await?;
+    eprintln!(
+        "product {sku} ({product}) orderable after {} ms",
+        catalog_wait.elapsed().as_millis()
+    );
 
     let cpu_before = cpu::sample(&pids)?;
     let origin = Instant::now();
@@ -68,12 +80,20 @@ async fn main() -> anyhow::Result<()> {
     eprintln!("placing {} orders with {} clients", cli.orders, cli.concurrency);
     let watching = {
         let (gateway, created_after) = (gateway.clone(), created_after.clone());
-        tokio::spawn(async move { poll::watch(&gateway, told, origin, &created_after, poll_interval, deadline).await })
+        tokio::spawn(async move {
+            poll::watch(&gateway, told, origin, &created_after, poll_interval, deadline).await
+        })
     };
     let fired = fire::fire(&gateway, product, cli.orders, cli.concurrency, origin, tell).await?;
-    eprintln!("placed in {:.1} s; waiting for the saga to finish them", (fired.last_answer - fired.first_sent).as_secs_f64());
+    eprintln!(
+        "placed in {:.1} s; waiting for the saga to finish them",
+        (fired.last_answer - fired.first_sent).as_secs_f64()
+    );
     let terminals = watching.await??;
-    eprintln!("all terminal after {:.1} s; waiting for the services to go idle", origin.elapsed().as_secs_f64());
+    eprintln!(
+        "all terminal after {:.1} s; waiting for the services to go idle",
+        origin.elapsed().as_secs_f64()
+    );
     let cpu_after = cpu::settle(&pids, ticks_per_second, Duration::from_secs(30)).await?;
 
     let run = report::Run {
@@ -90,7 +110,11 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("{}", report::render(&run));
     if terminals.unfinished > 0 {
-        bail!("{} orders were not terminal after {} s", terminals.unfinished, cli.deadline_secs);
+        bail!(
+            "{} orders were not terminal after {} s",
+            terminals.unfinished,
+            cli.deadline_secs
+        );
     }
     Ok(())
 }

@@ -49,7 +49,11 @@ fn spread(mut values: Vec<Duration>) -> Spread {
 }
 
 fn rate(count: usize, window: Duration) -> f64 {
-    if window.is_zero() { 0.0 } else { count as f64 / window.as_secs_f64() }
+    if window.is_zero() {
+        0.0
+    } else {
+        count as f64 / window.as_secs_f64()
+    }
 }
 
 pub fn render(run: &Run) -> String {
@@ -77,7 +81,8 @@ pub fn render(run: &Run) -> String {
     let e2e = spread(end_to_end);
 
     // CPU per order, by name (a name given twice adds up), then all watched processes.
-    let per_order = |ticks: u64| ticks as f64 * 1000.0 / run.ticks_per_second as f64 / accepted.len().max(1) as f64;
+    let per_order =
+        |ticks: u64| ticks as f64 * 1000.0 / run.ticks_per_second as f64 / accepted.len().max(1) as f64;
     let mut names: Vec<(String, u64)> = Vec::new();
     for (i, watched) in run.pids.iter().enumerate() {
         let delta = run.cpu_after.processes[i].saturating_sub(run.cpu_before.processes[i]);
@@ -92,16 +97,41 @@ pub fn render(run: &Run) -> String {
 
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "\n== loadgen: {} orders, {} concurrent clients ==", run.orders, run.concurrency);
-    let _ = writeln!(w, "accepted            {} of {} ({} refused)", accepted.len(), run.orders, run.fired.refused);
+    let _ = writeln!(
+        w,
+        "\n== loadgen: {} orders, {} concurrent clients ==",
+        run.orders, run.concurrency
+    );
+    let _ = writeln!(
+        w,
+        "accepted            {} of {} ({} refused)",
+        accepted.len(),
+        run.orders,
+        run.fired.refused
+    );
     if let Some(reason) = &run.fired.first_refusal {
         let _ = writeln!(w, "  first refusal     {}", truncate(reason, 300));
     }
     let _ = writeln!(w, "accepted/s          {accept_rate:.0}");
-    let _ = writeln!(w, "accept latency ms   p50 {:.1}  p99 {:.1}  max {:.1}   (POST round trip)", accept.p50, accept.p99, accept.max);
-    let _ = writeln!(w, "confirmed           {confirmed}   failed {failed}   not terminal by the deadline {}", run.terminals.unfinished);
-    let _ = writeln!(w, "confirmed/s e2e     {confirm_rate:.0}   (confirmed / (last confirmed seen - first accepted))");
-    let _ = writeln!(w, "e2e latency ms      p50 {:.0}  p99 {:.0}  max {:.0}", e2e.p50, e2e.p99, e2e.max);
+    let _ = writeln!(
+        w,
+        "accept latency ms   p50 {:.1}  p99 {:.1}  max {:.1}   (POST round trip)",
+        accept.p50, accept.p99, accept.max
+    );
+    let _ = writeln!(
+        w,
+        "confirmed           {confirmed}   failed {failed}   not terminal by the deadline {}",
+        run.terminals.unfinished
+    );
+    let _ = writeln!(
+        w,
+        "confirmed/s e2e     {confirm_rate:.0}   (confirmed / (last confirmed seen - first accepted))"
+    );
+    let _ = writeln!(
+        w,
+        "e2e latency ms      p50 {:.0}  p99 {:.0}  max {:.0}",
+        e2e.p50, e2e.p99, e2e.max
+    );
     let _ = writeln!(
         w,
         "  note: e2e = first time the order was seen terminal - time it was accepted; the lists are polled every \
@@ -111,25 +141,49 @@ pub fn render(run: &Run) -> String {
         run.terminals.rounds,
         run.terminals.pages
     );
-    let _ = writeln!(w, "CPU ms per order     (from before the first order until the services went idle)");
+    let _ = writeln!(
+        w,
+        "CPU ms per order     (from before the first order until the services went idle)"
+    );
     for (name, ticks) in &names {
         let _ = writeln!(w, "  {name:<20}{:.2}", per_order(*ticks));
     }
     let _ = writeln!(w, "  {:<20}{:.2}", "services total", per_order(services_total));
     let _ = writeln!(w, "  {:<20}{:.2}", "loadgen", per_order(loadgen));
-    let _ = writeln!(w, "  {:<20}{:.2}   (all processes: services, PostgreSQL, RabbitMQ, loadgen, rest)", "whole machine", per_order(machine));
+    let _ = writeln!(
+        w,
+        "  {:<20}{:.2}   (all processes: services, PostgreSQL, RabbitMQ, loadgen, rest)",
+        "whole machine",
+        per_order(machine)
+    );
 
     let _ = writeln!(w, "\nMarkdown:\n");
-    let mut header = String::from("| run | orders | clients | accepted/s | accept p50 / p99 / max (ms) | confirmed/s | e2e p50 / p99 / max (ms) | failed |");
+    let mut header = String::from(
+        "| run | orders | clients | accepted/s | accept p50 / p99 / max (ms) | confirmed/s | e2e p50 / p99 / max (ms) | failed |",
+    );
     let mut rule = String::from("|---|---:|---:|---:|---|---:|---|---:|");
     let mut row = format!(
         "| {} | {} | {} | {accept_rate:.0} | {:.1} / {:.1} / {:.1} | {confirm_rate:.0} | {:.0} / {:.0} / {:.0} | {failed} |",
-        run.label, accepted.len(), run.concurrency, accept.p50, accept.p99, accept.max, e2e.p50, e2e.p99, e2e.max
+        run.label,
+        accepted.len(),
+        run.concurrency,
+        accept.p50,
+        accept.p99,
+        accept.max,
+        e2e.p50,
+        e2e.p99,
+        e2e.max
     );
     let mut cpu_header = String::from("| run |");
     let mut cpu_rule = String::from("|---|");
     let mut cpu_row = format!("| {} |", run.label);
-    for (name, ticks) in names.iter().chain([("services".to_owned(), services_total), ("machine".to_owned(), machine)].iter()) {
+    for (name, ticks) in names.iter().chain(
+        [
+            ("services".to_owned(), services_total),
+            ("machine".to_owned(), machine),
+        ]
+        .iter(),
+    ) {
         let _ = write!(cpu_header, " {name} |");
         cpu_rule.push_str("---:|");
         let _ = write!(cpu_row, " {:.2} |", per_order(*ticks));
@@ -137,7 +191,10 @@ pub fn render(run: &Run) -> String {
     header.push('\n');
     rule.push('\n');
     row.push('\n');
-    let _ = write!(w, "{header}{rule}{row}\nCPU ms per order:\n\n{cpu_header}\n{cpu_rule}\n{cpu_row}\n");
+    let _ = write!(
+        w,
+        "{header}{rule}{row}\nCPU ms per order:\n\n{cpu_header}\n{cpu_rule}\n{cpu_row}\n"
+    );
     out
 }
 

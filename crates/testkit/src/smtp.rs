@@ -131,5 +131,9 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
 }
 
 fn address(raw: &str) -> String {
-    raw.split_whitespace().next().unwrap_or("").trim_matches(['<', '>']).to_owned()
+    raw.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_matches(['<', '>'])
+        .to_owned()
 }

@@ -65,7 +65,10 @@ pub fn invoice_body(order: &OrderConfirmed) -> String {
     for line in &order.lines {
         let name: String = line.product_name.chars().take(MAX_ITEM_CHARS).collect();
         let price = format!("${}", line.unit_price);
-        lines.push(format!("{name:<31}{:<6}{price:<11}${}", line.quantity, line.subtotal));
+        lines.push(format!(
+            "{name:<31}{:<6}{price:<11}${}",
+            line.quantity, line.subtotal
+        ));
     }
     lines.extend([
         THIN_RULE.into(),
