@@ -31,6 +31,9 @@ pub struct ProductUpserted {
 pub struct Customer {
     pub name: String,
     pub email: String,
+    /// E.164 (`+14155550123`), when the customer gave one; added in v1 as optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -181,6 +184,56 @@ pub struct OrderFailed {
 pub enum NotificationKind {
     Invoice,
     FailureNotice,
+    CancellationNotice,
+    RefundNotice,
+}
+
+/// Who cancelled an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CancelledBy {
+    Customer,
+    Admin,
+    /// The sweeper, when an order outlived its deadline.
+    System,
+}
+
+/// An order was cancelled. Inventory releases (or, for a confirmed order, restocks) its lines;
+/// payment voids an open payment or refunds a captured one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCancelled {
+    pub order_id: Uuid,
+    pub customer: Customer,
+    /// The status the order had when it was cancelled (`pending`, `processing`, `confirmed`).
+    pub previous_status: String,
+    pub cancelled_by: CancelledBy,
+    pub currency: Currency,
+    pub total_amount: Amount,
+    pub lines: Vec<ReservedLine>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentRefunded {
+    pub order_id: Uuid,
+    pub payment_id: Uuid,
+    pub refund_id: Uuid,
+    pub amount: Amount,
+    pub currency: Currency,
+}
+
+/// An authorised or pending payment was cancelled before any money moved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentVoided {
+    pub order_id: Uuid,
+    pub payment_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookEndpointDisabled {
+    pub endpoint_id: Uuid,
+    pub url: String,
+    /// `gone` (the receiver answered 410) or `failing` (failing continuously for days).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -287,10 +340,14 @@ events! {
     PaymentFailed(PaymentFailed) = "payment.failed" v 1, order: |p: &PaymentFailed| Some(p.order_id);
     OrderConfirmed(OrderConfirmed) = "order.confirmed" v 1, order: |p: &OrderConfirmed| Some(p.order_id);
     OrderFailed(OrderFailed) = "order.failed" v 1, order: |p: &OrderFailed| Some(p.order_id);
+    OrderCancelled(OrderCancelled) = "order.cancelled" v 1, order: |p: &OrderCancelled| Some(p.order_id);
+    PaymentRefunded(PaymentRefunded) = "payment.refunded" v 1, order: |p: &PaymentRefunded| Some(p.order_id);
+    PaymentVoided(PaymentVoided) = "payment.voided" v 1, order: |p: &PaymentVoided| Some(p.order_id);
     NotificationSent(NotificationSent) = "notification.sent" v 1, order: |p: &NotificationSent| Some(p.order_id);
     NotificationFailed(NotificationFailed) = "notification.failed" v 1, order: |p: &NotificationFailed| Some(p.order_id);
     WebhookDelivered(WebhookDelivered) = "webhook.delivered" v 1, order: |p: &WebhookDelivered| p.order_id;
     WebhookFailed(WebhookFailed) = "webhook.failed" v 1, order: |p: &WebhookFailed| p.order_id;
+    WebhookEndpointDisabled(WebhookEndpointDisabled) = "webhook.endpoint_disabled" v 1, order: |_: &WebhookEndpointDisabled| None;
 }
 
 /// The events integrators may subscribe to as webhooks: order and payment outcomes, a

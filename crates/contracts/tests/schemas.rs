@@ -7,9 +7,10 @@
 
 use chrono::{TimeZone, Utc};
 use contracts::events::{
-    Customer, FailureReason, NotificationFailed, NotificationKind, NotificationSent, OrderConfirmed,
-    OrderCreated, OrderFailed, OrderLine, PaymentFailed, PaymentRequested, PaymentSucceeded, ProductUpserted,
-    ReservedLine, StockRejected, StockRejectionReason, StockReserved, StockSettled, WebhookDelivered,
+    CancelledBy, Customer, FailureReason, NotificationFailed, NotificationKind, NotificationSent,
+    OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderLine, PaymentFailed, PaymentRefunded,
+    PaymentRequested, PaymentSucceeded, PaymentVoided, ProductUpserted, ReservedLine, StockRejected,
+    StockRejectionReason, StockReserved, StockSettled, WebhookDelivered, WebhookEndpointDisabled,
     WebhookFailed,
 };
 use contracts::{Amount, Currency, Envelope, Event};
@@ -65,6 +66,7 @@ fn customer() -> Customer {
     Customer {
         name: "Ada Lovelace".into(),
         email: "ada@example.com".into(),
+        phone: None,
     }
 }
 
@@ -218,6 +220,37 @@ fn samples() -> Vec<Event> {
             order_id: Some(order),
             error: "HTTP 500 after 8 attempts".into(),
         }),
+        Event::OrderCancelled(OrderCancelled {
+            order_id: order,
+            customer: Customer {
+                phone: Some("+14155550123".into()),
+                ..customer()
+            },
+            previous_status: "confirmed".into(),
+            cancelled_by: CancelledBy::Customer,
+            currency: eur(),
+            total_amount: amount("25.00"),
+            lines: vec![ReservedLine {
+                product_id: id(2),
+                quantity: 1,
+            }],
+        }),
+        Event::PaymentRefunded(PaymentRefunded {
+            order_id: order,
+            payment_id: id(50),
+            refund_id: id(51),
+            amount: amount("25.00"),
+            currency: eur(),
+        }),
+        Event::PaymentVoided(PaymentVoided {
+            order_id: order,
+            payment_id: id(50),
+        }),
+        Event::WebhookEndpointDisabled(WebhookEndpointDisabled {
+            endpoint_id: id(41),
+            url: "https://shop.example/hooks".into(),
+            reason: "gone".into(),
+        }),
     ]
 }
 
@@ -238,7 +271,11 @@ fn covered(event: &Event) -> &'static str {
         | Event::NotificationSent(_)
         | Event::NotificationFailed(_)
         | Event::WebhookDelivered(_)
-        | Event::WebhookFailed(_) => event.event_type(),
+        | Event::WebhookFailed(_)
+        | Event::OrderCancelled(_)
+        | Event::PaymentRefunded(_)
+        | Event::PaymentVoided(_)
+        | Event::WebhookEndpointDisabled(_) => event.event_type(),
     }
 }
 
@@ -462,6 +499,21 @@ fn schema_files_are_exactly_the_event_types() {
         assert!(
             errs.is_empty(),
             "{event_type}: not a valid draft 2020-12 schema: {errs:?}"
+        );
+    }
+}
+
+#[test]
+fn the_asyncapi_document_names_every_event_type() {
+    let text = std::fs::read_to_string(Path::new(SCHEMA_DIR).join("asyncapi.yaml")).unwrap();
+    for (event_type, version) in Event::TYPES {
+        assert!(
+            text.contains(&format!("address: {event_type}\n")),
+            "asyncapi.yaml lacks {event_type}; run scripts/gen-asyncapi.py"
+        );
+        assert!(
+            text.contains(&format!("'./{event_type}.v{version}.json'")),
+            "asyncapi.yaml lacks the v{version} schema of {event_type}"
         );
     }
 }

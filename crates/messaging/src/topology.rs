@@ -29,11 +29,30 @@ pub const CONSUMERS: &[(&str, &[&str])] = &[
             "notification.failed",
             "webhook.delivered",
             "webhook.failed",
+            "webhook.endpoint_disabled",
+            "payment.refunded",
+            "payment.voided",
         ],
     ),
-    ("inventory", &["order.created", "order.confirmed", "order.failed"]),
-    ("payment", &["payment.requested"]),
-    ("notifier", &["order.confirmed", "order.failed"]),
+    (
+        "inventory",
+        &[
+            "order.created",
+            "order.confirmed",
+            "order.failed",
+            "order.cancelled",
+        ],
+    ),
+    ("payment", &["payment.requested", "order.cancelled"]),
+    (
+        "notifier",
+        &[
+            "order.confirmed",
+            "order.failed",
+            "order.cancelled",
+            "payment.refunded",
+        ],
+    ),
     ("webhook-dispatcher", contracts::events::WEBHOOK_EVENT_TYPES),
 ];
 

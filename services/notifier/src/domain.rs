@@ -23,6 +23,8 @@ pub fn kind_str(kind: NotificationKind) -> &'static str {
     match kind {
         NotificationKind::Invoice => "invoice",
         NotificationKind::FailureNotice => "failure_notice",
+        NotificationKind::CancellationNotice => "cancellation_notice",
+        NotificationKind::RefundNotice => "refund_notice",
     }
 }
 
@@ -30,6 +32,8 @@ pub fn parse_kind(raw: &str) -> Option<NotificationKind> {
     match raw {
         "invoice" => Some(NotificationKind::Invoice),
         "failure_notice" => Some(NotificationKind::FailureNotice),
+        "cancellation_notice" => Some(NotificationKind::CancellationNotice),
+        "refund_notice" => Some(NotificationKind::RefundNotice),
         _ => None,
     }
 }
@@ -127,6 +131,7 @@ mod tests {
         Customer {
             name: "Ada Lovelace".into(),
             email: "ada@example.com".into(),
+            phone: None,
         }
     }
 

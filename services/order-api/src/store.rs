@@ -95,6 +95,7 @@ impl OrderRow {
         Customer {
             name: self.customer_name.clone(),
             email: self.customer_email.clone(),
+            phone: None,
         }
     }
 }

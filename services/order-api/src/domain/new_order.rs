@@ -162,6 +162,7 @@ impl CreateOrderRequest {
                 customer: Customer {
                     name: self.customer_name.trim().to_owned(),
                     email: self.customer_email.trim().to_owned(),
+                    phone: None,
                 },
                 currency,
                 lines,
