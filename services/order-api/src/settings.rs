@@ -7,7 +7,11 @@ pub struct Settings {
     pub common: CommonSettings,
     /// Base URL of `inventory` (products are forwarded there).
     pub inventory_url: String,
-    /// Base URL of `webhook-dispatcher` (webhook endpoints are forwarded there).
+    /// Base URL of `payment` (payment views, provider callbacks).
+    pub payment_url: String,
+    /// Base URL of `notifier` (notification admin routes).
+    pub notifier_url: String,
+    /// Base URL of `webhook-dispatcher` (webhook endpoints and deliveries).
     pub webhooks_url: String,
     pub max_items_per_order: usize,
     pub max_quantity_per_line: i64,
@@ -19,6 +23,8 @@ impl Settings {
         let mut defaults = CommonSettings::defaults("order_api", 8080);
         defaults.extend([
             ("inventory_url", "http://127.0.0.1:8081".to_owned()),
+            ("payment_url", "http://127.0.0.1:8082".to_owned()),
+            ("notifier_url", "http://127.0.0.1:8083".to_owned()),
             ("webhooks_url", "http://127.0.0.1:8084".to_owned()),
             ("max_items_per_order", "50".to_owned()),
             ("max_quantity_per_line", "1000".to_owned()),

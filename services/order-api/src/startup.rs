@@ -22,6 +22,8 @@ pub async fn build(
             .redirect(reqwest::redirect::Policy::none())
             .build()?,
         inventory: settings.inventory_url.clone(),
+        payment: settings.payment_url.clone(),
+        notifier: settings.notifier_url.clone(),
         webhooks: settings.webhooks_url.clone(),
     };
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;

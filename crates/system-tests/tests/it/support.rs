@@ -146,10 +146,13 @@ impl System {
         .await
         .expect("webhook-dispatcher starts");
         let webhooks_port = webhooks.port;
+        let (payment_port, notifier_port) = (payment.port, notifier.port);
         let gateway = order_api::startup::build(
             order_api::settings::Settings {
                 common: common("order_api"),
                 inventory_url: format!("http://127.0.0.1:{inventory_port}"),
+                payment_url: format!("http://127.0.0.1:{payment_port}"),
+                notifier_url: format!("http://127.0.0.1:{notifier_port}"),
                 webhooks_url: format!("http://127.0.0.1:{webhooks_port}"),
                 max_items_per_order: 50,
                 max_quantity_per_line: 1000,
@@ -233,10 +236,20 @@ impl System {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// An admin call (products, webhook endpoints, notifications): use these for admin routes so
+    /// the scenario keeps working when the gateway requires an admin token.
+    pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.post(path, body).await
+    }
+
+    pub async fn admin_get(&self, path: &str) -> (u16, Value) {
+        self.get(path).await
+    }
+
     /// Creates a product through the gateway and waits until the gateway's catalog knows it.
     pub async fn product(&self, sku: &str, price: &str, stock: i64) -> Uuid {
         let (status, body) =
-            self.post("/api/v1/products", &json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "USD", "stock": stock})).await;
+            self.admin_post("/api/v1/products", &json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "USD", "stock": stock})).await;
         assert_eq!(status, 201, "product created: {body}");
         let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
         eventually(

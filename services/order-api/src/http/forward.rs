@@ -11,6 +11,8 @@ use platform::problem::Problem;
 pub struct Upstreams {
     pub client: reqwest::Client,
     pub inventory: String,
+    pub payment: String,
+    pub notifier: String,
     pub webhooks: String,
 }
 
@@ -22,6 +24,23 @@ pub async fn products(
     forward(&req, body, &upstreams.client, &upstreams.inventory, "inventory").await
 }
 
+pub async fn payments(
+    req: HttpRequest,
+    body: web::Bytes,
+    upstreams: web::Data<Upstreams>,
+) -> Result<HttpResponse, Problem> {
+    forward(&req, body, &upstreams.client, &upstreams.payment, "payment").await
+}
+
+pub async fn notifications(
+    req: HttpRequest,
+    body: web::Bytes,
+    upstreams: web::Data<Upstreams>,
+) -> Result<HttpResponse, Problem> {
+    forward(&req, body, &upstreams.client, &upstreams.notifier, "notifier").await
+}
+
+/// Webhook endpoints and their deliveries, owned by the dispatcher.
 pub async fn webhook_endpoints(
     req: HttpRequest,
     body: web::Bytes,
