@@ -21,9 +21,17 @@ pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool, settings: &Settings, u
                 .route("/orders/{id}", web::get().to(order_routes::get))
                 .route("/products", web::to(forward::products))
                 .route("/products/{tail:.*}", web::to(forward::products))
+                .route("/orders/{id}/payment", web::get().to(forward::payments))
+                .route("/payments/{tail:.*}", web::to(forward::payments))
+                .route("/notifications", web::to(forward::notifications))
+                .route("/notifications/{tail:.*}", web::to(forward::notifications))
                 .route("/webhook-endpoints", web::to(forward::webhook_endpoints))
                 .route(
                     "/webhook-endpoints/{tail:.*}",
+                    web::to(forward::webhook_endpoints),
+                )
+                .route(
+                    "/webhook-deliveries/{tail:.*}",
                     web::to(forward::webhook_endpoints),
                 ),
         );
