@@ -40,16 +40,9 @@ pub enum DecodeError {
     #[error("unknown event type `{0}`")]
     UnknownType(String),
     #[error("unsupported schema `{found}` for `{event_type}` (this build reads v{supported})")]
-    UnsupportedVersion {
-        event_type: String,
-        found: String,
-        supported: u32,
-    },
+    UnsupportedVersion { event_type: String, found: String, supported: u32 },
     #[error("`{event_type}` payload does not match its schema: {source}")]
-    InvalidData {
-        event_type: String,
-        source: serde_json::Error,
-    },
+    InvalidData { event_type: String, source: serde_json::Error },
 }
 
 impl Envelope {

@@ -322,10 +322,8 @@ fn decode_payload<T: DeserializeOwned>(
             supported: version,
         });
     }
-    T::deserialize(data).map_err(|source| DecodeError::InvalidData {
-        event_type: event_type.to_owned(),
-        source,
-    })
+    T::deserialize(data)
+        .map_err(|source| DecodeError::InvalidData { event_type: event_type.to_owned(), source })
 }
 
 events! {
@@ -352,10 +350,5 @@ events! {
 
 /// The events integrators may subscribe to as webhooks: order and payment outcomes, a
 /// deliberate list rather than whatever is on the bus.
-pub const WEBHOOK_EVENT_TYPES: &[&str] = &[
-    "order.created",
-    "order.confirmed",
-    "order.failed",
-    "payment.succeeded",
-    "payment.failed",
-];
+pub const WEBHOOK_EVENT_TYPES: &[&str] =
+    &["order.created", "order.confirmed", "order.failed", "payment.succeeded", "payment.failed"];

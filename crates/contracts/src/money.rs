@@ -155,20 +155,14 @@ mod tests {
     fn amounts_print_with_two_decimals() {
         assert_eq!(amount("5").to_string(), "5.00");
         assert_eq!(amount("999.9").to_string(), "999.90");
-        assert_eq!(
-            serde_json::to_string(&amount("1999.98")).ok(),
-            Some("\"1999.98\"".into())
-        );
+        assert_eq!(serde_json::to_string(&amount("1999.98")).ok(), Some("\"1999.98\"".into()));
     }
 
     #[test]
     fn arithmetic_is_exact() {
         assert_eq!(amount("0.10").times(3).map(|a| a.to_string()), Ok("0.30".into()));
         assert_eq!(
-            amount("999.99")
-                .times(2)
-                .and_then(|a| a.plus(&amount("0.02")))
-                .map(|a| a.to_string()),
+            amount("999.99").times(2).and_then(|a| a.plus(&amount("0.02"))).map(|a| a.to_string()),
             Ok("2000.00".into())
         );
     }
@@ -180,10 +174,7 @@ mod tests {
         assert_eq!("1e3".parse::<Amount>(), Err(MoneyError::NotANumber("1e3".into())));
         assert_eq!("abc".parse::<Amount>(), Err(MoneyError::NotANumber("abc".into())));
         assert_eq!("10000000000000".parse::<Amount>(), Err(MoneyError::TooLarge));
-        assert!(
-            serde_json::from_str::<Amount>("12.5").is_err(),
-            "numbers must be strings"
-        );
+        assert!(serde_json::from_str::<Amount>("12.5").is_err(), "numbers must be strings");
     }
 
     #[test]

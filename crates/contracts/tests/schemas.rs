@@ -44,10 +44,7 @@ fn validator(event_type: &str, version: u32) -> jsonschema::Validator {
 
 /// The validation errors of `instance`, one readable line each (empty when valid).
 fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    validator
-        .iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+    validator.iter_errors(instance).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }
 
 fn id(n: u128) -> Uuid {
@@ -63,11 +60,7 @@ fn eur() -> Currency {
 }
 
 fn customer() -> Customer {
-    Customer {
-        name: "Ada Lovelace".into(),
-        email: "ada@example.com".into(),
-        phone: None,
-    }
+    Customer { name: "Ada Lovelace".into(), email: "ada@example.com".into(), phone: None }
 }
 
 fn order_lines() -> Vec<OrderLine> {
@@ -90,16 +83,7 @@ fn order_lines() -> Vec<OrderLine> {
 }
 
 fn reserved_lines() -> Vec<ReservedLine> {
-    vec![
-        ReservedLine {
-            product_id: id(10),
-            quantity: 2,
-        },
-        ReservedLine {
-            product_id: id(11),
-            quantity: 1,
-        },
-    ]
+    vec![ReservedLine { product_id: id(10), quantity: 2 }, ReservedLine { product_id: id(11), quantity: 1 }]
 }
 
 /// One realistic sample of every event variant (and both shapes of the optional fields).
@@ -124,10 +108,7 @@ fn samples() -> Vec<Event> {
             total_amount: amount("2000.48"),
             payment_method: "card".into(),
         }),
-        Event::StockReserved(StockReserved {
-            order_id: order,
-            lines: reserved_lines(),
-        }),
+        Event::StockReserved(StockReserved { order_id: order, lines: reserved_lines() }),
         Event::StockRejected(StockRejected {
             order_id: order,
             reason: StockRejectionReason::InsufficientStock,
@@ -138,14 +119,8 @@ fn samples() -> Vec<Event> {
             reason: StockRejectionReason::UnknownProduct,
             product_id: None,
         }),
-        Event::StockCommitted(StockSettled {
-            order_id: order,
-            lines: reserved_lines(),
-        }),
-        Event::StockReleased(StockSettled {
-            order_id: order,
-            lines: reserved_lines(),
-        }),
+        Event::StockCommitted(StockSettled { order_id: order, lines: reserved_lines() }),
+        Event::StockReleased(StockSettled { order_id: order, lines: reserved_lines() }),
         Event::PaymentRequested(PaymentRequested {
             order_id: order,
             amount: amount("2000.48"),
@@ -222,18 +197,12 @@ fn samples() -> Vec<Event> {
         }),
         Event::OrderCancelled(OrderCancelled {
             order_id: order,
-            customer: Customer {
-                phone: Some("+14155550123".into()),
-                ..customer()
-            },
+            customer: Customer { phone: Some("+14155550123".into()), ..customer() },
             previous_status: "confirmed".into(),
             cancelled_by: CancelledBy::Customer,
             currency: eur(),
             total_amount: amount("25.00"),
-            lines: vec![ReservedLine {
-                product_id: id(2),
-                quantity: 1,
-            }],
+            lines: vec![ReservedLine { product_id: id(2), quantity: 1 }],
         }),
         Event::PaymentRefunded(PaymentRefunded {
             order_id: order,
@@ -242,10 +211,7 @@ fn samples() -> Vec<Event> {
             amount: amount("25.00"),
             currency: eur(),
         }),
-        Event::PaymentVoided(PaymentVoided {
-            order_id: order,
-            payment_id: id(50),
-        }),
+        Event::PaymentVoided(PaymentVoided { order_id: order, payment_id: id(50) }),
         Event::WebhookEndpointDisabled(WebhookEndpointDisabled {
             endpoint_id: id(41),
             url: "https://shop.example/hooks".into(),
@@ -335,18 +301,10 @@ fn envelopes_with_optional_attributes_match() {
 
 #[test]
 fn schemas_refuse_broken_events() {
-    let order_created = envelope_json(
-        &samples()
-            .into_iter()
-            .find(|e| matches!(e, Event::OrderCreated(_)))
-            .unwrap(),
-    );
-    let payment_requested = envelope_json(
-        &samples()
-            .into_iter()
-            .find(|e| matches!(e, Event::PaymentRequested(_)))
-            .unwrap(),
-    );
+    let order_created =
+        envelope_json(&samples().into_iter().find(|e| matches!(e, Event::OrderCreated(_))).unwrap());
+    let payment_requested =
+        envelope_json(&samples().into_iter().find(|e| matches!(e, Event::PaymentRequested(_))).unwrap());
     let mutate = |base: &Value, f: &dyn Fn(&mut Value)| {
         let mut value = base.clone();
         f(&mut value);
@@ -354,27 +312,15 @@ fn schemas_refuse_broken_events() {
     };
 
     // Amounts are strings with two decimals, never numbers.
-    let numeric_total = mutate(&order_created, &|v| {
-        v["data"]["total_amount"] = serde_json::json!(2000.48)
-    });
+    let numeric_total = mutate(&order_created, &|v| v["data"]["total_amount"] = serde_json::json!(2000.48));
     assert_rejected("order.created", 1, &numeric_total, "a numeric total_amount");
-    let numeric_amount = mutate(&payment_requested, &|v| {
-        v["data"]["amount"] = serde_json::json!(2000.48)
-    });
+    let numeric_amount = mutate(&payment_requested, &|v| v["data"]["amount"] = serde_json::json!(2000.48));
     assert_rejected("payment.requested", 1, &numeric_amount, "a numeric amount");
-    let one_decimal = mutate(&payment_requested, &|v| {
-        v["data"]["amount"] = Value::from("2000.5")
-    });
+    let one_decimal = mutate(&payment_requested, &|v| v["data"]["amount"] = Value::from("2000.5"));
     assert_rejected("payment.requested", 1, &one_decimal, "an amount with one decimal");
-    let nested_numeric = mutate(&order_created, &|v| {
-        v["data"]["lines"][0]["unit_price"] = serde_json::json!(999.99)
-    });
-    assert_rejected(
-        "order.created",
-        1,
-        &nested_numeric,
-        "a numeric unit_price in a line",
-    );
+    let nested_numeric =
+        mutate(&order_created, &|v| v["data"]["lines"][0]["unit_price"] = serde_json::json!(999.99));
+    assert_rejected("order.created", 1, &nested_numeric, "a numeric unit_price in a line");
 
     // Required payload fields.
     let no_order_id = mutate(&order_created, &|v| {
@@ -391,13 +337,11 @@ fn schemas_refuse_broken_events() {
     assert_rejected("order.created", 1, &no_email, "a customer without email");
 
     // Envelope attributes.
-    let wrong_schema = mutate(&order_created, &|v| {
-        v["dataschema"] = Value::from("urn:orders:order.created:v2")
-    });
+    let wrong_schema =
+        mutate(&order_created, &|v| v["dataschema"] = Value::from("urn:orders:order.created:v2"));
     assert_rejected("order.created", 1, &wrong_schema, "a v2 dataschema");
-    let other_schema = mutate(&order_created, &|v| {
-        v["dataschema"] = Value::from("urn:orders:payment.requested:v1")
-    });
+    let other_schema =
+        mutate(&order_created, &|v| v["dataschema"] = Value::from("urn:orders:payment.requested:v1"));
     assert_rejected("order.created", 1, &other_schema, "another type's dataschema");
     let wrong_type = mutate(&order_created, &|v| v["type"] = Value::from("order.confirmed"));
     assert_rejected("order.created", 1, &wrong_type, "another event type");
@@ -411,34 +355,19 @@ fn schemas_refuse_broken_events() {
     assert_rejected("order.created", 1, &no_time, "an envelope without time");
 
     // Typed values.
-    let lower_currency = mutate(&payment_requested, &|v| {
-        v["data"]["currency"] = Value::from("eur")
-    });
+    let lower_currency = mutate(&payment_requested, &|v| v["data"]["currency"] = Value::from("eur"));
     assert_rejected("payment.requested", 1, &lower_currency, "a lower-case currency");
-    let zero_quantity = mutate(&order_created, &|v| {
-        v["data"]["lines"][0]["quantity"] = Value::from(0)
-    });
+    let zero_quantity = mutate(&order_created, &|v| v["data"]["lines"][0]["quantity"] = Value::from(0));
     assert_rejected("order.created", 1, &zero_quantity, "a zero quantity");
     let no_lines = mutate(&order_created, &|v| v["data"]["lines"] = serde_json::json!([]));
     assert_rejected("order.created", 1, &no_lines, "an order without lines");
 
-    let order_failed = envelope_json(
-        &samples()
-            .into_iter()
-            .find(|e| matches!(e, Event::OrderFailed(_)))
-            .unwrap(),
-    );
-    let unknown_reason = mutate(&order_failed, &|v| {
-        v["data"]["reason"] = Value::from("cosmic_rays")
-    });
+    let order_failed =
+        envelope_json(&samples().into_iter().find(|e| matches!(e, Event::OrderFailed(_))).unwrap());
+    let unknown_reason = mutate(&order_failed, &|v| v["data"]["reason"] = Value::from("cosmic_rays"));
     assert_rejected("order.failed", 1, &unknown_reason, "an unknown failure reason");
     let bad_date = mutate(
-        &envelope_json(
-            &samples()
-                .into_iter()
-                .find(|e| matches!(e, Event::OrderConfirmed(_)))
-                .unwrap(),
-        ),
+        &envelope_json(&samples().into_iter().find(|e| matches!(e, Event::OrderConfirmed(_))).unwrap()),
         &|v| v["data"]["placed_at"] = Value::from("17/05/2024"),
     );
     assert_rejected("order.confirmed", 1, &bad_date, "a non-RFC 3339 placed_at");
@@ -446,10 +375,7 @@ fn schemas_refuse_broken_events() {
 
 #[test]
 fn schema_files_are_exactly_the_event_types() {
-    let expected: BTreeSet<String> = Event::TYPES
-        .iter()
-        .map(|(t, v)| format!("{t}.v{v}.json"))
-        .collect();
+    let expected: BTreeSet<String> = Event::TYPES.iter().map(|(t, v)| format!("{t}.v{v}.json")).collect();
     let found: BTreeSet<String> = std::fs::read_dir(SCHEMA_DIR)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -480,14 +406,9 @@ fn schema_files_are_exactly_the_event_types() {
             Value::from(uri),
             "{event_type}: dataschema const"
         );
-        assert_eq!(
-            schema["properties"]["specversion"]["const"], "1.0",
-            "{event_type}: specversion const"
-        );
+        assert_eq!(schema["properties"]["specversion"]["const"], "1.0", "{event_type}: specversion const");
         assert!(
-            !serde_json::to_string(&schema)
-                .unwrap()
-                .contains("\"$ref\":\"urn:")
+            !serde_json::to_string(&schema).unwrap().contains("\"$ref\":\"urn:")
                 && !serde_json::to_string(&schema).unwrap().contains(".json"),
             "{event_type}: schema files are self-contained (no cross-file $ref)"
         );
@@ -496,10 +417,7 @@ fn schema_files_are_exactly_the_event_types() {
             .map(|e| e.to_string())
             .into_iter()
             .collect();
-        assert!(
-            errs.is_empty(),
-            "{event_type}: not a valid draft 2020-12 schema: {errs:?}"
-        );
+        assert!(errs.is_empty(), "{event_type}: not a valid draft 2020-12 schema: {errs:?}");
     }
 }
 

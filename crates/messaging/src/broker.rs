@@ -82,13 +82,8 @@ impl Broker {
     /// and consumers wait (the outbox keeps accepted work safe meanwhile).
     pub fn start(config: BrokerConfig, cancel: CancellationToken) -> Self {
         let (sender, _) = watch::channel(None);
-        let broker = Self {
-            inner: Arc::new(Inner {
-                config,
-                connection: sender,
-                publisher: Mutex::new(None),
-            }),
-        };
+        let broker =
+            Self { inner: Arc::new(Inner { config, connection: sender, publisher: Mutex::new(None) }) };
         tokio::spawn(broker.clone().supervise(cancel));
         broker
     }
@@ -98,11 +93,7 @@ impl Broker {
     }
 
     pub fn is_connected(&self) -> bool {
-        self.inner
-            .connection
-            .borrow()
-            .as_ref()
-            .is_some_and(|c| c.status().connected())
+        self.inner.connection.borrow().as_ref().is_some_and(|c| c.status().connected())
     }
 
     /// Waits for a live connection; `None` once `cancel` fires.
@@ -169,12 +160,7 @@ impl Broker {
             return Ok(());
         }
         let mut guard = self.inner.publisher.lock().await;
-        let current = self
-            .inner
-            .connection
-            .borrow()
-            .clone()
-            .ok_or(BrokerError::Unavailable)?;
+        let current = self.inner.connection.borrow().clone().ok_or(BrokerError::Unavailable)?;
         let reusable = guard
             .as_ref()
             .filter(|(conn, channel)| Arc::ptr_eq(conn, &current) && channel.status().connected())

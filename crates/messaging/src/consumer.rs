@@ -73,12 +73,7 @@ pub struct ConsumerOptions {
 
 impl ConsumerOptions {
     pub fn new(service: &'static str) -> Self {
-        Self {
-            service,
-            prefetch: 256,
-            batch_size: 128,
-            crash_before_ack: Arc::new(AtomicUsize::new(0)),
-        }
+        Self { service, prefetch: 256, batch_size: 128, crash_before_ack: Arc::new(AtomicUsize::new(0)) }
     }
 }
 
@@ -118,9 +113,7 @@ pub async fn run<H: EventHandler>(
     while let Some(connection) = broker.connection(&cancel).await {
         let outcome = async {
             let channel = connection.create_channel().await?;
-            channel
-                .basic_qos(options.prefetch, BasicQosOptions::default())
-                .await?;
+            channel.basic_qos(options.prefetch, BasicQosOptions::default()).await?;
             let consumer = channel
                 .basic_consume(
                     queue.as_str().into(),
@@ -130,17 +123,9 @@ pub async fn run<H: EventHandler>(
                 )
                 .await?;
             tracing::info!(%queue, "consuming");
-            let result = consume(
-                &broker,
-                &pool,
-                handler.as_ref(),
-                &options,
-                &queue,
-                &channel,
-                consumer,
-                &cancel,
-            )
-            .await;
+            let result =
+                consume(&broker, &pool, handler.as_ref(), &options, &queue, &channel, consumer, &cancel)
+                    .await;
             let _ = channel.close(200, "consumer stopped".into()).await;
             result
         }
@@ -225,11 +210,7 @@ async fn process_batch<H: EventHandler>(
         match whole {
             Ok(outcomes) => {
                 for (index, handled) in outcomes {
-                    verdicts[index] = Some(if handled {
-                        Verdict::Handled
-                    } else {
-                        Verdict::Duplicate
-                    });
+                    verdicts[index] = Some(if handled { Verdict::Handled } else { Verdict::Duplicate });
                 }
             }
             Err(_) => {
@@ -277,10 +258,7 @@ async fn process_batch<H: EventHandler>(
                 match delays.get(attempt as usize - 1) {
                     Some(delay) => {
                         let mut headers = carried_headers(delivery);
-                        headers.insert(
-                            RETRY_COUNT_HEADER.into(),
-                            AMQPValue::LongLongInt(i64::from(attempt)),
-                        );
+                        headers.insert(RETRY_COUNT_HEADER.into(), AMQPValue::LongLongInt(i64::from(attempt)));
                         headers.insert("x-last-error".into(), header_string(reason));
                         reroutes.push((
                             index,
@@ -325,9 +303,7 @@ async fn process_batch<H: EventHandler>(
         .collect();
     broker.publish_confirmed(&messages).await?;
     if let Some(last) = batch.last() {
-        channel
-            .basic_ack(last.delivery_tag, BasicAckOptions { multiple: true })
-            .await?;
+        channel.basic_ack(last.delivery_tag, BasicAckOptions { multiple: true }).await?;
     }
     metrics::histogram!("message_batch_duration_seconds", "queue" => queue.to_owned())
         .record(started.elapsed().as_secs_f64());
@@ -361,23 +337,14 @@ fn carried_headers(delivery: &Delivery) -> FieldTable {
 fn dead_letter_headers(delivery: &Delivery, reason: &str) -> FieldTable {
     let mut headers = carried_headers(delivery);
     headers.insert("x-dead-letter-reason".into(), header_string(reason));
-    headers.insert(
-        "x-original-routing-key".into(),
-        header_string(delivery.routing_key.as_str()),
-    );
-    headers.insert(
-        "x-dead-lettered-at".into(),
-        header_string(&chrono::Utc::now().to_rfc3339()),
-    );
+    headers.insert("x-original-routing-key".into(), header_string(delivery.routing_key.as_str()));
+    headers.insert("x-dead-lettered-at".into(), header_string(&chrono::Utc::now().to_rfc3339()));
     headers
 }
 
 fn retry_count(delivery: &Delivery) -> u32 {
-    let value = delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(RETRY_COUNT_HEADER).cloned());
+    let value =
+        delivery.properties.headers().as_ref().and_then(|h| h.inner().get(RETRY_COUNT_HEADER).cloned());
     match value {
         Some(AMQPValue::LongLongInt(n)) => u32::try_from(n).unwrap_or(0),
         Some(AMQPValue::LongInt(n)) => u32::try_from(n).unwrap_or(0),

@@ -21,7 +21,5 @@ pub async fn record(
 }
 
 pub async fn contains(conn: &mut AsyncPgConnection, event_id: uuid::Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(inbox::table.find(event_id)))
-        .get_result(conn)
-        .await
+    diesel::select(diesel::dsl::exists(inbox::table.find(event_id))).get_result(conn).await
 }

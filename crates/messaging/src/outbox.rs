@@ -38,12 +38,8 @@ pub async fn enqueue_envelope(conn: &mut AsyncPgConnection, envelope: &Envelope)
 /// Events not yet confirmed by the broker, and the age in seconds of the oldest one.
 pub async fn backlog(conn: &mut AsyncPgConnection) -> QueryResult<(i64, f64)> {
     let count: i64 = outbox::table.count().get_result(conn).await?;
-    let oldest: Option<chrono::DateTime<chrono::Utc>> = outbox::table
-        .select(diesel::dsl::min(outbox::created_at))
-        .get_result(conn)
-        .await?;
-    let age = oldest
-        .map(|t| (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0)
-        .unwrap_or(0.0);
+    let oldest: Option<chrono::DateTime<chrono::Utc>> =
+        outbox::table.select(diesel::dsl::min(outbox::created_at)).get_result(conn).await?;
+    let age = oldest.map(|t| (chrono::Utc::now() - t).num_milliseconds() as f64 / 1000.0).unwrap_or(0.0);
     Ok((count, age))
 }

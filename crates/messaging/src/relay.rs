@@ -28,11 +28,7 @@ pub struct RelayOptions {
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        Self {
-            batch_size: 500,
-            poll_interval: Duration::from_secs(1),
-            drain_timeout: Duration::from_secs(5),
-        }
+        Self { batch_size: 500, poll_interval: Duration::from_secs(1), drain_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -143,9 +139,7 @@ async fn publish_batch(pool: &PgPool, broker: &Broker, batch_size: i64) -> Resul
                 .collect();
             broker.publish_confirmed(&messages).await?;
             let seqs: Vec<i64> = pending.iter().map(|event| event.seq).collect();
-            diesel::delete(outbox::table.filter(outbox::seq.eq_any(&seqs)))
-                .execute(conn)
-                .await?;
+            diesel::delete(outbox::table.filter(outbox::seq.eq_any(&seqs))).execute(conn).await?;
             Ok(pending.len())
         })
         .await?;
@@ -160,10 +154,7 @@ async fn listen(pool: PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
         let outcome = async {
             let mut conn = deadpool::managed::Object::take(pool.get().await.map_err(|e| e.to_string())?);
-            diesel::sql_query("LISTEN outbox")
-                .execute(&mut conn)
-                .await
-                .map_err(|e| e.to_string())?;
+            diesel::sql_query("LISTEN outbox").execute(&mut conn).await.map_err(|e| e.to_string())?;
             let mut notifications = std::pin::pin!(conn.notifications_stream());
             loop {
                 tokio::select! {

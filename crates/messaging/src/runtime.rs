@@ -8,6 +8,7 @@ use crate::topology::Topology;
 use actix_web::dev::Server;
 use actix_web::web;
 use diesel_migrations::EmbeddedMigrations;
+use platform::auth::TokenKeys;
 use platform::db::{self, PgPool};
 use platform::http::{Check, HttpSettings, Readiness};
 use platform::settings::{Secret, SettingsError, parse_millis_list};
@@ -34,16 +35,19 @@ pub struct CommonSettings {
     /// must use the same list (they all declare the same queues).
     #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub amqp_retry_delays_ms: String,
+    /// The key every service verifies bearer tokens with (≥ 32 bytes). Unset: the secret in
+    /// `jwt_secret_file`, created on first start, which is what a one-machine set-up wants.
+    #[serde(default)]
+    pub jwt_secret: Option<Secret>,
+    pub jwt_secret_file: String,
+    pub jwt_ttl_seconds: i64,
 }
 
 impl CommonSettings {
     /// Defaults that run on one machine; `http_addr` and the database role are per service.
     pub fn defaults(db_role: &'static str, port: u16) -> Vec<(&'static str, String)> {
         vec![
-            (
-                "database_url",
-                format!("postgres://{db_role}@127.0.0.1:5432/orders"),
-            ),
+            ("database_url", format!("postgres://{db_role}@127.0.0.1:5432/orders")),
             ("amqp_url", "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned()),
             ("http_addr", format!("127.0.0.1:{port}")),
             ("log_format", "pretty".to_owned()),
@@ -52,6 +56,8 @@ impl CommonSettings {
             ("http_body_limit_bytes", "65536".to_owned()),
             ("amqp_queue_type", "quorum".to_owned()),
             ("amqp_retry_delays_ms", "1000,10000,60000,300000".to_owned()),
+            ("jwt_secret_file", "var/jwt.secret".to_owned()),
+            ("jwt_ttl_seconds", "3600".to_owned()),
         ]
     }
 
@@ -63,10 +69,12 @@ impl CommonSettings {
                 reason: "needs at least one delay".into(),
             });
         }
-        Ok(Topology {
-            queue_type: self.amqp_queue_type,
-            retry_delays,
-        })
+        Ok(Topology { queue_type: self.amqp_queue_type, retry_delays })
+    }
+
+    pub fn token_keys(&self) -> Result<TokenKeys, SettingsError> {
+        TokenKeys::from_settings(self.jwt_secret.as_ref(), &self.jwt_secret_file, self.jwt_ttl_seconds)
+            .map_err(|error| SettingsError::Invalid { key: "jwt_secret", reason: error.to_string() })
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -91,6 +99,7 @@ pub fn load_settings<T: serde::de::DeserializeOwned>(
 
 pub struct Runtime {
     pub service: &'static str,
+    pub tokens: TokenKeys,
     pub pool: PgPool,
     pub broker: Broker,
     pub cancel: CancellationToken,
@@ -107,6 +116,7 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
+        let tokens = settings.token_keys()?;
         let pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
         db::migrate(&pool, db::lock_key(service), vec![crate::MIGRATIONS, migrations]).await?;
         let broker = Broker::start(
@@ -118,19 +128,8 @@ impl Runtime {
             cancel.clone(),
         );
         let mut tasks = JoinSet::new();
-        tasks.spawn(relay::run(
-            pool.clone(),
-            broker.clone(),
-            RelayOptions::default(),
-            cancel.clone(),
-        ));
-        Ok(Self {
-            service,
-            pool,
-            broker,
-            cancel,
-            tasks,
-        })
+        tasks.spawn(relay::run(pool.clone(), broker.clone(), RelayOptions::default(), cancel.clone()));
+        Ok(Self { service, tokens, pool, broker, cancel, tasks })
     }
 
     pub fn consume<H: EventHandler>(&mut self, handler: Arc<H>, options: ConsumerOptions) {
@@ -155,14 +154,8 @@ impl Runtime {
             let (pool, broker) = (pool.clone(), broker.clone());
             Box::pin(async move {
                 vec![
-                    Check {
-                        name: "database",
-                        ok: db::ping(&pool).await,
-                    },
-                    Check {
-                        name: "broker",
-                        ok: broker.is_connected(),
-                    },
+                    Check { name: "database", ok: db::ping(&pool).await },
+                    Check { name: "broker", ok: broker.is_connected() },
                 ]
             })
         })
@@ -185,13 +178,14 @@ impl Runtime {
             body_limit_bytes: settings.http_body_limit_bytes,
             workers: settings.http_workers,
         };
-        let server = platform::http::serve(http, self.readiness(), self.cancel.clone(), routes)?;
+        let tokens = web::Data::new(self.tokens.clone());
+        let with_tokens = move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(tokens.clone());
+            routes(cfg);
+        };
+        let server = platform::http::serve(http, self.readiness(), self.cancel.clone(), with_tokens)?;
         tracing::info!(service = self.service, port, "listening");
-        Ok(Service {
-            port,
-            server,
-            runtime: self,
-        })
+        Ok(Service { port, server, runtime: self })
     }
 }
 
@@ -248,8 +242,5 @@ where
         return migrate(service, common(&settings), migrations).await;
     }
     let cancel = platform::shutdown::on_signal();
-    build(settings, ConsumerOptions::new(service), cancel)
-        .await?
-        .run_until_stopped()
-        .await
+    build(settings, ConsumerOptions::new(service), cancel).await?.run_until_stopped().await
 }

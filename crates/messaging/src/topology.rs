@@ -34,25 +34,9 @@ pub const CONSUMERS: &[(&str, &[&str])] = &[
             "payment.voided",
         ],
     ),
-    (
-        "inventory",
-        &[
-            "order.created",
-            "order.confirmed",
-            "order.failed",
-            "order.cancelled",
-        ],
-    ),
+    ("inventory", &["order.created", "order.confirmed", "order.failed", "order.cancelled"]),
     ("payment", &["payment.requested", "order.cancelled"]),
-    (
-        "notifier",
-        &[
-            "order.confirmed",
-            "order.failed",
-            "order.cancelled",
-            "payment.refunded",
-        ],
-    ),
+    ("notifier", &["order.confirmed", "order.failed", "order.cancelled", "payment.refunded"]),
     ("webhook-dispatcher", contracts::events::WEBHOOK_EVENT_TYPES),
 ];
 
@@ -93,43 +77,26 @@ impl Topology {
             .exchange_declare(
                 EXCHANGE.into(),
                 ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
+                ExchangeDeclareOptions { durable: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await?;
         for (service, routing_keys) in CONSUMERS {
             let queue = queue_name(service);
-            let durable = QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            };
+            let durable = QueueDeclareOptions { durable: true, ..Default::default() };
             channel
-                .queue_declare(
-                    dead_letter_queue(&queue).as_str().into(),
-                    durable,
-                    self.queue_args(None),
-                )
+                .queue_declare(dead_letter_queue(&queue).as_str().into(), durable, self.queue_args(None))
                 .await?;
             // Messages the broker itself rejects (or that expire) also end in the DLQ.
             let main_args = self.queue_args(Some(("", &dead_letter_queue(&queue))));
-            channel
-                .queue_declare(queue.as_str().into(), durable, main_args)
-                .await?;
+            channel.queue_declare(queue.as_str().into(), durable, main_args).await?;
             for delay in &self.retry_delays {
                 let mut args = FieldTable::default();
                 args.insert("x-queue-type".into(), long("classic"));
-                args.insert(
-                    "x-message-ttl".into(),
-                    AMQPValue::LongUInt(retry_queue_ttl(*delay)),
-                );
+                args.insert("x-message-ttl".into(), AMQPValue::LongUInt(retry_queue_ttl(*delay)));
                 args.insert("x-dead-letter-exchange".into(), long(""));
                 args.insert("x-dead-letter-routing-key".into(), long(&queue));
-                channel
-                    .queue_declare(retry_queue(&queue, *delay).as_str().into(), durable, args)
-                    .await?;
+                channel.queue_declare(retry_queue(&queue, *delay).as_str().into(), durable, args).await?;
             }
             for key in *routing_keys {
                 channel
@@ -165,22 +132,16 @@ impl Topology {
         for (service, routing_keys) in CONSUMERS {
             let queue = queue_name(service);
             let dlq = dead_letter_queue(&queue);
-            queues.push(
-                json!({"name": dlq, "vhost": vhost, "durable": true, "auto_delete": false,
-                "arguments": {"x-queue-type": self.queue_type.as_str()}}),
-            );
-            queues.push(
-                json!({"name": queue, "vhost": vhost, "durable": true, "auto_delete": false,
+            queues.push(json!({"name": dlq, "vhost": vhost, "durable": true, "auto_delete": false,
+                "arguments": {"x-queue-type": self.queue_type.as_str()}}));
+            queues.push(json!({"name": queue, "vhost": vhost, "durable": true, "auto_delete": false,
                 "arguments": {"x-queue-type": self.queue_type.as_str(), "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": dlq}}),
-            );
+                    "x-dead-letter-routing-key": dlq}}));
             for delay in &self.retry_delays {
-                queues.push(
-                    json!({"name": retry_queue(&queue, *delay), "vhost": vhost, "durable": true,
+                queues.push(json!({"name": retry_queue(&queue, *delay), "vhost": vhost, "durable": true,
                     "auto_delete": false, "arguments": {"x-queue-type": "classic",
                     "x-message-ttl": retry_queue_ttl(*delay), "x-dead-letter-exchange": "",
-                    "x-dead-letter-routing-key": queue}}),
-                );
+                    "x-dead-letter-routing-key": queue}}));
             }
             for key in *routing_keys {
                 bindings.push(json!({"source": EXCHANGE, "vhost": vhost, "destination": queue,
@@ -210,28 +171,16 @@ mod tests {
         let queue = queue_name("inventory");
         assert_eq!(queue, "inventory.inbox");
         assert_eq!(dead_letter_queue(&queue), "inventory.inbox.dlq");
-        assert_eq!(
-            retry_queue(&queue, Duration::from_secs(5)),
-            "inventory.inbox.retry.5s"
-        );
-        assert_eq!(
-            retry_queue(&queue, Duration::from_millis(250)),
-            "inventory.inbox.retry.250ms"
-        );
+        assert_eq!(retry_queue(&queue, Duration::from_secs(5)), "inventory.inbox.retry.5s");
+        assert_eq!(retry_queue(&queue, Duration::from_millis(250)), "inventory.inbox.retry.250ms");
     }
 
     #[test]
     fn every_event_type_has_at_least_one_consumer_except_terminal_stock_events() {
-        let consumed: Vec<&str> = CONSUMERS
-            .iter()
-            .flat_map(|(_, keys)| keys.iter().copied())
-            .collect();
+        let consumed: Vec<&str> = CONSUMERS.iter().flat_map(|(_, keys)| keys.iter().copied()).collect();
         for (event_type, _) in contracts::Event::TYPES {
             let informational = matches!(*event_type, "stock.committed" | "stock.released");
-            assert!(
-                informational || consumed.contains(event_type),
-                "{event_type} has no consumer"
-            );
+            assert!(informational || consumed.contains(event_type), "{event_type} has no consumer");
         }
     }
 
@@ -239,15 +188,10 @@ mod tests {
     /// `UPDATE_DEFINITIONS=1 cargo test -p messaging`.
     #[test]
     fn deployed_definitions_match_the_code() {
-        let topology = Topology {
-            queue_type: QueueType::Quorum,
-            retry_delays: crate::broker::default_retry_delays(),
-        };
+        let topology =
+            Topology { queue_type: QueueType::Quorum, retry_delays: crate::broker::default_retry_delays() };
         let generated = topology.definitions("/");
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/rabbitmq/definitions.json"
-        );
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/rabbitmq/definitions.json");
         let pretty = serde_json::to_string_pretty(&generated).unwrap_or_default() + "\n";
         if std::env::var_os("UPDATE_DEFINITIONS").is_some() {
             std::fs::write(path, &pretty).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));

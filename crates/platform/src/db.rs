@@ -40,10 +40,7 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<PgPool, DbError> {
 /// lock keyed by `lock_key`, so replicas that start together migrate once and the others wait.
 pub async fn migrate(pool: &PgPool, lock_key: i64, sources: Vec<EmbeddedMigrations>) -> Result<(), DbError> {
     let mut conn = pool.get().await?;
-    diesel::sql_query("SELECT pg_advisory_lock($1)")
-        .bind::<BigInt, _>(lock_key)
-        .execute(&mut *conn)
-        .await?;
+    diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(lock_key).execute(&mut *conn).await?;
     let outcome = run_sources(pool, sources).await;
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(lock_key)
@@ -58,9 +55,7 @@ async fn run_sources(pool: &PgPool, sources: Vec<EmbeddedMigrations>) -> Result<
         // The harness blocks on the runtime internally, so it must run on a blocking thread.
         tokio::task::spawn_blocking(move || {
             let mut harness = AsyncMigrationHarness::new(conn);
-            harness
-                .run_pending_migrations(source)
-                .map(|applied| applied.len())
+            harness.run_pending_migrations(source).map(|applied| applied.len())
         })
         .await
         .map_err(|error| DbError::Migration(error.to_string()))?

@@ -31,9 +31,7 @@ pub fn accept_request_id(candidate: Option<&str>) -> String {
         Some(id)
             if !id.is_empty()
                 && id.len() <= 128
-                && id
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) =>
+                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b)) =>
         {
             id.to_owned()
         }
@@ -147,11 +145,7 @@ where
 async fn ready(readiness: Readiness) -> HttpResponse {
     let checks = readiness().await;
     let all_ok = checks.iter().all(|check| check.ok);
-    let status = if all_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     HttpResponse::build(status).json(serde_json::json!({
         "status": if all_ok { "ready" } else { "not_ready" },
         "checks": checks,
@@ -159,21 +153,17 @@ async fn ready(readiness: Readiness) -> HttpResponse {
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {
-    web::JsonConfig::default()
-        .limit(limit)
-        .error_handler(|err, _| json_problem(&err).into())
+    web::JsonConfig::default().limit(limit).error_handler(|err, _| json_problem(&err).into())
 }
 
 /// Maps every way a JSON body can be wrong to a 4xx problem that says which way.
 pub fn json_problem(err: &actix_web::error::JsonPayloadError) -> Problem {
     use actix_web::error::JsonPayloadError as E;
     match err {
-        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            "The request body is too large",
-        )
-        .with_detail(format!("the limit is {limit} bytes")),
+        E::Overflow { limit } | E::OverflowKnownLength { limit, .. } => {
+            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large")
+                .with_detail(format!("the limit is {limit} bytes"))
+        }
         E::ContentType => Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -182,18 +172,14 @@ pub fn json_problem(err: &actix_web::error::JsonPayloadError) -> Problem {
         E::Deserialize(error) if error.is_data() => {
             Problem::validation(vec![FieldError::new(data_error_field(error), error.to_string())])
         }
-        E::Deserialize(error) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            "The request body is not valid JSON",
-        )
-        .with_detail(error.to_string()),
-        other => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "unreadable_body",
-            "The request body could not be read",
-        )
-        .with_detail(other.to_string()),
+        E::Deserialize(error) => {
+            Problem::new(StatusCode::BAD_REQUEST, "malformed_json", "The request body is not valid JSON")
+                .with_detail(error.to_string())
+        }
+        other => {
+            Problem::new(StatusCode::BAD_REQUEST, "unreadable_body", "The request body could not be read")
+                .with_detail(other.to_string())
+        }
     }
 }
 
@@ -233,10 +219,7 @@ mod tests {
     #[test]
     fn plain_request_ids_are_kept_and_hostile_ones_replaced() {
         assert_eq!(accept_request_id(Some("abc-123_x.y")), "abc-123_x.y");
-        assert_ne!(
-            accept_request_id(Some("bad id\r\ninjected")),
-            "bad id\r\ninjected"
-        );
+        assert_ne!(accept_request_id(Some("bad id\r\ninjected")), "bad id\r\ninjected");
         assert_eq!(accept_request_id(Some(&"a".repeat(129))).len(), 36);
         assert_eq!(accept_request_id(None).len(), 36);
     }

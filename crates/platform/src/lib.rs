@@ -2,6 +2,7 @@
 //! the PostgreSQL pool and embedded migrations, the HTTP server with health, metrics and
 //! RFC 9457 problems, and one cancellation token for graceful shutdown.
 
+pub mod auth;
 pub mod db;
 pub mod http;
 pub mod problem;

@@ -20,10 +20,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
+        Self { field: field.into(), message: message.into() }
     }
 }
 
@@ -74,12 +71,8 @@ impl Problem {
     }
 
     pub fn validation(errors: Vec<FieldError>) -> Self {
-        Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
-            "The request is not valid",
-        )
-        .with_errors(errors)
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The request is not valid")
+            .with_errors(errors)
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -89,11 +82,7 @@ impl Problem {
     /// The unexpected: the cause is logged here, once, and never shown to the client.
     pub fn internal(cause: &dyn fmt::Display) -> Self {
         tracing::error!(error = %cause, "request failed unexpectedly");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "Something went wrong on our side",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side")
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
@@ -126,9 +115,7 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status())
-            .content_type(CONTENT_TYPE)
-            .json(self)
+        HttpResponse::build(self.status()).content_type(CONTENT_TYPE).json(self)
     }
 }
 

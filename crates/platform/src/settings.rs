@@ -39,13 +39,27 @@ pub enum SettingsError {
 pub fn load<T: DeserializeOwned>(defaults: &[(&str, &str)]) -> Result<T, SettingsError> {
     let mut builder = config::Config::builder();
     for (key, value) in defaults {
-        builder = builder.set_default(*key, *value)?;
+        builder = builder.set_default(*key, typed(value))?;
     }
     if let Ok(path) = std::env::var("CONFIG_FILE") {
         builder = builder.add_source(config::File::with_name(&path).required(true));
     }
     builder = builder.add_source(config::Environment::default().try_parsing(true));
     Ok(builder.build()?.try_deserialize()?)
+}
+
+/// Defaults are written as strings; give numbers and booleans their type, as the environment
+/// source does with `try_parsing`, because fields inside a `#[serde(flatten)]` struct get no
+/// coercion from `config`.
+fn typed(value: &str) -> config::Value {
+    if let Ok(integer) = value.parse::<i64>() {
+        return integer.into();
+    }
+    match value {
+        "true" => true.into(),
+        "false" => false.into(),
+        other => other.into(),
+    }
 }
 
 /// Accepts a string or a bare number: the environment source parses `X=5000` into a number,
@@ -70,12 +84,10 @@ pub fn parse_millis_list(key: &'static str, raw: &str) -> Result<Vec<std::time::
         .map(str::trim)
         .filter(|part| !part.is_empty())
         .map(|part| {
-            part.parse::<u64>()
-                .map(std::time::Duration::from_millis)
-                .map_err(|_| SettingsError::Invalid {
-                    key,
-                    reason: format!("`{part}` is not a number of milliseconds"),
-                })
+            part.parse::<u64>().map(std::time::Duration::from_millis).map_err(|_| SettingsError::Invalid {
+                key,
+                reason: format!("`{part}` is not a number of milliseconds"),
+            })
         })
         .collect()
 }
@@ -83,6 +95,31 @@ pub fn parse_millis_list(key: &'static str, raw: &str) -> Result<Vec<std::time::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Inner {
+        workers: usize,
+        enabled: bool,
+        name: String,
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Outer {
+        #[serde(flatten)]
+        inner: Inner,
+        limit: i64,
+    }
+
+    #[test]
+    fn string_defaults_fill_typed_fields_even_through_flatten() {
+        let loaded: Result<Outer, _> =
+            load(&[("workers", "2"), ("enabled", "true"), ("name", "x"), ("limit", "50")]);
+        let loaded = loaded.map_err(|e| e.to_string());
+        assert_eq!(
+            loaded.map(|o| (o.inner.workers, o.inner.enabled, o.inner.name, o.limit)),
+            Ok((2, true, "x".to_owned(), 50))
+        );
+    }
 
     #[test]
     fn secrets_never_print() {
@@ -102,12 +139,7 @@ mod tests {
                 std::time::Duration::from_millis(30)
             ])
         );
-        let err = parse_millis_list("retry", "10,ten")
-            .map(|_| ())
-            .map_err(|e| e.to_string());
-        assert_eq!(
-            err,
-            Err("invalid setting `retry`: `ten` is not a number of milliseconds".into())
-        );
+        let err = parse_millis_list("retry", "10,ten").map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(err, Err("invalid setting `retry`: `ten` is not a number of milliseconds".into()));
     }
 }

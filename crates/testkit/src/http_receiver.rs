@@ -55,11 +55,7 @@ impl HttpReceiver {
         .listen(listener)?
         .run();
         tokio::spawn(server);
-        Ok(Self {
-            port,
-            received,
-            status,
-        })
+        Ok(Self { port, received, status })
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -24,9 +24,7 @@ impl TestDatabase {
         let schemas = std::fs::read_to_string(root.join("schemas.sql"))?;
         let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
         admin.batch_execute(&format!("BEGIN; {roles} COMMIT;")).await?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE \"{name}\""))
-            .await?;
+        admin.batch_execute(&format!("CREATE DATABASE \"{name}\"")).await?;
         let mut db = AsyncPgConnection::establish(&admin_url(&name)).await?;
         db.batch_execute(&schemas).await?;
         Ok(Self { name })
@@ -43,9 +41,7 @@ impl TestDatabase {
 
     pub async fn drop_database(self) -> anyhow::Result<()> {
         let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
-        admin
-            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name))
-            .await?;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await?;
         Ok(())
     }
 }

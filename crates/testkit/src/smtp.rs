@@ -54,10 +54,7 @@ impl SmtpServer {
     }
 
     pub fn received(&self) -> Vec<ReceivedMail> {
-        self.received
-            .lock()
-            .map(|mails| mails.clone())
-            .unwrap_or_default()
+        self.received.lock().map(|mails| mails.clone()).unwrap_or_default()
     }
 }
 
@@ -75,9 +72,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
         let command = line.trim_end().to_owned();
         let upper = command.to_ascii_uppercase();
         if upper.starts_with("EHLO") {
-            write
-                .write_all(b"250-testkit\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n")
-                .await?;
+            write.write_all(b"250-testkit\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n").await?;
         } else if upper.starts_with("HELO") || upper.starts_with("NOOP") {
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("MAIL FROM:") {
@@ -88,9 +83,7 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
             to.push(address(&command[8..]));
             write.write_all(b"250 OK\r\n").await?;
         } else if upper == "DATA" {
-            write
-                .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                .await?;
+            write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
             let mut data = String::new();
             loop {
                 line.clear();
@@ -102,19 +95,12 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
                     break;
                 }
                 data.push_str(
-                    content
-                        .strip_prefix('.')
-                        .filter(|_| content.starts_with(".."))
-                        .unwrap_or(content),
+                    content.strip_prefix('.').filter(|_| content.starts_with("..")).unwrap_or(content),
                 );
                 data.push('\n');
             }
             if let Ok(mut mails) = store.lock() {
-                mails.push(ReceivedMail {
-                    from: from.clone(),
-                    to: to.clone(),
-                    data,
-                });
+                mails.push(ReceivedMail { from: from.clone(), to: to.clone(), data });
             }
             write.write_all(b"250 OK queued\r\n").await?;
         } else if upper.starts_with("RSET") {
@@ -131,9 +117,5 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
 }
 
 fn address(raw: &str) -> String {
-    raw.split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_matches(['<', '>'])
-        .to_owned()
+    raw.split_whitespace().next().unwrap_or("").trim_matches(['<', '>']).to_owned()
 }

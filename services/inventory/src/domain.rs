@@ -38,9 +38,7 @@ impl TryFrom<CreateProductRequest> for NewProduct {
         let sku = request.sku.trim().to_owned();
         if sku.is_empty()
             || sku.len() > 64
-            || !sku
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            || !sku.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
             errors.push(FieldError::new("sku", "1 to 64 letters, digits, '-', '_' or '.'"));
         }
@@ -48,10 +46,7 @@ impl TryFrom<CreateProductRequest> for NewProduct {
         if name.is_empty() || name.chars().count() > 200 {
             errors.push(FieldError::new("name", "must be 1 to 200 characters"));
         }
-        let description = request
-            .description
-            .map(|d| d.trim().to_owned())
-            .filter(|d| !d.is_empty());
+        let description = request.description.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
         if description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
             errors.push(FieldError::new("description", "must be at most 2000 characters"));
         }
@@ -66,20 +61,12 @@ impl TryFrom<CreateProductRequest> for NewProduct {
             .map_err(|e| errors.push(FieldError::new("currency", e.to_string())))
             .ok();
         if !(0..=MAX_STOCK).contains(&request.stock) {
-            errors.push(FieldError::new(
-                "stock",
-                format!("must be between 0 and {MAX_STOCK}"),
-            ));
+            errors.push(FieldError::new("stock", format!("must be between 0 and {MAX_STOCK}")));
         }
         match (price, currency) {
-            (Some(price), Some(currency)) if errors.is_empty() => Ok(Self {
-                sku,
-                name,
-                description,
-                price,
-                currency,
-                stock: request.stock,
-            }),
+            (Some(price), Some(currency)) if errors.is_empty() => {
+                Ok(Self { sku, name, description, price, currency, stock: request.stock })
+            }
             _ => Err(errors),
         }
     }
@@ -93,10 +80,7 @@ pub fn reservation_lines(lines: &[OrderLine]) -> Vec<ReservedLine> {
     for line in lines {
         *merged.entry(line.product_id).or_default() += line.quantity;
     }
-    merged
-        .into_iter()
-        .map(|(product_id, quantity)| ReservedLine { product_id, quantity })
-        .collect()
+    merged.into_iter().map(|(product_id, quantity)| ReservedLine { product_id, quantity }).collect()
 }
 
 #[cfg(test)]
@@ -132,10 +116,7 @@ mod tests {
         };
         let errors = NewProduct::try_from(bad).err().unwrap_or_default();
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
-        assert_eq!(
-            fields,
-            ["sku", "name", "description", "price", "currency", "stock"]
-        );
+        assert_eq!(fields, ["sku", "name", "description", "price", "currency", "stock"]);
     }
 
     #[test]
@@ -151,16 +132,7 @@ mod tests {
         let lines = reservation_lines(&[line(a, 1), line(b, 2), line(a, 3)]);
         assert_eq!(
             lines,
-            vec![
-                ReservedLine {
-                    product_id: b,
-                    quantity: 2
-                },
-                ReservedLine {
-                    product_id: a,
-                    quantity: 4
-                }
-            ]
+            vec![ReservedLine { product_id: b, quantity: 2 }, ReservedLine { product_id: a, quantity: 4 }]
         );
     }
 }

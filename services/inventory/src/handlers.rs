@@ -22,16 +22,17 @@ impl EventHandler for OrderEvents {
         Box::pin(async move {
             match event {
                 Event::OrderCreated(order) => {
+                    if store::is_cancelled(conn, order.order_id).await? {
+                        tracing::info!(order_id = %order.order_id, "order was cancelled before it reached inventory; reserving nothing");
+                        return Ok(());
+                    }
                     if store::has_reservation(conn, order.order_id).await? {
                         tracing::info!(order_id = %order.order_id, "order already has a reservation; ignoring repeat");
                         return Ok(());
                     }
                     let lines = reservation_lines(&order.lines);
                     let reply = match store::reserve_all(conn, order.order_id, &lines).await {
-                        Ok(()) => Event::StockReserved(StockReserved {
-                            order_id: order.order_id,
-                            lines,
-                        }),
+                        Ok(()) => Event::StockReserved(StockReserved { order_id: order.order_id, lines }),
                         Err(ReserveError::Rejected { reason, product_id }) => {
                             tracing::info!(order_id = %order.order_id, %product_id, ?reason, "reservation rejected");
                             Event::StockRejected(StockRejected {
@@ -50,10 +51,7 @@ impl EventHandler for OrderEvents {
                         outbox::enqueue(
                             conn,
                             SERVICE,
-                            &Event::StockCommitted(StockSettled {
-                                order_id: order.order_id,
-                                lines,
-                            }),
+                            &Event::StockCommitted(StockSettled { order_id: order.order_id, lines }),
                         )
                         .await?;
                     }
@@ -64,12 +62,24 @@ impl EventHandler for OrderEvents {
                         outbox::enqueue(
                             conn,
                             SERVICE,
-                            &Event::StockReleased(StockSettled {
-                                order_id: order.order_id,
-                                lines,
-                            }),
+                            &Event::StockReleased(StockSettled { order_id: order.order_id, lines }),
                         )
                         .await?;
+                    }
+                }
+                Event::OrderCancelled(order) => {
+                    store::remember_cancellation(conn, order.order_id).await?;
+                    let released = store::settle(conn, order.order_id, Settlement::Release).await?;
+                    if !released.is_empty() {
+                        let event =
+                            Event::StockReleased(StockSettled { order_id: order.order_id, lines: released });
+                        outbox::enqueue(conn, SERVICE, &event).await?;
+                    }
+                    let returned = store::restock_committed(conn, order.order_id).await?;
+                    if !returned.is_empty() {
+                        let event =
+                            Event::StockReleased(StockSettled { order_id: order.order_id, lines: returned });
+                        outbox::enqueue(conn, SERVICE, &event).await?;
                     }
                 }
                 other => {

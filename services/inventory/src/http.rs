@@ -10,6 +10,7 @@ use contracts::events::ProductUpserted;
 use contracts::{Amount, Currency, Event};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use messaging::outbox;
+use platform::auth::Admin;
 use platform::db::PgPool;
 use platform::problem::{FieldError, Problem};
 use serde::{Deserialize, Serialize};
@@ -71,14 +72,12 @@ fn db_problem(error: impl std::fmt::Display) -> Problem {
 }
 
 async fn create_product(
+    _admin: Admin,
     pool: web::Data<PgPool>,
     body: web::Json<CreateProductRequest>,
 ) -> Result<HttpResponse, Problem> {
     let product = NewProduct::try_from(body.into_inner()).map_err(Problem::validation)?;
-    let mut pooled = pool
-        .get()
-        .await
-        .map_err(|e| Problem::unavailable(e.to_string()))?;
+    let mut pooled = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
     let conn: &mut AsyncPgConnection = &mut pooled;
     let created = conn
         .transaction(async |conn: &mut AsyncPgConnection| {
@@ -88,12 +87,10 @@ async fn create_product(
         })
         .await
         .map_err(|error| match error {
-            StoreError::SkuTaken(sku) => Problem::new(
-                StatusCode::CONFLICT,
-                "sku_taken",
-                "A product with this SKU already exists",
-            )
-            .with_errors(vec![FieldError::new("sku", format!("`{sku}` is taken"))]),
+            StoreError::SkuTaken(sku) => {
+                Problem::new(StatusCode::CONFLICT, "sku_taken", "A product with this SKU already exists")
+                    .with_errors(vec![FieldError::new("sku", format!("`{sku}` is taken"))])
+            }
             StoreError::Db(error) => db_problem(error),
         })?;
     Ok(HttpResponse::Created()
@@ -102,14 +99,8 @@ async fn create_product(
 }
 
 async fn get_product(pool: web::Data<PgPool>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
-    let mut conn = pool
-        .get()
-        .await
-        .map_err(|e| Problem::unavailable(e.to_string()))?;
-    match store::find_product(&mut conn, id.into_inner())
-        .await
-        .map_err(db_problem)?
-    {
+    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+    match store::find_product(&mut conn, id.into_inner()).await.map_err(db_problem)? {
         Some(product) => Ok(HttpResponse::Ok().json(ProductView::from(product))),
         None => Err(Problem::not_found("Product")),
     }
@@ -128,23 +119,11 @@ async fn list_products(
 ) -> Result<HttpResponse, Problem> {
     let limit = query.limit.unwrap_or(20);
     if !(1..=100).contains(&limit) {
-        return Err(Problem::validation(vec![FieldError::new(
-            "limit",
-            "must be between 1 and 100",
-        )]));
+        return Err(Problem::validation(vec![FieldError::new("limit", "must be between 1 and 100")]));
     }
-    let mut conn = pool
-        .get()
-        .await
-        .map_err(|e| Problem::unavailable(e.to_string()))?;
-    let products = store::list_products(&mut conn, query.starting_after, limit)
-        .await
-        .map_err(db_problem)?;
-    let next_cursor = if products.len() as i64 == limit {
-        products.last().map(|p| p.id)
-    } else {
-        None
-    };
+    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+    let products = store::list_products(&mut conn, query.starting_after, limit).await.map_err(db_problem)?;
+    let next_cursor = if products.len() as i64 == limit { products.last().map(|p| p.id) } else { None };
     let items: Vec<ProductView> = products.into_iter().map(ProductView::from).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
 }

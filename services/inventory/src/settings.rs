@@ -12,3 +12,13 @@ impl Settings {
         messaging::runtime::load_settings(&CommonSettings::defaults("inventory", 8081))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The built-in defaults alone must make a working configuration (`make run` sets nothing).
+    #[test]
+    fn the_defaults_load_without_any_environment() {
+        let loaded = super::Settings::load().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(loaded, Ok(()));
+    }
+}

@@ -36,8 +36,29 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cancelled_orders (order_id) {
+        order_id -> Uuid,
+        cancelled_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(reservations -> products (product_id));
 diesel::allow_tables_to_appear_in_same_query!(products, reservations);
+
+/// Remembers that `order_id` was cancelled, so a late `order.created` reserves nothing.
+pub async fn remember_cancellation(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<()> {
+    diesel::insert_into(cancelled_orders::table)
+        .values(cancelled_orders::order_id.eq(order_id))
+        .on_conflict_do_nothing()
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn is_cancelled(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(cancelled_orders::table.find(order_id))).get_result(conn).await
+}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]
@@ -95,12 +116,7 @@ pub async fn insert_product(
 }
 
 pub async fn find_product(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Product>> {
-    products::table
-        .find(id)
-        .select(Product::as_select())
-        .first(conn)
-        .await
-        .optional()
+    products::table.find(id).select(Product::as_select()).first(conn).await.optional()
 }
 
 /// Products in id order (UUIDv7, so creation order) after `after`.
@@ -109,11 +125,8 @@ pub async fn list_products(
     after: Option<Uuid>,
     limit: i64,
 ) -> QueryResult<Vec<Product>> {
-    let mut query = products::table
-        .select(Product::as_select())
-        .order(products::id)
-        .limit(limit)
-        .into_boxed();
+    let mut query =
+        products::table.select(Product::as_select()).order(products::id).limit(limit).into_boxed();
     if let Some(after) = after {
         query = query.filter(products::id.gt(after));
     }
@@ -123,20 +136,15 @@ pub async fn list_products(
 #[derive(Debug, thiserror::Error)]
 pub enum ReserveError {
     #[error("cannot reserve {product_id}: {reason:?}")]
-    Rejected {
-        reason: StockRejectionReason,
-        product_id: Uuid,
-    },
+    Rejected { reason: StockRejectionReason, product_id: Uuid },
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
 
 pub async fn has_reservation(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(
-        reservations::table.filter(reservations::order_id.eq(order_id)),
-    ))
-    .get_result(conn)
-    .await
+    diesel::select(diesel::dsl::exists(reservations::table.filter(reservations::order_id.eq(order_id))))
+        .get_result(conn)
+        .await
 }
 
 /// Reserves every line or none. Each line is one conditional UPDATE (`on_hand - reserved >= q`),
@@ -169,10 +177,7 @@ pub async fn reserve_all(
                 } else {
                     StockRejectionReason::UnknownProduct
                 };
-                return Err(ReserveError::Rejected {
-                    reason,
-                    product_id: line.product_id,
-                });
+                return Err(ReserveError::Rejected { reason, product_id: line.product_id });
             }
             diesel::insert_into(reservations::table)
                 .values((
@@ -195,6 +200,46 @@ pub enum Settlement {
     Commit,
     /// The order failed or was cancelled: the reserved units become available again.
     Release,
+}
+
+/// Puts the units of a confirmed-then-cancelled order back on hand; returns the lines returned.
+pub async fn restock_committed(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+) -> QueryResult<Vec<ReservedLine>> {
+    let committed: Vec<(Uuid, i64)> = reservations::table
+        .filter(reservations::order_id.eq(order_id))
+        .filter(reservations::status.eq("committed"))
+        .select((reservations::product_id, reservations::quantity))
+        .order(reservations::product_id)
+        .for_update()
+        .load(conn)
+        .await?;
+    for (product_id, quantity) in &committed {
+        diesel::update(products::table.find(*product_id))
+            .set((
+                products::on_hand.eq(products::on_hand + *quantity),
+                products::version.eq(products::version + 1),
+                products::updated_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
+    }
+    diesel::update(
+        reservations::table
+            .filter(reservations::order_id.eq(order_id))
+            .filter(reservations::status.eq("committed")),
+    )
+    .set((reservations::status.eq("returned"), reservations::updated_at.eq(diesel::dsl::now)))
+    .execute(conn)
+    .await?;
+    Ok(committed
+        .into_iter()
+        .map(|(product_id, quantity)| ReservedLine {
+            product_id,
+            quantity: u32::try_from(quantity).unwrap_or(u32::MAX),
+        })
+        .collect())
 }
 
 /// Settles the open reservation of `order_id`; returns the lines settled (empty when there was
@@ -238,10 +283,7 @@ pub async fn settle(
             .filter(reservations::order_id.eq(order_id))
             .filter(reservations::status.eq("reserved")),
     )
-    .set((
-        reservations::status.eq(status),
-        reservations::updated_at.eq(diesel::dsl::now),
-    ))
+    .set((reservations::status.eq(status), reservations::updated_at.eq(diesel::dsl::now)))
     .execute(conn)
     .await?;
     Ok(open

@@ -52,3 +52,13 @@ fn optional_secret<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
         .filter(|value| !value.is_empty())
         .map(Secret::new))
 }
+
+#[cfg(test)]
+mod tests {
+    /// The built-in defaults alone must make a working configuration (`make run` sets nothing).
+    #[test]
+    fn the_defaults_load_without_any_environment() {
+        let loaded = super::Settings::load().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(loaded, Ok(()));
+    }
+}

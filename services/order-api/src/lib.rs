@@ -1,5 +1,6 @@
 //! `order-api`: the public gateway and the owner of orders, the saga's process manager.
 
+pub mod accounts;
 pub mod domain;
 pub mod http;
 pub mod orders;

@@ -122,10 +122,7 @@ async fn advance(
     };
     store::set_status(conn, order_id, to, failure.map(FailureReason::as_str), cause).await?;
     metrics::counter!("order_transitions_total", "from" => from.as_str(), "to" => to.as_str()).increment(1);
-    Ok(Some(OrderRow {
-        status: to.as_str().to_owned(),
-        ..order
-    }))
+    Ok(Some(OrderRow { status: to.as_str().to_owned(), ..order }))
 }
 
 async fn fail(

@@ -16,6 +16,13 @@ pub struct Settings {
     pub max_items_per_order: usize,
     pub max_quantity_per_line: i64,
     pub upstream_timeout_ms: u64,
+    /// Orders without an account (name and email only); such an order is readable by its id.
+    pub guest_checkout: bool,
+    /// The first admin, created at start-up when no account has this email (never overwritten).
+    #[serde(default)]
+    pub bootstrap_admin_email: Option<String>,
+    #[serde(default)]
+    pub bootstrap_admin_password: Option<platform::settings::Secret>,
 }
 
 impl Settings {
@@ -29,7 +36,18 @@ impl Settings {
             ("max_items_per_order", "50".to_owned()),
             ("max_quantity_per_line", "1000".to_owned()),
             ("upstream_timeout_ms", "10000".to_owned()),
+            ("guest_checkout", "true".to_owned()),
         ]);
         messaging::runtime::load_settings(&defaults)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The built-in defaults alone must make a working configuration (`make run` sets nothing).
+    #[test]
+    fn the_defaults_load_without_any_environment() {
+        let loaded = super::Settings::load().map(|_| ()).map_err(|e| e.to_string());
+        assert_eq!(loaded, Ok(()));
     }
 }

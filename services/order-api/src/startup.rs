@@ -27,10 +27,29 @@ pub async fn build(
         webhooks: settings.webhooks_url.clone(),
     };
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
+    bootstrap_admin(&runtime, &settings).await?;
     runtime.consume(Arc::new(OrderSaga), consumer);
     let pool = runtime.pool.clone();
     let common = settings.common.clone();
-    runtime.serve(&common, move |cfg| {
-        http::routes(cfg, pool.clone(), &settings, upstreams.clone())
-    })
+    runtime.serve(&common, move |cfg| http::routes(cfg, pool.clone(), &settings, upstreams.clone()))
+}
+
+/// Creates the first admin from `BOOTSTRAP_ADMIN_EMAIL` / `BOOTSTRAP_ADMIN_PASSWORD` when both
+/// are set and no account has that email. An existing account is left exactly as it is.
+async fn bootstrap_admin(runtime: &Runtime, settings: &Settings) -> anyhow::Result<()> {
+    let (Some(email), Some(password)) = (&settings.bootstrap_admin_email, &settings.bootstrap_admin_password)
+    else {
+        return Ok(());
+    };
+    let mut conn = runtime.pool.get().await?;
+    match crate::accounts::ensure_admin(&mut conn, email, password.expose(), "Administrator").await {
+        Ok(true) => tracing::info!(%email, "created the bootstrap admin"),
+        Ok(false) => tracing::debug!(%email, "bootstrap admin already exists; left unchanged"),
+        Err(crate::accounts::AccountError::Invalid(errors)) => {
+            let reasons: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
+            anyhow::bail!("BOOTSTRAP_ADMIN_* is not acceptable: {}", reasons.join("; "));
+        }
+        Err(error) => return Err(error.into()),
+    }
+    Ok(())
 }

@@ -39,6 +39,8 @@ diesel::table! {
         webhook_sent -> Bool,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        customer_id -> Nullable<Uuid>,
+        customer_phone -> Nullable<Text>,
     }
 }
 
@@ -80,6 +82,8 @@ pub struct OrderRow {
     pub webhook_sent: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub customer_id: Option<Uuid>,
+    pub customer_phone: Option<String>,
 }
 
 impl OrderRow {
@@ -95,7 +99,7 @@ impl OrderRow {
         Customer {
             name: self.customer_name.clone(),
             email: self.customer_email.clone(),
-            phone: None,
+            phone: self.customer_phone.clone(),
         }
     }
 }
@@ -197,6 +201,8 @@ pub async fn insert_order(conn: &mut AsyncPgConnection, order: &NewOrder) -> Que
             orders::currency.eq(order.currency.as_str()),
             orders::total_amount.eq(order.total_amount.as_decimal()),
             orders::payment_method.eq(&order.payment_method),
+            orders::customer_id.eq(order.owner),
+            orders::customer_phone.eq(&order.customer.phone),
         ))
         .execute(conn)
         .await?;
@@ -216,32 +222,18 @@ pub async fn insert_order(conn: &mut AsyncPgConnection, order: &NewOrder) -> Que
             )
         })
         .collect();
-    diesel::insert_into(order_items::table)
-        .values(items)
-        .execute(conn)
-        .await?;
+    diesel::insert_into(order_items::table).values(items).execute(conn).await?;
     record_status(conn, order.id, OrderStatus::Pending, None, "api").await
 }
 
 pub async fn find_order(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrderRow>> {
-    orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .first(conn)
-        .await
-        .optional()
+    orders::table.find(id).select(OrderRow::as_select()).first(conn).await.optional()
 }
 
 /// The order, locked until the transaction ends, so concurrent events for one order apply one
 /// after the other.
 pub async fn lock_order(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<OrderRow>> {
-    orders::table
-        .find(id)
-        .select(OrderRow::as_select())
-        .for_update()
-        .first(conn)
-        .await
-        .optional()
+    orders::table.find(id).select(OrderRow::as_select()).for_update().first(conn).await.optional()
 }
 
 pub async fn items_of(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec<ItemRow>> {
@@ -309,16 +301,10 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, id: Uuid, flag: Delive
     let target = orders::table.find(id);
     match flag {
         DeliveryFlag::Invoice => {
-            diesel::update(target)
-                .set(orders::invoice_sent.eq(true))
-                .execute(conn)
-                .await?
+            diesel::update(target).set(orders::invoice_sent.eq(true)).execute(conn).await?
         }
         DeliveryFlag::Webhook => {
-            diesel::update(target)
-                .set(orders::webhook_sent.eq(true))
-                .execute(conn)
-                .await?
+            diesel::update(target).set(orders::webhook_sent.eq(true)).execute(conn).await?
         }
     };
     Ok(())
@@ -326,6 +312,9 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, id: Uuid, flag: Delive
 
 #[derive(Debug, Default)]
 pub struct OrderFilter {
+    /// Only this customer's orders (every customer's listing is scoped to themselves).
+    pub owner: Option<Uuid>,
+    pub customer_email: Option<String>,
     pub status: Option<OrderStatus>,
     pub starting_after: Option<Uuid>,
     pub created_after: Option<DateTime<Utc>>,
@@ -339,13 +328,15 @@ pub async fn list_orders(
     filter: &OrderFilter,
     limit: i64,
 ) -> QueryResult<Vec<OrderRow>> {
-    let mut query = orders::table
-        .select(OrderRow::as_select())
-        .order(orders::id)
-        .limit(limit)
-        .into_boxed();
+    let mut query = orders::table.select(OrderRow::as_select()).order(orders::id).limit(limit).into_boxed();
     if let Some(status) = filter.status {
         query = query.filter(orders::status.eq(status.as_str()));
+    }
+    if let Some(owner) = filter.owner {
+        query = query.filter(orders::customer_id.eq(owner));
+    }
+    if let Some(email) = &filter.customer_email {
+        query = query.filter(orders::customer_email.eq(email.clone()));
     }
     if let Some(after) = filter.starting_after {
         query = query.filter(orders::id.gt(after));

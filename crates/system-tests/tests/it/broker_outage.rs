@@ -9,10 +9,7 @@ struct BrokerStopped;
 
 impl BrokerStopped {
     fn stop() -> Self {
-        let status = Command::new("rabbitmqctl")
-            .arg("stop_app")
-            .status()
-            .expect("rabbitmqctl runs");
+        let status = Command::new("rabbitmqctl").arg("stop_app").status().expect("rabbitmqctl runs");
         assert!(status.success(), "rabbitmqctl stop_app failed");
         Self
     }
@@ -21,9 +18,7 @@ impl BrokerStopped {
 impl Drop for BrokerStopped {
     fn drop(&mut self) {
         let _ = Command::new("rabbitmqctl").arg("start_app").status();
-        let _ = Command::new("rabbitmqctl")
-            .args(["await_startup", "--timeout", "60"])
-            .status();
+        let _ = Command::new("rabbitmqctl").args(["await_startup", "--timeout", "60"]).status();
     }
 }
 

@@ -29,20 +29,14 @@ async fn two_hundred_buyers_for_one_hundred_units(inventory_instances: usize) {
         }
     }
     assert_eq!((confirmed, failed), (100, 100));
-    testkit::eventually(
-        "all reservations committed",
-        crate::support::SAGA_TIMEOUT,
-        || async {
-            let view = system.product_view(hot).await;
-            (view["stock"].as_i64() == Some(0)).then_some(view)
-        },
-    )
+    testkit::eventually("all reservations committed", crate::support::SAGA_TIMEOUT, || async {
+        let view = system.product_view(hot).await;
+        (view["stock"].as_i64() == Some(0)).then_some(view)
+    })
     .await;
     assert_eq!(system.product_view(hot).await["available"].as_i64(), Some(0));
     assert_eq!(
-        system
-            .count("SELECT count(*) AS n FROM inventory.reservations WHERE status = 'committed'")
-            .await,
+        system.count("SELECT count(*) AS n FROM inventory.reservations WHERE status = 'committed'").await,
         100
     );
     system.stop().await;

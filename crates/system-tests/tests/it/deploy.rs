@@ -21,18 +21,9 @@ fn docker_compose_parses_and_wires_every_service_as_the_code_expects() {
     ];
     for (service, role, port) in expected {
         let defaults = messaging::CommonSettings::defaults(role, port);
-        let default_of = |key: &str| {
-            defaults
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| v.clone())
-                .unwrap()
-        };
-        assert_eq!(
-            default_of("http_addr"),
-            format!("127.0.0.1:{port}"),
-            "{service}: code default port"
-        );
+        let default_of =
+            |key: &str| defaults.iter().find(|(k, _)| *k == key).map(|(_, v)| v.clone()).unwrap();
+        assert_eq!(default_of("http_addr"), format!("127.0.0.1:{port}"), "{service}: code default port");
         assert!(
             default_of("database_url").starts_with(&format!("postgres://{role}@")),
             "{service}: code default role"
@@ -40,17 +31,13 @@ fn docker_compose_parses_and_wires_every_service_as_the_code_expects() {
 
         let entry = &services[service];
         let env = &entry["environment"];
-        let database_url = env["DATABASE_URL"]
-            .as_str()
-            .unwrap_or_else(|| panic!("{service} has no DATABASE_URL"));
+        let database_url =
+            env["DATABASE_URL"].as_str().unwrap_or_else(|| panic!("{service} has no DATABASE_URL"));
         assert!(
             database_url.starts_with(&format!("postgres://{role}:")),
             "{service} connects as {role}: {database_url}"
         );
-        assert!(
-            env["AMQP_URL"].as_str().is_some_and(|u| u.starts_with("amqp://")),
-            "{service} AMQP_URL"
-        );
+        assert!(env["AMQP_URL"].as_str().is_some_and(|u| u.starts_with("amqp://")), "{service} AMQP_URL");
         assert_eq!(
             env["HTTP_ADDR"].as_str(),
             Some(format!("0.0.0.0:{port}").as_str()),
@@ -61,23 +48,14 @@ fn docker_compose_parses_and_wires_every_service_as_the_code_expects() {
             Some(service),
             "{service} image builds its own binary"
         );
-        let ports: Vec<&str> = entry["ports"]
-            .as_sequence()
-            .unwrap()
-            .iter()
-            .filter_map(Value::as_str)
-            .collect();
+        let ports: Vec<&str> =
+            entry["ports"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
         assert_eq!(ports, [format!("{port}:{port}")], "{service} ports");
     }
     let gateway = &services["order-api"]["environment"];
     assert_eq!(gateway["INVENTORY_URL"].as_str(), Some("http://inventory:8081"));
-    assert_eq!(
-        gateway["WEBHOOKS_URL"].as_str(),
-        Some("http://webhook-dispatcher:8084")
-    );
+    assert_eq!(gateway["WEBHOOKS_URL"].as_str(), Some("http://webhook-dispatcher:8084"));
     assert!(
-        services["notifier"]["environment"]["SMTP_URL"]
-            .as_str()
-            .is_some_and(|u| u.starts_with("smtp://"))
+        services["notifier"]["environment"]["SMTP_URL"].as_str().is_some_and(|u| u.starts_with("smtp://"))
     );
 }

@@ -23,22 +23,15 @@ async fn a_service_role_cannot_read_another_services_schema() {
             .execute(&mut conn)
             .await
             .unwrap_or_else(|e| panic!("{role}'s search_path is its schema: {e}"));
-        let public = diesel::sql_query("CREATE TABLE public.sneaky (id int)")
-            .execute(&mut conn)
-            .await;
+        let public = diesel::sql_query("CREATE TABLE public.sneaky (id int)").execute(&mut conn).await;
         assert!(public.is_err(), "{role} must not create tables in public");
     }
     for (role, _) in schemas {
         let mut conn = AsyncPgConnection::establish(&db.url_for(role)).await.unwrap();
         for (_, other) in schemas.iter().filter(|(r, _)| *r != role) {
-            let read = diesel::sql_query(format!("SELECT * FROM {other}.probe"))
-                .execute(&mut conn)
-                .await;
+            let read = diesel::sql_query(format!("SELECT * FROM {other}.probe")).execute(&mut conn).await;
             let error = read.expect_err(&format!("{role} read {other}")).to_string();
-            assert!(
-                error.contains("permission denied"),
-                "{role} reading {other}: {error}"
-            );
+            assert!(error.contains("permission denied"), "{role} reading {other}: {error}");
         }
     }
     db.drop_database().await.unwrap();

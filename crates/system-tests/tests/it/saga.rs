@@ -14,28 +14,20 @@ fn standard_webhook_signature_matches(
     body: &[u8],
     header: &str,
 ) -> bool {
-    let key = base64::engine::general_purpose::STANDARD
-        .decode(secret.trim_start_matches("whsec_"))
-        .unwrap();
+    let key = base64::engine::general_purpose::STANDARD.decode(secret.trim_start_matches("whsec_")).unwrap();
     let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
-    let expected = format!(
-        "v1,{}",
-        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
-    );
+    let expected =
+        format!("v1,{}", base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()));
     header.split(' ').any(|candidate| candidate == expected)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_order_is_confirmed_invoiced_and_announced_by_webhook() {
     let system = System::start().await;
-    let (status, endpoint) = system
-        .post(
-            "/api/v1/webhook-endpoints",
-            &json!({"url": system.receiver.url("/hooks")}),
-        )
-        .await;
+    let (status, endpoint) =
+        system.admin_post("/api/v1/webhook-endpoints", &json!({"url": system.receiver.url("/hooks")})).await;
     assert_eq!(status, 201, "{endpoint}");
     let secret = endpoint["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("whsec_"));
@@ -54,20 +46,13 @@ async fn an_order_is_confirmed_invoiced_and_announced_by_webhook() {
             o["status"] == "confirmed" && o["invoice_sent"] == true && o["webhook_sent"] == true
         })
         .await;
-    let history: Vec<&str> = done["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap())
-        .collect();
+    let history: Vec<&str> =
+        done["status_history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
     assert_eq!(history, ["pending", "processing", "confirmed"]);
     assert_eq!(done["failure_reason"], serde_json::Value::Null);
 
     let product = system.product_view(laptop).await;
-    assert_eq!(
-        (product["stock"].as_i64(), product["available"].as_i64()),
-        (Some(48), Some(48))
-    );
+    assert_eq!((product["stock"].as_i64(), product["available"].as_i64()), (Some(48), Some(48)));
 
     let mails = system.smtp.received();
     assert_eq!(mails.len(), 1, "exactly one email");
@@ -135,11 +120,7 @@ fn check_published_events_against_schemas(system: &System) {
             serde_json::from_str(&std::fs::read_to_string(&schema_path).unwrap()).unwrap();
         let validator = jsonschema::validator_for(&schema).unwrap();
         let errors: Vec<String> = validator.iter_errors(event).map(|e| e.to_string()).collect();
-        assert!(
-            errors.is_empty(),
-            "{kind} does not match {}: {errors:?}\n{event}",
-            schema_path.display()
-        );
+        assert!(errors.is_empty(), "{kind} does not match {}: {errors:?}\n{event}", schema_path.display());
     }
 }
 
@@ -153,12 +134,8 @@ async fn an_order_beyond_stock_fails_and_reserves_nothing() {
     let done = system.terminal(order["id"].as_str().unwrap()).await;
     assert_eq!(done["status"], "failed");
     assert_eq!(done["failure_reason"], "out_of_stock");
-    let history: Vec<&str> = done["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap())
-        .collect();
+    let history: Vec<&str> =
+        done["status_history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
     assert_eq!(history, ["pending", "failed"]);
     for (product, stock) in [(scarce, 1), (plenty, 10)] {
         let view = system.product_view(product).await;
@@ -168,12 +145,7 @@ async fn an_order_beyond_stock_fails_and_reserves_nothing() {
             "all or nothing"
         );
     }
-    assert_eq!(
-        system
-            .count("SELECT count(*) AS n FROM inventory.reservations")
-            .await,
-        0
-    );
+    assert_eq!(system.count("SELECT count(*) AS n FROM inventory.reservations").await, 0);
     system
         .order_until(order["id"].as_str().unwrap(), "the failure notice", |_| {
             system.smtp.received().len() == 1
@@ -191,28 +163,15 @@ async fn a_declined_payment_fails_the_order_and_gives_the_stock_back() {
     let done = system.terminal(id).await;
     assert_eq!(done["status"], "failed");
     assert_eq!(done["failure_reason"], "payment_declined");
-    let history: Vec<&str> = done["status_history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["status"].as_str().unwrap())
-        .collect();
+    let history: Vec<&str> =
+        done["status_history"].as_array().unwrap().iter().map(|h| h["status"].as_str().unwrap()).collect();
     assert_eq!(history, ["pending", "processing", "failed"]);
-    testkit::eventually(
-        "the reservation to be released",
-        crate::support::SAGA_TIMEOUT,
-        || async {
-            let view = system.product_view(phone).await;
-            (view["available"].as_i64() == Some(5)).then_some(())
-        },
-    )
+    testkit::eventually("the reservation to be released", crate::support::SAGA_TIMEOUT, || async {
+        let view = system.product_view(phone).await;
+        (view["available"].as_i64() == Some(5)).then_some(())
+    })
     .await;
     assert_eq!(system.product_view(phone).await["stock"].as_i64(), Some(5));
-    assert_eq!(
-        system
-            .text("SELECT status AS t FROM inventory.reservations")
-            .await,
-        ["released"],
-    );
+    assert_eq!(system.text("SELECT status AS t FROM inventory.reservations").await, ["released"],);
     system.stop().await;
 }

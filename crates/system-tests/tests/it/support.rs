@@ -16,6 +16,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const SAGA_TIMEOUT: Duration = Duration::from_secs(60);
+pub const TEST_JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+pub const ADMIN_EMAIL: &str = "admin@example.com";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 
 /// Crash hooks per consumer: set one above zero to make that consumer die between commit and
 /// ack that many times.
@@ -32,10 +35,7 @@ pub struct ConsumerOptionsHook(pub Arc<std::sync::atomic::AtomicUsize>);
 
 impl ConsumerOptionsHook {
     fn options(&self, service: &'static str) -> ConsumerOptions {
-        ConsumerOptions {
-            crash_before_ack: self.0.clone(),
-            ..ConsumerOptions::new(service)
-        }
+        ConsumerOptions { crash_before_ack: self.0.clone(), ..ConsumerOptions::new(service) }
     }
     pub fn crash_times(&self, n: usize) {
         self.0.store(n, std::sync::atomic::Ordering::SeqCst);
@@ -51,6 +51,8 @@ pub struct System {
     pub http: reqwest::Client,
     pub hooks: CrashHooks,
     pub spy: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// A bearer token of the bootstrap admin.
+    pub admin_token: String,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
     _spy_connection: lapin::Connection,
@@ -63,9 +65,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            inventory_instances: 1,
-        }
+        Self { inventory_instances: 1 }
     }
 }
 
@@ -77,9 +77,7 @@ impl System {
     pub async fn start_with(options: Options) -> Self {
         platform::telemetry::init(platform::telemetry::LogFormat::Pretty, "warn");
         let db = TestDatabase::create().await.expect("test database");
-        let vhost = TestVhost::create()
-            .await
-            .expect("test vhost (is rabbitmq_management enabled?)");
+        let vhost = TestVhost::create().await.expect("test vhost (is rabbitmq_management enabled?)");
         let smtp = SmtpServer::start().await.expect("smtp server");
         let receiver = HttpReceiver::start().await.expect("webhook receiver");
         let cancel = CancellationToken::new();
@@ -94,15 +92,16 @@ impl System {
             http_body_limit_bytes: 65536,
             amqp_queue_type: QueueType::Quorum,
             amqp_retry_delays_ms: "200,500,1000".into(),
+            jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+            jwt_secret_file: String::new(),
+            jwt_ttl_seconds: 600,
         };
         let mut tasks = Vec::new();
 
         let mut inventory_port = 0;
         for _ in 0..options.inventory_instances {
             let app = inventory::startup::build(
-                inventory::settings::Settings {
-                    common: common("inventory"),
-                },
+                inventory::settings::Settings { common: common("inventory") },
                 hooks.inventory.options(inventory::SERVICE),
                 cancel.clone(),
             )
@@ -112,9 +111,7 @@ impl System {
             tasks.push(tokio::spawn(app.run_until_stopped()));
         }
         let payment = payment::startup::build(
-            payment::settings::Settings {
-                common: common("payment"),
-            },
+            payment::settings::Settings { common: common("payment") },
             hooks.payment.options(payment::SERVICE),
             cancel.clone(),
         )
@@ -157,19 +154,16 @@ impl System {
                 max_items_per_order: 50,
                 max_quantity_per_line: 1000,
                 upstream_timeout_ms: 5000,
+                guest_checkout: true,
+                bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
+                bootstrap_admin_password: Some(Secret::new(ADMIN_PASSWORD)),
             },
             ConsumerOptions::new(order_api::SERVICE),
             cancel.clone(),
         )
         .await
         .expect("order-api starts");
-        let ports = [
-            gateway.port,
-            payment.port,
-            notifier.port,
-            webhooks_port,
-            inventory_port,
-        ];
+        let ports = [gateway.port, payment.port, notifier.port, webhooks_port, inventory_port];
         tasks.push(tokio::spawn(payment.run_until_stopped()));
         tasks.push(tokio::spawn(notifier.run_until_stopped()));
         tasks.push(tokio::spawn(webhooks.run_until_stopped()));
@@ -193,7 +187,16 @@ impl System {
             .await;
         }
         let (spy, spy_connection) = spy_on_events(&vhost.amqp_url()).await;
+        let login = http
+            .post(format!("{gateway_url}/api/v1/auth/login"))
+            .json(&json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .expect("login answers");
+        assert_eq!(login.status().as_u16(), 200, "the bootstrap admin can log in");
+        let admin_token = login.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned();
         Self {
+            admin_token,
             db,
             vhost,
             gateway: gateway_url,
@@ -214,24 +217,13 @@ impl System {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(self.url(path))
-            .json(body)
-            .send()
-            .await
-            .expect("gateway answers");
+        let response = self.http.post(self.url(path)).json(body).send().await.expect("gateway answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("gateway answers");
+        let response = self.http.get(self.url(path)).send().await.expect("gateway answers");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -239,11 +231,28 @@ impl System {
     /// An admin call (products, webhook endpoints, notifications): use these for admin routes so
     /// the scenario keeps working when the gateway requires an admin token.
     pub async fn admin_post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.post(path, body).await
+        self.send_as(&self.admin_token, reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
-        self.get(path).await
+        self.send_as(&self.admin_token, reqwest::Method::GET, path, None).await
+    }
+
+    /// A call with `token` as bearer.
+    pub async fn send_as(
+        &self,
+        token: &str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("gateway answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
     }
 
     /// Creates a product through the gateway and waits until the gateway's catalog knows it.
@@ -252,28 +261,20 @@ impl System {
             self.admin_post("/api/v1/products", &json!({"sku": sku, "name": format!("Product {sku}"), "price": price, "currency": "USD", "stock": stock})).await;
         assert_eq!(status, 201, "product created: {body}");
         let id: Uuid = body["id"].as_str().unwrap().parse().unwrap();
-        eventually(
-            "the catalog to learn the product",
-            Duration::from_secs(20),
-            || async move {
-                (self
-                    .count(&format!(
-                        "SELECT count(*) AS n FROM order_api.catalog_products WHERE id = '{id}'"
-                    ))
-                    .await
-                    == 1)
-                    .then_some(())
-            },
-        )
+        eventually("the catalog to learn the product", Duration::from_secs(20), || async move {
+            (self
+                .count(&format!("SELECT count(*) AS n FROM order_api.catalog_products WHERE id = '{id}'"))
+                .await
+                == 1)
+                .then_some(())
+        })
         .await;
         id
     }
 
     pub async fn order(&self, items: &[(Uuid, i64)], payment_method: Option<&str>) -> (u16, Value) {
-        let items: Vec<Value> = items
-            .iter()
-            .map(|(id, q)| json!({"product_id": id, "quantity": q}))
-            .collect();
+        let items: Vec<Value> =
+            items.iter().map(|(id, q)| json!({"product_id": id, "quantity": q})).collect();
         let mut body =
             json!({"customer_name": "Ada Lovelace", "customer_email": "ada@example.com", "items": items});
         if let Some(method) = payment_method {
@@ -316,14 +317,8 @@ impl System {
             #[diesel(sql_type = BigInt)]
             n: i64,
         }
-        let mut conn = AsyncPgConnection::establish(&self.db.admin_url())
-            .await
-            .expect("admin connection");
-        diesel::sql_query(sql)
-            .get_result::<Count>(&mut conn)
-            .await
-            .expect(sql)
-            .n
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
+        diesel::sql_query(sql).get_result::<Count>(&mut conn).await.expect(sql).n
     }
 
     pub async fn text(&self, sql: &str) -> Vec<String> {
@@ -332,26 +327,13 @@ impl System {
             #[diesel(sql_type = Text)]
             t: String,
         }
-        let mut conn = AsyncPgConnection::establish(&self.db.admin_url())
-            .await
-            .expect("admin connection");
-        diesel::sql_query(sql)
-            .load::<Row>(&mut conn)
-            .await
-            .expect(sql)
-            .into_iter()
-            .map(|r| r.t)
-            .collect()
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
+        diesel::sql_query(sql).load::<Row>(&mut conn).await.expect(sql).into_iter().map(|r| r.t).collect()
     }
 
     /// Every event published so far, decoded.
     pub fn events(&self) -> Vec<Value> {
-        self.spy
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|bytes| serde_json::from_slice(bytes).ok())
-            .collect()
+        self.spy.lock().unwrap().iter().filter_map(|bytes| serde_json::from_slice(bytes).ok()).collect()
     }
 
     pub async fn publish_raw(&self, routing_key: &str, payload: &[u8]) {
@@ -385,10 +367,7 @@ impl System {
         let declared = channel
             .queue_declare(
                 queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..Default::default()
-                },
+                QueueDeclareOptions { passive: true, ..Default::default() },
                 FieldTable::default(),
             )
             .await
@@ -401,10 +380,7 @@ impl System {
         self.cancel.cancel();
         for task in self.tasks {
             let finished = tokio::time::timeout(Duration::from_secs(30), task).await;
-            assert!(
-                matches!(finished, Ok(Ok(Ok(())))),
-                "a service did not stop cleanly: {finished:?}"
-            );
+            assert!(matches!(finished, Ok(Ok(Ok(())))), "a service did not stop cleanly: {finished:?}");
         }
         let _ = self.db.drop_database().await;
         let _ = self.vhost.delete().await;
@@ -413,17 +389,12 @@ impl System {
 
 /// A queue bound to every routing key, so a test sees every event the system publishes.
 async fn spy_on_events(url: &str) -> (Arc<Mutex<Vec<Vec<u8>>>>, lapin::Connection) {
-    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
-        .await
-        .unwrap();
+    let connection = lapin::Connection::connect(url, lapin::ConnectionProperties::default()).await.unwrap();
     let channel = connection.create_channel().await.unwrap();
     let queue = channel
         .queue_declare(
             "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                ..Default::default()
-            },
+            QueueDeclareOptions { exclusive: true, ..Default::default() },
             FieldTable::default(),
         )
         .await
@@ -442,10 +413,7 @@ async fn spy_on_events(url: &str) -> (Arc<Mutex<Vec<Vec<u8>>>>, lapin::Connectio
         .basic_consume(
             queue.name().clone(),
             "spy".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
+            BasicConsumeOptions { no_ack: true, ..Default::default() },
             FieldTable::default(),
         )
         .await

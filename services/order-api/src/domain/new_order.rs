@@ -19,8 +19,12 @@ pub struct Limits {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
-    pub customer_name: String,
-    pub customer_email: String,
+    /// Optional for a logged-in customer (their account's name is used).
+    pub customer_name: Option<String>,
+    /// Optional for a logged-in customer (their account's email is used).
+    pub customer_email: Option<String>,
+    /// E.164 (`+14155550123`); when given, the customer also gets SMS notices.
+    pub customer_phone: Option<String>,
     pub items: Vec<ItemRequest>,
     pub payment_method: Option<String>,
 }
@@ -44,6 +48,8 @@ pub struct CatalogEntry {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewOrder {
     pub id: Uuid,
+    /// The account that placed it; `None` for a guest order.
+    pub owner: Option<Uuid>,
     pub customer: Customer,
     pub currency: Currency,
     pub lines: Vec<OrderLine>,
@@ -57,24 +63,32 @@ impl CreateOrderRequest {
         self.items.iter().map(|item| item.product_id).collect()
     }
 
+    /// A logged-in customer may leave out name and email: the account's are used.
+    pub fn fill_from_account(&mut self, name: &str, email: &str) {
+        self.customer_name.get_or_insert_with(|| name.to_owned());
+        self.customer_email.get_or_insert_with(|| email.to_owned());
+    }
+
     /// Checks everything that needs no catalog.
     pub fn check_shape(&self, limits: Limits) -> Vec<FieldError> {
         let mut errors = Vec::new();
-        let name = self.customer_name.trim();
+        let name = self.customer_name.as_deref().unwrap_or_default().trim();
         if name.is_empty() || name.chars().count() > 200 {
-            errors.push(FieldError::new("customer_name", "must be 1 to 200 characters"));
+            errors.push(FieldError::new("customer_name", "is required: 1 to 200 characters"));
         }
-        if !is_plausible_email(self.customer_email.trim()) {
+        if !is_plausible_email(self.customer_email.as_deref().unwrap_or_default().trim()) {
             errors.push(FieldError::new("customer_email", "must be a valid email address"));
+        }
+        if let Some(phone) = &self.customer_phone
+            && !is_e164(phone)
+        {
+            errors.push(FieldError::new("customer_phone", "must be in E.164 form, like +14155550123"));
         }
         if self.items.is_empty() {
             errors.push(FieldError::new("items", "an order needs at least one item"));
         }
         if self.items.len() > limits.max_items {
-            errors.push(FieldError::new(
-                "items",
-                format!("at most {} items per order", limits.max_items),
-            ));
+            errors.push(FieldError::new("items", format!("at most {} items per order", limits.max_items)));
         }
         let mut seen = HashSet::new();
         for (index, item) in self.items.iter().enumerate() {
@@ -106,7 +120,11 @@ impl CreateOrderRequest {
 
     /// Prices every line from `catalog`; unknown or inactive products and mixed currencies are
     /// field errors. Call after `check_shape` returned no errors.
-    pub fn price(self, catalog: &HashMap<Uuid, CatalogEntry>) -> Result<NewOrder, Vec<FieldError>> {
+    pub fn price(
+        self,
+        catalog: &HashMap<Uuid, CatalogEntry>,
+        owner: Option<Uuid>,
+    ) -> Result<NewOrder, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut lines = Vec::with_capacity(self.items.len());
         let mut currency: Option<Currency> = None;
@@ -114,10 +132,7 @@ impl CreateOrderRequest {
         for (index, item) in self.items.iter().enumerate() {
             let field = format!("items[{index}].product_id");
             let Some(entry) = catalog.get(&item.product_id).filter(|entry| entry.active) else {
-                errors.push(FieldError::new(
-                    field,
-                    format!("unknown product {}", item.product_id),
-                ));
+                errors.push(FieldError::new(field, format!("unknown product {}", item.product_id)));
                 continue;
             };
             match &currency {
@@ -150,35 +165,41 @@ impl CreateOrderRequest {
                         subtotal,
                     });
                 }
-                Err(error) => errors.push(FieldError::new(
-                    format!("items[{index}].quantity"),
-                    error.to_string(),
-                )),
+                Err(error) => {
+                    errors.push(FieldError::new(format!("items[{index}].quantity"), error.to_string()))
+                }
             }
         }
         match currency {
             Some(currency) if errors.is_empty() => Ok(NewOrder {
                 id: Uuid::now_v7(),
+                owner,
                 customer: Customer {
-                    name: self.customer_name.trim().to_owned(),
-                    email: self.customer_email.trim().to_owned(),
-                    phone: None,
+                    name: self.customer_name.unwrap_or_default().trim().to_owned(),
+                    email: self.customer_email.unwrap_or_default().trim().to_owned(),
+                    phone: self.customer_phone,
                 },
                 currency,
                 lines,
                 total_amount: total,
-                payment_method: self
-                    .payment_method
-                    .unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
+                payment_method: self.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
             }),
             _ => Err(errors),
         }
     }
 }
 
+fn is_e164(phone: &str) -> bool {
+    phone.len() >= 8
+        && phone.len() <= 16
+        && phone.starts_with('+')
+        && phone[1..].bytes().all(|b| b.is_ascii_digit())
+        && !phone[1..].starts_with('0')
+}
+
 /// A pragmatic check (one `@`, a dotted domain, no spaces, RFC 5321 length); deliverability is
 /// the mail server's business.
-fn is_plausible_email(email: &str) -> bool {
+pub fn is_plausible_email(email: &str) -> bool {
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -196,26 +217,22 @@ fn is_plausible_email(email: &str) -> bool {
 mod tests {
     use super::*;
 
-    const LIMITS: Limits = Limits {
-        max_items: 3,
-        max_quantity: 10,
-    };
+    const LIMITS: Limits = Limits { max_items: 3, max_quantity: 10 };
 
     fn entry(price: &str, currency: &str) -> CatalogEntry {
         CatalogEntry {
             name: "Widget".into(),
             price: price.parse().unwrap_or_else(|_| Amount::zero()),
-            currency: currency
-                .parse()
-                .unwrap_or_else(|_| Currency::from_db("XXX".into())),
+            currency: currency.parse().unwrap_or_else(|_| Currency::from_db("XXX".into())),
             active: true,
         }
     }
 
     fn request(items: Vec<(Uuid, i64)>) -> CreateOrderRequest {
         CreateOrderRequest {
-            customer_name: "Ada".into(),
-            customer_email: "ada@example.com".into(),
+            customer_name: Some("Ada".into()),
+            customer_email: Some("ada@example.com".into()),
+            customer_phone: None,
             items: items
                 .into_iter()
                 .map(|(product_id, quantity)| ItemRequest { product_id, quantity })
@@ -228,9 +245,7 @@ mod tests {
     fn lines_and_total_are_priced_from_the_catalog() {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let catalog = HashMap::from([(a, entry("999.99", "USD")), (b, entry("0.10", "USD"))]);
-        let order = request(vec![(a, 2), (b, 3)])
-            .price(&catalog)
-            .map_err(|e| format!("{e:?}"));
+        let order = request(vec![(a, 2), (b, 3)]).price(&catalog, None).map_err(|e| format!("{e:?}"));
         let order = order.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(order.lines[0].subtotal.to_string(), "1999.98");
         assert_eq!(order.lines[1].subtotal.to_string(), "0.30");
@@ -241,14 +256,9 @@ mod tests {
     #[test]
     fn shape_errors_name_each_field() {
         let id = Uuid::from_u128(1);
-        let mut bad = request(vec![
-            (id, 0),
-            (id, 11),
-            (Uuid::from_u128(2), 1),
-            (Uuid::from_u128(3), 1),
-        ]);
-        bad.customer_email = "not-an-email".into();
-        bad.customer_name = "".into();
+        let mut bad = request(vec![(id, 0), (id, 11), (Uuid::from_u128(2), 1), (Uuid::from_u128(3), 1)]);
+        bad.customer_email = Some("not-an-email".into());
+        bad.customer_name = None;
         bad.payment_method = Some("card; DROP".into());
         let fields: Vec<String> = bad.check_shape(LIMITS).into_iter().map(|e| e.field).collect();
         assert_eq!(
@@ -271,7 +281,7 @@ mod tests {
         let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let catalog = HashMap::from([(a, entry("1.00", "USD")), (b, entry("1.00", "EUR"))]);
         let errors = request(vec![(a, 1), (b, 1), (Uuid::from_u128(9), 1)])
-            .price(&catalog)
+            .price(&catalog, None)
             .err()
             .unwrap_or_default();
         assert_eq!(errors.len(), 2);
@@ -282,16 +292,7 @@ mod tests {
     #[test]
     fn emails_are_checked_pragmatically() {
         assert!(is_plausible_email("a.b+tag@mail.example.org"));
-        for bad in [
-            "",
-            "a@",
-            "@b.com",
-            "a@b",
-            "a b@c.com",
-            "a@@b.com",
-            "a@b.com.",
-            "a@.b.com",
-        ] {
+        for bad in ["", "a@", "@b.com", "a@b", "a b@c.com", "a@@b.com", "a@b.com.", "a@.b.com"] {
             assert!(!is_plausible_email(bad), "{bad}");
         }
     }

@@ -4,6 +4,8 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use platform::auth::{MaybeAuthenticated, Role};
+use platform::db::PgPool;
 use platform::http::REQUEST_ID_HEADER;
 use platform::problem::Problem;
 
@@ -16,14 +18,27 @@ pub struct Upstreams {
     pub webhooks: String,
 }
 
+/// Anyone reads the catalog; only admins change it (checked here and again by inventory).
 pub async fn products(
     req: HttpRequest,
     body: web::Bytes,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, Problem> {
+    if req.method() != actix_web::http::Method::GET {
+        require_admin(&req)?;
+    }
     forward(&req, body, &upstreams.client, &upstreams.inventory, "inventory").await
 }
 
+fn require_admin(req: &HttpRequest) -> Result<(), Problem> {
+    match platform::auth::caller(req)? {
+        Some(claims) if claims.role == Role::Admin => Ok(()),
+        Some(_) => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "This needs the admin role")),
+        None => Err(Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Valid credentials are required")),
+    }
+}
+
+/// Provider callbacks and the simulator: authenticated by the payment service's signatures.
 pub async fn payments(
     req: HttpRequest,
     body: web::Bytes,
@@ -32,11 +47,33 @@ pub async fn payments(
     forward(&req, body, &upstreams.client, &upstreams.payment, "payment").await
 }
 
+/// An order's payment, for whoever may read the order.
+pub async fn order_payment(
+    req: HttpRequest,
+    id: web::Path<uuid::Uuid>,
+    caller: MaybeAuthenticated,
+    pool: web::Data<PgPool>,
+    upstreams: web::Data<Upstreams>,
+) -> Result<HttpResponse, Problem> {
+    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+    crate::orders::find_for(&mut conn, id.into_inner(), caller.0.as_ref()).await.map_err(
+        |error| match error {
+            crate::orders::OrderError::Unauthenticated => {
+                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Log in to see this order")
+            }
+            crate::orders::OrderError::Db(error) => Problem::internal(&error),
+            _ => Problem::not_found("Order"),
+        },
+    )?;
+    forward(&req, web::Bytes::new(), &upstreams.client, &upstreams.payment, "payment").await
+}
+
 pub async fn notifications(
     req: HttpRequest,
     body: web::Bytes,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, Problem> {
+    require_admin(&req)?;
     forward(&req, body, &upstreams.client, &upstreams.notifier, "notifier").await
 }
 
@@ -46,14 +83,8 @@ pub async fn webhook_endpoints(
     body: web::Bytes,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, Problem> {
-    forward(
-        &req,
-        body,
-        &upstreams.client,
-        &upstreams.webhooks,
-        "webhook-dispatcher",
-    )
-    .await
+    require_admin(&req)?;
+    forward(&req, body, &upstreams.client, &upstreams.webhooks, "webhook-dispatcher").await
 }
 
 async fn forward(
@@ -69,11 +100,7 @@ async fn forward(
         url = format!("{url}?{}", req.query_string());
     }
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).map_err(|_| {
-        Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed",
-        )
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
     })?;
     let mut outgoing = client.request(method, &url).body(body.to_vec());
     for name in ["content-type", "authorization", "idempotency-key", "traceparent"] {

@@ -4,23 +4,72 @@ use crate::settings::Settings;
 use crate::store::OrderFilter;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use platform::auth::{Admin, Authenticated, MaybeAuthenticated, Role};
 use platform::db::PgPool;
 use platform::problem::{FieldError, Problem};
 use serde::Deserialize;
 use uuid::Uuid;
 
-pub fn limits(settings: &Settings) -> Limits {
-    Limits {
-        max_items: settings.max_items_per_order,
-        max_quantity: settings.max_quantity_per_line,
+/// How orders are taken, from the settings.
+pub struct OrderPolicy {
+    pub limits: Limits,
+    pub guest_checkout: bool,
+}
+
+pub fn policy(settings: &Settings) -> OrderPolicy {
+    OrderPolicy {
+        limits: Limits {
+            max_items: settings.max_items_per_order,
+            max_quantity: settings.max_quantity_per_line,
+        },
+        guest_checkout: settings.guest_checkout,
     }
 }
 
 fn problem(error: OrderError) -> Problem {
     match error {
         OrderError::Invalid(errors) => Problem::validation(errors),
+        OrderError::NotFound => Problem::not_found("Order"),
+        OrderError::Unauthenticated => Problem::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Log in to see this order",
+        ),
+        OrderError::Conflict { current, attempted } => Problem::new(
+            actix_web::http::StatusCode::CONFLICT,
+            "illegal_transition",
+            format!("An order that is {current} cannot {attempted}"),
+        )
+        .with_extension("current_status", current.as_str()),
         OrderError::Db(error) => Problem::internal(&error),
     }
+}
+
+pub async fn cancel(
+    pool: web::Data<PgPool>,
+    id: web::Path<Uuid>,
+    caller: Authenticated,
+) -> Result<HttpResponse, Problem> {
+    let mut conn = connection(&pool).await?;
+    let order = orders::cancel(&mut conn, id.into_inner(), &caller.0).await.map_err(problem)?;
+    Ok(HttpResponse::Ok().json(order))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    status: orders::ManualStatus,
+}
+
+pub async fn set_status(
+    _admin: Admin,
+    pool: web::Data<PgPool>,
+    id: web::Path<Uuid>,
+    body: web::Json<StatusChange>,
+) -> Result<HttpResponse, Problem> {
+    let mut conn = connection(&pool).await?;
+    let order = orders::set_manual_status(&mut conn, id.into_inner(), body.status).await.map_err(problem)?;
+    Ok(HttpResponse::Ok().json(order))
 }
 
 async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Problem> {
@@ -29,11 +78,19 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
 
 pub async fn create(
     pool: web::Data<PgPool>,
-    limits: web::Data<Limits>,
+    policy: web::Data<OrderPolicy>,
+    caller: MaybeAuthenticated,
     body: web::Json<CreateOrderRequest>,
 ) -> Result<HttpResponse, Problem> {
+    if caller.0.is_none() && !policy.guest_checkout {
+        return Err(Problem::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Guest checkout is off: log in to order",
+        ));
+    }
     let mut conn = connection(&pool).await?;
-    let order = orders::place(&mut conn, body.into_inner(), **limits)
+    let order = orders::place(&mut conn, body.into_inner(), policy.limits, caller.0.as_ref())
         .await
         .map_err(problem)?;
     Ok(HttpResponse::Created()
@@ -41,12 +98,14 @@ pub async fn create(
         .json(order))
 }
 
-pub async fn get(pool: web::Data<PgPool>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+pub async fn get(
+    pool: web::Data<PgPool>,
+    id: web::Path<Uuid>,
+    caller: MaybeAuthenticated,
+) -> Result<HttpResponse, Problem> {
     let mut conn = connection(&pool).await?;
-    match orders::find(&mut conn, id.into_inner()).await.map_err(problem)? {
-        Some(order) => Ok(HttpResponse::Ok().json(order)),
-        None => Err(Problem::not_found("Order")),
-    }
+    let order = orders::find_for(&mut conn, id.into_inner(), caller.0.as_ref()).await.map_err(problem)?;
+    Ok(HttpResponse::Ok().json(order))
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,10 +116,17 @@ pub struct ListQuery {
     status: Option<String>,
     created_after: Option<DateTime<Utc>>,
     created_before: Option<DateTime<Utc>>,
+    /// Admins only.
+    customer_email: Option<String>,
 }
 
-pub async fn list(pool: web::Data<PgPool>, query: web::Query<ListQuery>) -> Result<HttpResponse, Problem> {
+pub async fn list(
+    pool: web::Data<PgPool>,
+    query: web::Query<ListQuery>,
+    caller: Authenticated,
+) -> Result<HttpResponse, Problem> {
     let query = query.into_inner();
+    let is_admin = caller.0.role == Role::Admin;
     let limit = query.limit.unwrap_or(20);
     let mut errors = Vec::new();
     if !(1..=100).contains(&limit) {
@@ -74,10 +140,15 @@ pub async fn list(pool: web::Data<PgPool>, query: web::Query<ListQuery>) -> Resu
         .map_err(|e| errors.push(e))
         .ok()
         .flatten();
+    if query.customer_email.is_some() && !is_admin {
+        errors.push(FieldError::new("customer_email", "only admins filter by customer"));
+    }
     if !errors.is_empty() {
         return Err(Problem::validation(errors));
     }
     let filter = OrderFilter {
+        owner: (!is_admin).then_some(caller.0.sub),
+        customer_email: query.customer_email.map(|email| email.trim().to_lowercase()),
         status,
         starting_after: query.starting_after,
         created_after: query.created_after,
