@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod domain;
 pub mod http;
+pub mod idempotency;
 pub mod orders;
 pub mod saga;
 pub mod settings;

@@ -23,6 +23,13 @@ pub struct Settings {
     pub bootstrap_admin_email: Option<String>,
     #[serde(default)]
     pub bootstrap_admin_password: Option<platform::settings::Secret>,
+    /// Requests per second per client (account, or address when anonymous); 0 turns it off.
+    pub rate_limit_per_second: f64,
+    pub rate_limit_burst: f64,
+    /// Comma-separated origins allowed by CORS (`*` for any); empty: none.
+    #[serde(default)]
+    pub cors_allowed_origins: String,
+    pub json_max_depth: usize,
 }
 
 impl Settings {
@@ -37,6 +44,9 @@ impl Settings {
             ("max_quantity_per_line", "1000".to_owned()),
             ("upstream_timeout_ms", "10000".to_owned()),
             ("guest_checkout", "true".to_owned()),
+            ("rate_limit_per_second", "100".to_owned()),
+            ("rate_limit_burst", "200".to_owned()),
+            ("json_max_depth", "32".to_owned()),
         ]);
         messaging::runtime::load_settings(&defaults)
     }

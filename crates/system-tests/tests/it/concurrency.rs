@@ -4,7 +4,7 @@ use crate::support::{Options, System};
 use futures_util::future::join_all;
 
 async fn two_hundred_buyers_for_one_hundred_units(inventory_instances: usize) {
-    let system = System::start_with(Options { inventory_instances }).await;
+    let system = System::start_with(Options { inventory_instances, ..Default::default() }).await;
     let hot = system.product("HOT", "1.00", 100).await;
     let line = [(hot, 1)];
     let placed = join_all((0..200).map(|_| system.order(&line, None))).await;

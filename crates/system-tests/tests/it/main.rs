@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod api;
 mod bad_input;
 mod broker_outage;
 mod concurrency;

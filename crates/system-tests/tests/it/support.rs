@@ -61,11 +61,13 @@ pub struct System {
 
 pub struct Options {
     pub inventory_instances: usize,
+    /// Requests per second per client at the gateway; 0 (the default in tests) turns it off.
+    pub rate_limit_per_second: f64,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { inventory_instances: 1 }
+        Self { inventory_instances: 1, rate_limit_per_second: 0.0 }
     }
 }
 
@@ -157,6 +159,10 @@ impl System {
                 guest_checkout: true,
                 bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
                 bootstrap_admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+                rate_limit_per_second: options.rate_limit_per_second,
+                rate_limit_burst: options.rate_limit_per_second * 2.0,
+                cors_allowed_origins: "https://shop.example".into(),
+                json_max_depth: 32,
             },
             ConsumerOptions::new(order_api::SERVICE),
             cancel.clone(),
@@ -171,7 +177,7 @@ impl System {
         tasks.push(tokio::spawn(gateway.run_until_stopped()));
 
         let http = reqwest::Client::new();
-        for port in ports {
+        for port in ports.into_iter().filter(|port| *port != 0) {
             let url = format!("http://127.0.0.1:{port}/health/ready");
             eventually("every service to be ready", Duration::from_secs(30), || {
                 let (http, url) = (http.clone(), url.clone());
@@ -308,6 +314,12 @@ impl System {
         let (status, body) = self.get(&format!("/api/v1/products/{id}")).await;
         assert_eq!(status, 200);
         body
+    }
+
+    /// Runs a statement as the superuser on this test's database (test set-up only).
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = AsyncPgConnection::establish(&self.db.admin_url()).await.expect("admin connection");
+        diesel::sql_query(sql).execute(&mut conn).await.expect(sql);
     }
 
     /// Runs a `SELECT count(*) AS n ...` as the superuser on this test's database.

@@ -73,8 +73,8 @@ impl CreateOrderRequest {
     pub fn check_shape(&self, limits: Limits) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let name = self.customer_name.as_deref().unwrap_or_default().trim();
-        if name.is_empty() || name.chars().count() > 200 {
-            errors.push(FieldError::new("customer_name", "is required: 1 to 200 characters"));
+        if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+            errors.push(FieldError::new("customer_name", "is required: 1 to 200 characters, no control characters"));
         }
         if !is_plausible_email(self.customer_email.as_deref().unwrap_or_default().trim()) {
             errors.push(FieldError::new("customer_email", "must be a valid email address"));

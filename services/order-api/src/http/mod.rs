@@ -3,20 +3,38 @@
 
 mod auth_routes;
 mod forward;
+pub mod guards;
 mod order_routes;
 
 use crate::settings::Settings;
+use actix_web::middleware::from_fn;
 use actix_web::web;
 use platform::db::PgPool;
 
 pub use forward::Upstreams;
 
-pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool, settings: &Settings, upstreams: Upstreams) {
+pub fn routes(
+    cfg: &mut web::ServiceConfig,
+    pool: PgPool,
+    settings: &Settings,
+    upstreams: Upstreams,
+    limiter: web::Data<guards::RateLimiter>,
+) {
     cfg.app_data(web::Data::new(pool))
+        .app_data(limiter)
+        .app_data(web::Data::new(guards::GuardSettings {
+            cors_origins: settings.cors_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect(),
+            rate_per_second: settings.rate_limit_per_second,
+            burst: settings.rate_limit_burst,
+            json_max_depth: settings.json_max_depth,
+        }))
         .app_data(web::Data::new(order_routes::policy(settings)))
         .app_data(web::Data::new(upstreams))
         .service(
             web::scope("/api/v1")
+                .wrap(from_fn(guards::bodies))
+                .wrap(from_fn(guards::rate_limit))
+                .wrap(from_fn(guards::cors))
                 .route("/auth/register", web::post().to(auth_routes::register))
                 .route("/auth/login", web::post().to(auth_routes::login))
                 .route("/auth/me", web::get().to(auth_routes::me))
