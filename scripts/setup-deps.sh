@@ -69,4 +69,8 @@ for _ in $(seq 1 30); do
 done
 curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null \
     || { echo "RabbitMQ management API is not reachable on 127.0.0.1:15672" >&2; exit 1; }
+# --- Chromium (the docs page is tested in a real headless browser) -------------------------
+if [ "${SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    apt_install chromium
+fi
 say "PostgreSQL and RabbitMQ are ready"

@@ -1,6 +1,7 @@
 //! `order-api`: the public gateway and the owner of orders, the saga's process manager.
 
 pub mod accounts;
+pub mod cli;
 pub mod domain;
 pub mod http;
 pub mod idempotency;

@@ -3,9 +3,14 @@ use order_api::startup::{MIGRATIONS, build};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let mut args = std::env::args();
+    if std::env::args().nth(1).as_deref() == Some("create-admin") {
+        args.next();
+        return order_api::cli::create_admin(args).await;
+    }
     messaging::runtime::main(
         order_api::SERVICE,
-        "The public gateway and the order saga",
+        "The public gateway and the order saga (also: `order-api create-admin --email E`)",
         Settings::load,
         |s: &Settings| &s.common,
         MIGRATIONS,

@@ -75,7 +75,7 @@ pub async fn cancel(
 }
 
 /// The moves an admin makes by hand after confirmation.
-#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ManualStatus {
     Shipped,
@@ -139,16 +139,18 @@ pub async fn place(
     find(conn, order.id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ItemView {
     pub product_id: Uuid,
     pub product_name: String,
     pub quantity: i32,
+    #[schema(value_type = String, example = "999.99")]
     pub price_at_purchase: Amount,
+    #[schema(value_type = String, example = "1999.98")]
     pub subtotal: Amount,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct HistoryView {
     pub status: String,
     pub at: DateTime<Utc>,
@@ -156,7 +158,7 @@ pub struct HistoryView {
     pub caused_by: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: Uuid,
     pub status: String,
@@ -164,9 +166,11 @@ pub struct OrderView {
     pub customer_name: String,
     pub customer_email: String,
     pub customer_phone: Option<String>,
+    #[schema(value_type = String, example = "USD")]
     pub currency: Currency,
     pub payment_method: String,
     pub items: Vec<ItemView>,
+    #[schema(value_type = String, example = "1999.98")]
     pub total_amount: Amount,
     pub status_history: Vec<HistoryView>,
     pub invoice_sent: bool,
@@ -240,6 +244,8 @@ fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::History
     }
 }
 
+/// A page of orders; pass `next_cursor` as `starting_after` for the next one (null: the end).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub items: Vec<OrderView>,
     pub next_cursor: Option<Uuid>,

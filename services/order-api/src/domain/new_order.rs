@@ -16,7 +16,7 @@ pub struct Limits {
     pub max_quantity: i64,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOrderRequest {
     /// Optional for a logged-in customer (their account's name is used).
@@ -26,13 +26,17 @@ pub struct CreateOrderRequest {
     /// E.164 (`+14155550123`); when given, the customer also gets SMS notices.
     pub customer_phone: Option<String>,
     pub items: Vec<ItemRequest>,
+    /// A simulated-provider test method: `pm_card_ok` (default), `pm_card_declined`,
+    /// `pm_card_insufficient_funds`, ...
+    #[schema(example = "pm_card_ok")]
     pub payment_method: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemRequest {
     pub product_id: Uuid,
+    #[schema(minimum = 1, example = 2)]
     pub quantity: i64,
 }
 

@@ -24,6 +24,8 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
     pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
+    responses((status = 201, body = accounts::Profile), (status = 409, body = crate::http::openapi::ProblemDoc), (status = 422, body = crate::http::openapi::ProblemDoc)))]
 pub async fn register(
     pool: web::Data<PgPool>,
     body: web::Json<Registration>,
@@ -33,6 +35,8 @@ pub async fn register(
     Ok(HttpResponse::Created().json(profile))
 }
 
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
+    responses((status = 200, body = accounts::AccessToken), (status = 401, body = crate::http::openapi::ProblemDoc)))]
 pub async fn login(
     pool: web::Data<PgPool>,
     keys: web::Data<TokenKeys>,
@@ -43,6 +47,8 @@ pub async fn login(
     Ok(HttpResponse::Ok().json(token))
 }
 
+#[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",
+    responses((status = 200, body = accounts::Profile), (status = 401, body = crate::http::openapi::ProblemDoc)), security(("bearer" = [])))]
 pub async fn me(pool: web::Data<PgPool>, caller: Authenticated) -> Result<HttpResponse, Problem> {
     let mut conn = connection(&pool).await?;
     match store::find(&mut conn, caller.0.sub).await.map_err(|e| Problem::internal(&e))? {

@@ -4,6 +4,7 @@
 mod auth_routes;
 mod forward;
 pub mod guards;
+pub mod openapi;
 mod order_routes;
 
 use crate::settings::Settings;
@@ -30,6 +31,13 @@ pub fn routes(
         }))
         .app_data(web::Data::new(order_routes::policy(settings)))
         .app_data(web::Data::new(upstreams))
+        // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi::document()),
+        )
+        .route("/docs", web::get().to(|| async {
+            actix_web::HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+        }))
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(guards::bodies))

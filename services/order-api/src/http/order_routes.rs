@@ -45,6 +45,12 @@ fn problem(error: OrderError) -> Problem {
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, description = "Cancelled; stock released or restocked, payment voided or refunded", body = crate::orders::OrderView),
+        (status = 401, body = crate::http::openapi::ProblemDoc), (status = 404, body = crate::http::openapi::ProblemDoc),
+        (status = 409, description = "Not cancellable in its state (`current_status` says which)", body = crate::http::openapi::ProblemDoc)),
+    security(("bearer" = [])))]
 pub async fn cancel(
     pool: web::Data<PgPool>,
     id: web::Path<Uuid>,
@@ -55,12 +61,17 @@ pub async fn cancel(
     Ok(HttpResponse::Ok().json(order))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
     status: orders::ManualStatus,
 }
 
+#[utoipa::path(post, path = "/api/v1/orders/{id}/status", tag = "orders", request_body = StatusChange,
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, body = crate::orders::OrderView), (status = 401, body = crate::http::openapi::ProblemDoc), (status = 403, body = crate::http::openapi::ProblemDoc),
+        (status = 409, body = crate::http::openapi::ProblemDoc), (status = 422, body = crate::http::openapi::ProblemDoc)),
+    security(("bearer" = [])))]
 pub async fn set_status(
     _admin: Admin,
     pool: web::Data<PgPool>,
@@ -76,6 +87,13 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
     pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))
 }
 
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = CreateOrderRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h; reuse with another body is a 422")),
+    responses((status = 201, description = "Accepted as `pending`", body = crate::orders::OrderView, headers(("Location" = String))),
+        (status = 400, body = crate::http::openapi::ProblemDoc), (status = 401, description = "Guest checkout is off", body = crate::http::openapi::ProblemDoc),
+        (status = 409, description = "Same Idempotency-Key still in flight", body = crate::http::openapi::ProblemDoc), (status = 413, body = crate::http::openapi::ProblemDoc),
+        (status = 422, body = crate::http::openapi::ProblemDoc), (status = 429, body = crate::http::openapi::ProblemDoc)),
+    security((), ("bearer" = [])))]
 pub async fn create(
     pool: web::Data<PgPool>,
     policy: web::Data<OrderPolicy>,
@@ -98,6 +116,10 @@ pub async fn create(
         .json(order))
 }
 
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
+    params(("id" = Uuid, Path, description = "Order id")),
+    responses((status = 200, body = crate::orders::OrderView), (status = 401, body = crate::http::openapi::ProblemDoc), (status = 404, body = crate::http::openapi::ProblemDoc)),
+    security((), ("bearer" = [])))]
 pub async fn get(
     pool: web::Data<PgPool>,
     id: web::Path<Uuid>,
@@ -108,8 +130,9 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(order))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     limit: Option<i64>,
     starting_after: Option<Uuid>,
@@ -120,6 +143,9 @@ pub struct ListQuery {
     customer_email: Option<String>,
 }
 
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListQuery),
+    responses((status = 200, body = crate::orders::Page), (status = 401, body = crate::http::openapi::ProblemDoc), (status = 422, body = crate::http::openapi::ProblemDoc)),
+    security(("bearer" = [])))]
 pub async fn list(
     pool: web::Data<PgPool>,
     query: web::Query<ListQuery>,
@@ -156,5 +182,5 @@ pub async fn list(
     };
     let mut conn = connection(&pool).await?;
     let page = orders::list(&mut conn, &filter, limit).await.map_err(problem)?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": page.items, "next_cursor": page.next_cursor })))
+    Ok(HttpResponse::Ok().json(page))
 }

@@ -1,0 +1,196 @@
+//! The OpenAPI 3.1 document, generated from the handlers and types (utoipa), served at
+//! `/api/v1/openapi.json` and rendered by Swagger UI at `/docs` from assets compiled into the
+//! binary (no CDN). Routes the gateway forwards are described here by their contract; a system
+//! test checks real responses of those services against these schemas, so they cannot drift.
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+/// RFC 9457 problem details, the shape of every error.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProblemDoc {
+    /// `/problems/<code>`
+    #[schema(rename = "type", example = "/problems/validation_failed")]
+    kind: String,
+    title: String,
+    status: u16,
+    /// Stable machine-readable code.
+    #[schema(example = "validation_failed")]
+    code: String,
+    detail: Option<String>,
+    /// Field-level messages for validation failures.
+    errors: Option<Vec<FieldErrorDoc>>,
+    request_id: Option<String>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FieldErrorDoc {
+    #[schema(example = "items[0].quantity")]
+    field: String,
+    message: String,
+}
+
+/// A product, owned by `inventory`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Product {
+    id: uuid::Uuid,
+    sku: String,
+    name: String,
+    description: Option<String>,
+    #[schema(example = "999.99")]
+    price: String,
+    #[schema(example = "USD")]
+    currency: String,
+    /// Units on hand.
+    stock: i64,
+    /// On hand minus reserved by open orders.
+    available: i64,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewProduct {
+    #[schema(example = "LAPTOP-1")]
+    sku: String,
+    name: String,
+    description: Option<String>,
+    #[schema(example = "999.99")]
+    price: String,
+    #[schema(example = "USD")]
+    currency: String,
+    #[schema(minimum = 0)]
+    stock: i64,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProductPage {
+    items: Vec<Product>,
+    next_cursor: Option<uuid::Uuid>,
+}
+
+/// A webhook endpoint, owned by `webhook-dispatcher`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct WebhookEndpoint {
+    id: uuid::Uuid,
+    url: String,
+    /// Empty: every webhook event type.
+    event_types: Vec<String>,
+    description: Option<String>,
+    enabled: bool,
+    /// `whsec_…`; present only in the answer that created it.
+    secret: Option<String>,
+    created_at: chrono::DateTime<chrono::Utc>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewWebhookEndpoint {
+    #[schema(example = "https://shop.example/hooks")]
+    url: String,
+    #[schema(example = json!(["order.confirmed", "order.failed"]))]
+    event_types: Option<Vec<String>>,
+    description: Option<String>,
+}
+
+mod forwarded {
+    #![allow(dead_code)]
+    use super::*;
+
+    #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = NewProduct,
+        responses((status = 201, body = Product), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc),
+            (status = 409, description = "SKU taken", body = ProblemDoc), (status = 422, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn create_product() {}
+
+    #[utoipa::path(get, path = "/api/v1/products", tag = "products",
+        params(("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
+            ("starting_after" = Option<uuid::Uuid>, Query, description = "The previous page's next_cursor")),
+        responses((status = 200, body = ProductPage)))]
+    fn list_products() {}
+
+    #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
+        params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Product), (status = 404, body = ProblemDoc)))]
+    fn get_product() {}
+
+    #[utoipa::path(post, path = "/api/v1/webhook-endpoints", tag = "webhooks", request_body = NewWebhookEndpoint,
+        responses((status = 201, description = "The signing secret is shown only here", body = WebhookEndpoint),
+            (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn create_webhook_endpoint() {}
+
+    #[utoipa::path(get, path = "/api/v1/webhook-endpoints", tag = "webhooks",
+        responses((status = 200, description = "`{items, next_cursor}`, secrets omitted"), (status = 401, body = ProblemDoc),
+            (status = 403, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn list_webhook_endpoints() {}
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orders API",
+        description = "The public gateway of the order system. Errors are RFC 9457 `application/problem+json` \
+                       with a stable `code`; every response carries `X-Request-Id`; POSTs honour `Idempotency-Key`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        super::auth_routes::register, super::auth_routes::login, super::auth_routes::me,
+        super::order_routes::create, super::order_routes::list, super::order_routes::get,
+        super::order_routes::cancel, super::order_routes::set_status,
+        forwarded::create_product, forwarded::list_products, forwarded::get_product,
+        forwarded::create_webhook_endpoint, forwarded::list_webhook_endpoints,
+    ),
+    components(schemas(ProblemDoc, FieldErrorDoc)),
+    modifiers(&BearerAuth),
+    tags((name = "auth"), (name = "orders"), (name = "products"), (name = "webhooks"))
+)]
+pub struct ApiDoc;
+
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+#[cfg(test)]
+mod tests {
+    /// `docs/openapi.json` is the committed copy of the generated document; regenerate it with
+    /// `UPDATE_OPENAPI=1 cargo test -p order-api openapi`.
+    #[test]
+    fn the_committed_openapi_document_matches_the_code() {
+        let generated = super::document().to_pretty_json().unwrap_or_default() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(committed == generated, "docs/openapi.json drifted from the code; rerun with UPDATE_OPENAPI=1");
+    }
+
+    #[test]
+    fn the_document_is_openapi_3_1_with_every_public_route() {
+        let doc = serde_json::to_value(super::document()).unwrap_or_default();
+        assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
+        for path in ["/api/v1/orders", "/api/v1/orders/{id}", "/api/v1/orders/{id}/cancel", "/api/v1/auth/login", "/api/v1/products"] {
+            assert!(doc["paths"].get(path).is_some(), "{path} missing");
+        }
+    }
+}
