@@ -75,11 +75,14 @@ rabbit -X PUT "$MANAGEMENT/api/permissions/$VHOST/guest" -d '{"configure":".*","
 mkdir -p "$OUT"
 MAIL_DIR_TMP="$(mktemp -d -t bench-mail.XXXXXX)"
 PID_LIST=""
-# The numeric settings are given explicitly, at their default values: when only the built-in
-# (string) defaults fill them, the flattened settings structs refuse them ("invalid type: string
-# \"2\", expected usize"); values from the environment are parsed into numbers and pass.
-NUMERIC_SETTINGS=(HTTP_WORKERS=2 DB_POOL_SIZE=16 HTTP_BODY_LIMIT_BYTES=65536
-    MAX_ITEMS_PER_ORDER=50 MAX_QUANTITY_PER_LINE=1000 UPSTREAM_TIMEOUT_MS=10000 WEBHOOK_TIMEOUT_MS=15000)
+# One admin for the load generator, a throwaway token key, and no per-client rate limit (all
+# the load comes from one address).
+export BENCH_ADMIN_EMAIL="bench-admin@example.com"
+BENCH_ADMIN_PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export BENCH_ADMIN_PASSWORD
+BENCH_SETTINGS=(JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    BOOTSTRAP_ADMIN_EMAIL="$BENCH_ADMIN_EMAIL" BOOTSTRAP_ADMIN_PASSWORD="$BENCH_ADMIN_PASSWORD"
+    RATE_LIMIT_PER_SECOND=0)
 for entry in "${SERVICES[@]}"; do
     read -r svc role port <<<"$entry"
     say "starting $svc (log: $OUT/$svc.log)"
@@ -90,7 +93,7 @@ for entry in "${SERVICES[@]}"; do
         LOG_FORMAT=pretty \
         SMTP_URL= \
         MAIL_DIR="$MAIL_DIR_TMP" \
-        "${NUMERIC_SETTINGS[@]}" \
+        "${BENCH_SETTINGS[@]}" \
         "target/release/$svc" >"$OUT/$svc.log" 2>&1 &
     PIDS+=("$!")
     PID_LIST="${PID_LIST:+$PID_LIST,}$svc=$!"

@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub struct Gateway {
     base: String,
     http: reqwest::Client,
+    /// An admin's bearer token: creating products and listing every order need one.
+    admin_token: String,
 }
 
 /// What one `POST /api/v1/orders` answered.
@@ -47,7 +49,25 @@ impl Gateway {
             .pool_max_idle_per_host(connections.max(1) + 4)
             .timeout(Duration::from_secs(30))
             .build()?;
-        Ok(Self { base, http })
+        Ok(Self { base, http, admin_token: String::new() })
+    }
+
+    /// Logs in as the admin whose token the product and list calls carry.
+    pub async fn login(&mut self, email: &str, password: &str) -> anyhow::Result<()> {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if status.as_u16() != 200 {
+            bail!("admin login as {email}: HTTP {status}: {text}");
+        }
+        let value: Value = serde_json::from_str(&text)?;
+        self.admin_token = value["access_token"].as_str().unwrap_or_default().to_owned();
+        Ok(())
     }
 
     pub async fn create_product(&self, sku: &str, stock: usize) -> anyhow::Result<Uuid> {
@@ -57,6 +77,7 @@ impl Gateway {
         let response = self
             .http
             .post(format!("{}/api/v1/products", self.base))
+            .bearer_auth(&self.admin_token)
             .json(&body)
             .send()
             .await?;
@@ -119,7 +140,7 @@ impl Gateway {
         if let Some(after) = after {
             url.push_str(&format!("&starting_after={after}"));
         }
-        let response = self.http.get(&url).send().await?;
+        let response = self.http.get(&url).bearer_auth(&self.admin_token).send().await?;
         let status_code = response.status();
         let text = response.text().await?;
         if !status_code.is_success() {

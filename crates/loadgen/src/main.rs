@@ -39,6 +39,11 @@ struct Cli {
     /// How long to wait for every order to become terminal.
     #[arg(long, default_value_t = 600)]
     deadline_secs: u64,
+    /// The admin to log in as (create the product, list orders); bench.sh bootstraps it.
+    #[arg(long, env = "BENCH_ADMIN_EMAIL", default_value = "bench-admin@example.com")]
+    admin_email: String,
+    #[arg(long, env = "BENCH_ADMIN_PASSWORD", default_value = "")]
+    admin_password: String,
     /// How long the gateway may take to learn the new product.
     #[arg(long, default_value_t = 30)]
     catalog_deadline_secs: u64,
@@ -52,7 +57,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let pids = cpu::parse_pids(&cli.pids)?;
     let ticks_per_second = cpu::ticks_per_second();
-    let gateway = gateway::Gateway::new(&cli.gateway, cli.concurrency)?;
+    let mut gateway = gateway::Gateway::new(&cli.gateway, cli.concurrency)?;
+    gateway.login(&cli.admin_email, &cli.admin_password).await?;
     let created_after = (chrono::Utc::now() - chrono::Duration::seconds(5))
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
 
