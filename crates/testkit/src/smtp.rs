@@ -1,9 +1,12 @@
 //! A small but real SMTP server (RFC 5321 subset: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
-//! QUIT) on loopback, which keeps what it receives so tests can read the emails.
+//! QUIT) on loopback, which keeps what it receives so tests can read the emails, and can be
+//! told to refuse recipients (`fail_with`) or to go down and come back on the same port.
 
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::{JoinHandle, JoinSet};
 
 #[derive(Debug, Clone)]
 pub struct ReceivedMail {
@@ -14,13 +17,17 @@ pub struct ReceivedMail {
 }
 
 impl ReceivedMail {
+    /// The first header called `name`, unfolded (continuation lines joined with a space).
     pub fn header(&self, name: &str) -> Option<String> {
         let prefix = format!("{}:", name.to_ascii_lowercase());
-        self.data
-            .lines()
-            .take_while(|line| !line.is_empty())
-            .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
-            .map(|line| line[prefix.len()..].trim().to_owned())
+        let mut lines = self.data.lines().take_while(|line| !line.is_empty());
+        let first = lines.find(|line| line.to_ascii_lowercase().starts_with(&prefix))?;
+        let mut value = first[prefix.len()..].trim().to_owned();
+        for continuation in lines.take_while(|line| line.starts_with([' ', '\t'])) {
+            value.push(' ');
+            value.push_str(continuation.trim());
+        }
+        Some(value)
     }
 }
 
@@ -28,25 +35,49 @@ impl ReceivedMail {
 pub struct SmtpServer {
     pub port: u16,
     received: Arc<Mutex<Vec<ReceivedMail>>>,
+    /// The reply code to every RCPT TO, when set (e.g. 451 or 550); 0 means accept.
+    fail_with: Arc<AtomicU16>,
+    /// The accept loop, which owns the listener and every open session; `None` while down.
+    running: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl SmtpServer {
     pub async fn start() -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let port = listener.local_addr()?.port();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let store = received.clone();
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    if let Err(error) = session(socket, store).await {
-                        tracing::debug!(%error, "smtp test session ended");
+        let server = Self {
+            port,
+            received: Arc::new(Mutex::new(Vec::new())),
+            fail_with: Arc::new(AtomicU16::new(0)),
+            running: Arc::new(Mutex::new(None)),
+        };
+        server.serve(listener);
+        Ok(server)
+    }
+
+    fn serve(&self, listener: TcpListener) {
+        let (store, fail_with) = (self.received.clone(), self.fail_with.clone());
+        let task = tokio::spawn(async move {
+            // Sessions live in the loop's JoinSet, so stopping the loop closes them too.
+            let mut sessions = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((socket, _)) = accepted else { return };
+                        let (store, fail_with) = (store.clone(), fail_with.clone());
+                        sessions.spawn(async move {
+                            if let Err(error) = session(socket, store, fail_with).await {
+                                tracing::debug!(%error, "smtp test session ended");
+                            }
+                        });
                     }
-                });
+                    Some(_) = sessions.join_next(), if !sessions.is_empty() => {}
+                }
             }
         });
-        Ok(Self { port, received })
+        if let Ok(mut running) = self.running.lock() {
+            *running = Some(task);
+        }
     }
 
     pub fn url(&self) -> String {
@@ -56,9 +87,36 @@ impl SmtpServer {
     pub fn received(&self) -> Vec<ReceivedMail> {
         self.received.lock().map(|mails| mails.clone()).unwrap_or_default()
     }
+
+    /// Answers every `RCPT TO` with `code` (4xx: try later, 5xx: never) until called with `None`.
+    pub fn fail_with(&self, code: Option<u16>) {
+        self.fail_with.store(code.unwrap_or(0), Ordering::SeqCst);
+    }
+
+    /// Goes down: stops listening (connections are refused) and drops every open session.
+    pub async fn stop(&self) {
+        let task = self.running.lock().ok().and_then(|mut running| running.take());
+        if let Some(task) = task {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Comes back on the same port after [`stop`](Self::stop).
+    pub async fn resume(&self) -> anyhow::Result<()> {
+        let socket = TcpSocket::new_v4()?;
+        socket.set_reuseaddr(true)?;
+        socket.bind(([127, 0, 0, 1], self.port).into())?;
+        self.serve(socket.listen(128)?);
+        Ok(())
+    }
 }
 
-async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMail>>>) -> anyhow::Result<()> {
+async fn session(
+    socket: tokio::net::TcpStream,
+    store: Arc<Mutex<Vec<ReceivedMail>>>,
+    fail_with: Arc<AtomicU16>,
+) -> anyhow::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
     write.write_all(b"220 testkit ESMTP ready\r\n").await?;
@@ -80,8 +138,15 @@ async fn session(socket: tokio::net::TcpStream, store: Arc<Mutex<Vec<ReceivedMai
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            to.push(address(&command[8..]));
-            write.write_all(b"250 OK\r\n").await?;
+            match fail_with.load(Ordering::SeqCst) {
+                0 => {
+                    to.push(address(&command[8..]));
+                    write.write_all(b"250 OK\r\n").await?;
+                }
+                code => {
+                    write.write_all(format!("{code} testkit refuses this recipient\r\n").as_bytes()).await?
+                }
+            }
         } else if upper == "DATA" {
             write.write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n").await?;
             let mut data = String::new();

@@ -4,6 +4,7 @@
 pub mod domain;
 pub mod handlers;
 pub mod http;
+pub mod products;
 pub mod settings;
 pub mod startup;
 pub mod store;

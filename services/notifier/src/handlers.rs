@@ -1,18 +1,20 @@
 //! Turning order outcomes into notifications to send. Each runs inside the consumer's
-//! transaction with the inbox row; the email itself goes out later, from the sender, so a slow
-//! mail server never holds up the queue.
+//! transaction with the inbox row; the messages themselves go out later, from the sender, so a
+//! slow mail server never holds up the queue.
 
-use crate::domain;
-use crate::store;
+use crate::domain::{Rendered, kind_str};
+use crate::messages;
+use crate::store::{self, ledger};
 use contracts::{Envelope, Event};
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use messaging::{EventHandler, HandleError};
 use std::sync::Arc;
 use tokio::sync::Notify;
+use uuid::Uuid;
 
 pub struct OrderOutcomes {
-    /// Wakes the sender once new rows are committed, so emails leave without waiting for a poll.
+    /// Wakes the sender once new rows are committed, so messages leave without waiting for a poll.
     pub wake: Arc<Notify>,
 }
 
@@ -24,23 +26,8 @@ impl EventHandler for OrderOutcomes {
         event: Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let (order_id, rendered) = match event {
-                Event::OrderConfirmed(order) => (order.order_id, domain::invoice(&order)),
-                Event::OrderFailed(order) => (order.order_id, domain::failure_notice(&order)),
-                other => {
-                    return Err(HandleError::Permanent(format!(
-                        "notifier does not handle `{}` (event {})",
-                        other.event_type(),
-                        envelope.id
-                    )));
-                }
-            };
-            // The unique (order, kind, channel) key, not the inbox alone, guarantees one email:
-            // a replay under a new event id lands here too.
-            if !store::insert(conn, order_id, &rendered).await? {
-                tracing::info!(%order_id, kind = domain::kind_str(rendered.kind), "notification already recorded; ignoring repeat");
-            }
-            Ok(())
+            let (order_id, rendered) = render(conn, envelope, event).await?;
+            record(conn, order_id, &rendered).await
         })
     }
 
@@ -48,4 +35,77 @@ impl EventHandler for OrderOutcomes {
         // notify_one keeps a permit when the sender is busy, so the wake-up is never lost.
         self.wake.notify_one();
     }
+}
+
+/// Notes the order in the ledger and renders the message the event calls for.
+async fn render(
+    conn: &mut AsyncPgConnection,
+    envelope: &Envelope,
+    event: Event,
+) -> Result<(Uuid, Rendered), HandleError> {
+    let at = Some(envelope.time);
+    match event {
+        Event::OrderConfirmed(order) => {
+            let entry = ledger::Entry {
+                currency: Some(order.currency.to_string()),
+                total_amount: Some(order.total_amount.as_decimal().clone()),
+                confirmed_at: at,
+                ..ledger::Entry::default()
+            };
+            ledger::record(conn, order.order_id, &order.customer, entry).await?;
+            Ok((order.order_id, messages::invoice(&order)))
+        }
+        Event::OrderFailed(order) => {
+            let entry = ledger::Entry {
+                failed_at: at,
+                failure_reason: Some(order.reason.as_str().to_owned()),
+                ..ledger::Entry::default()
+            };
+            ledger::record(conn, order.order_id, &order.customer, entry).await?;
+            Ok((order.order_id, messages::failure_notice(&order)))
+        }
+        Event::OrderCancelled(order) => {
+            let entry = ledger::Entry {
+                currency: Some(order.currency.to_string()),
+                total_amount: Some(order.total_amount.as_decimal().clone()),
+                cancelled_at: at,
+                ..ledger::Entry::default()
+            };
+            ledger::record(conn, order.order_id, &order.customer, entry).await?;
+            Ok((order.order_id, messages::cancellation_notice(&order)))
+        }
+        Event::PaymentRefunded(refund) => {
+            // A refund follows a confirmed order, whose event may simply not have arrived yet:
+            // transient, so the consumer's retries give it time.
+            let customer = ledger::customer(conn, refund.order_id).await?.ok_or_else(|| {
+                HandleError::Transient(format!("no customer known yet for order {}", refund.order_id))
+            })?;
+            Ok((refund.order_id, messages::refund_notice(&refund, &customer)))
+        }
+        other => Err(HandleError::Permanent(format!(
+            "notifier does not handle `{}` (event {})",
+            other.event_type(),
+            envelope.id
+        ))),
+    }
+}
+
+/// One record per (order, kind, channel). The unique key, not the inbox alone, guarantees one
+/// message: a replay under a new event id lands here too.
+async fn record(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    rendered: &Rendered,
+) -> Result<(), HandleError> {
+    for delivery in rendered.deliveries() {
+        if !store::insert(conn, order_id, rendered.kind, &delivery).await? {
+            tracing::info!(
+                %order_id,
+                kind = kind_str(rendered.kind),
+                channel = delivery.channel.as_str(),
+                "notification already recorded; ignoring repeat"
+            );
+        }
+    }
+    Ok(())
 }

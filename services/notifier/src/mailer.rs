@@ -1,9 +1,11 @@
-//! Sending one email, over SMTP or into a directory of `.eml` files, and saying whether a
-//! failure is worth retrying.
+//! The email channel: one message over SMTP (STARTTLS, implicit TLS and authentication as
+//! `SMTP_URL` says) or into a directory of `.eml` files, and whether a failure is worth retrying.
 
+use crate::channels::{Outgoing, SendError, Transport};
 use crate::settings::Settings;
-use lettre::message::Mailbox;
+use futures_util::future::BoxFuture;
 use lettre::message::header::ContentType;
+use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,24 +23,13 @@ pub enum MailerError {
     MailDir(PathBuf, std::io::Error),
 }
 
-/// Why one email was not sent.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum SendError {
-    /// Try again later: the server said 4xx, refused the connection or timed out.
-    #[error("{0}")]
-    Transient(String),
-    /// Will never work: a 5xx answer or an address that cannot be written.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-enum Transport {
+enum SmtpOrFile {
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
     File(AsyncFileTransport<Tokio1Executor>),
 }
 
 pub struct Mailer {
-    transport: Transport,
+    transport: SmtpOrFile,
     from: Mailbox,
     mail_dir: Option<PathBuf>,
 }
@@ -54,21 +45,13 @@ impl Mailer {
                 let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose())?
                     .timeout(Some(SMTP_TIMEOUT))
                     .build();
-                Ok(Self {
-                    transport: Transport::Smtp(transport),
-                    from,
-                    mail_dir: None,
-                })
+                Ok(Self { transport: SmtpOrFile::Smtp(transport), from, mail_dir: None })
             }
             None => {
                 let dir = PathBuf::from(&settings.mail_dir);
                 std::fs::create_dir_all(&dir).map_err(|error| MailerError::MailDir(dir.clone(), error))?;
                 let transport = AsyncFileTransport::<Tokio1Executor>::new(&dir);
-                Ok(Self {
-                    transport: Transport::File(transport),
-                    from,
-                    mail_dir: Some(dir),
-                })
+                Ok(Self { transport: SmtpOrFile::File(transport), from, mail_dir: Some(dir) })
             }
         }
     }
@@ -78,22 +61,30 @@ impl Mailer {
         self.mail_dir.as_deref()
     }
 
-    /// Sends one plain-text email. `message_id` is stable per notification, so a rare resend
-    /// (a lease that expired mid-send) can be recognised as the same email by the receiver.
-    pub async fn send(&self, message_id: &str, to: &str, subject: &str, body: &str) -> Result<(), SendError> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|error| SendError::Permanent(format!("invalid recipient `{to}`: {error}")))?;
-        let message = Message::builder()
+    /// Sends one email: plain text, with an HTML alternative when there is one. The
+    /// Message-ID is stable per notification, so a rare resend (a lease that expired mid-send)
+    /// can be recognised as the same email by the receiver.
+    pub async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+        let to: Mailbox = message.recipient.parse().map_err(|error| {
+            SendError::Permanent(format!("invalid recipient `{}`: {error}", message.recipient))
+        })?;
+        let builder = Message::builder()
             .from(self.from.clone())
             .to(to)
-            .subject(subject)
-            .message_id(Some(format!("<{message_id}@notifier>")))
-            .header(ContentType::TEXT_PLAIN)
-            .body(body.to_owned())
-            .map_err(|error| SendError::Permanent(format!("cannot build the email: {error}")))?;
+            .subject(message.subject)
+            .message_id(Some(format!("<{}@notifier>", message.id)));
+        let built = match message.html_body {
+            Some(html) => {
+                builder.multipart(MultiPart::alternative_plain_html(message.body.to_owned(), html.to_owned()))
+            }
+            None => builder.singlepart(
+                SinglePart::builder().header(ContentType::TEXT_PLAIN).body(message.body.to_owned()),
+            ),
+        };
+        let email =
+            built.map_err(|error| SendError::Permanent(format!("cannot build the email: {error}")))?;
         match &self.transport {
-            Transport::Smtp(smtp) => smtp.send(message).await.map(|_| ()).map_err(|error| {
+            SmtpOrFile::Smtp(smtp) => smtp.send(email).await.map(|_| ()).map_err(|error| {
                 // Only a 5xx answer is final; refused connections, timeouts and 4xx may pass.
                 if error.is_permanent() {
                     SendError::Permanent(error.to_string())
@@ -102,12 +93,16 @@ impl Mailer {
                 }
             }),
             // A full or unwritable disk may recover; nothing here is the email's fault.
-            Transport::File(file) => file
-                .send(message)
-                .await
-                .map(|_| ())
-                .map_err(|error| SendError::Transient(error.to_string())),
+            SmtpOrFile::File(file) => {
+                file.send(email).await.map(|_| ()).map_err(|error| SendError::Transient(error.to_string()))
+            }
         }
+    }
+}
+
+impl Transport for Mailer {
+    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<(), SendError>> {
+        Box::pin(Mailer::send(self, message))
     }
 }
 
@@ -122,8 +117,5 @@ pub fn read_mail_dir(dir: &Path) -> std::io::Result<Vec<String>> {
         }
     }
     files.sort();
-    files
-        .into_iter()
-        .map(|(_, path)| std::fs::read_to_string(path))
-        .collect()
+    files.into_iter().map(|(_, path)| std::fs::read_to_string(path)).collect()
 }

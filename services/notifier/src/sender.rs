@@ -1,9 +1,9 @@
-//! The delivery worker: leases due notifications, sends each with no transaction open, then
-//! records the outcome and its event in one transaction.
+//! The delivery worker: leases due notifications, sends each on its channel with no
+//! transaction open, then records the attempt, the outcome and its event in one transaction.
 
 use crate::SERVICE;
-use crate::domain::parse_kind;
-use crate::mailer::{Mailer, SendError};
+use crate::channels::{Channels, Outgoing, SendError};
+use crate::domain::{Channel, parse_kind};
 use crate::store::{self, Claimed};
 use contracts::Event;
 use contracts::events::{NotificationFailed, NotificationKind, NotificationSent};
@@ -18,14 +18,14 @@ use tokio_util::sync::CancellationToken;
 
 /// Rows leased per round.
 const BATCH: i64 = 20;
-/// Emails in flight at once; SMTP pools connections, so a few run side by side.
+/// Messages in flight at once; SMTP pools connections, so a few run side by side.
 const CONCURRENCY: usize = 4;
 /// The fallback when no wake-up comes: retries fall due without any event announcing them.
 const POLL: Duration = Duration::from_secs(1);
 
 pub struct Sender {
     pub pool: PgPool,
-    pub mailer: Arc<Mailer>,
+    pub channels: Channels,
     /// The wait after each failed attempt; its length is the attempt limit.
     pub retry_delays: Vec<Duration>,
     /// Signalled by the consumer after it commits new notifications.
@@ -38,6 +38,17 @@ pub enum Outcome {
     Sent,
     Retry { error: String, delay_ms: i64 },
     Failed { error: String },
+}
+
+impl Outcome {
+    /// As stored in `notification_attempts.outcome`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Sent => "sent",
+            Outcome::Retry { .. } => "retry",
+            Outcome::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// Decides what an attempt's result means for a row that had `attempts_before` attempts.
@@ -57,9 +68,7 @@ pub fn outcome(
                     let delay_ms = (delay.as_millis() as f64 * jitter).max(1.0) as i64;
                     Outcome::Retry { error, delay_ms }
                 }
-                None => Outcome::Failed {
-                    error: format!("gave up after {attempts} attempts: {error}"),
-                },
+                None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
             }
         }
     }
@@ -99,28 +108,36 @@ impl Sender {
     }
 
     async fn deliver(&self, row: Claimed) {
-        let result = self
-            .mailer
-            .send(&row.id.to_string(), &row.recipient, &row.subject, &row.body)
-            .await;
+        let message = Outgoing {
+            id: row.id,
+            recipient: &row.recipient,
+            subject: &row.subject,
+            body: &row.body,
+            html_body: row.html_body.as_deref(),
+        };
+        let result = match Channel::parse(&row.channel) {
+            Some(channel) => self.channels.get(channel).send(message).await,
+            // The column's CHECK makes this a corrupt row: no point retrying it.
+            None => Err(SendError::Permanent(format!("unknown channel `{}`", row.channel))),
+        };
         let jitter: f64 = rand::random_range(0.8..1.2);
         let outcome = outcome(result, row.attempts, &self.retry_delays, jitter);
-        let label = match &outcome {
-            Outcome::Sent => "sent",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Failed { .. } => "failed",
-        };
-        metrics::counter!("notification_attempts_total", "kind" => row.kind.clone(), "outcome" => label)
-            .increment(1);
+        metrics::counter!(
+            "notification_attempts_total",
+            "kind" => row.kind.clone(),
+            "channel" => row.channel.clone(),
+            "outcome" => outcome.label()
+        )
+        .increment(1);
         if let Err(error) = self.record(&row, &outcome).await {
-            // The lease runs out and the row is tried again; at worst the email goes out twice,
-            // with the same Message-ID.
+            // The lease runs out and the row is tried again; at worst the message goes out
+            // twice (an email with the same Message-ID).
             tracing::warn!(notification_id = %row.id, %error, "cannot record the attempt; it will be repeated");
             return;
         }
         match outcome {
             Outcome::Sent => {
-                tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, "notification sent")
+                tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, channel = %row.channel, "notification sent")
             }
             Outcome::Retry { error, delay_ms } => {
                 tracing::warn!(notification_id = %row.id, %error, delay_ms, "notification attempt failed; will retry")
@@ -137,6 +154,11 @@ impl Sender {
         let mut pooled = self.pool.get().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction(async |conn: &mut AsyncPgConnection| {
+            let error = match outcome {
+                Outcome::Sent => None,
+                Outcome::Retry { error, .. } | Outcome::Failed { error } => Some(error.as_str()),
+            };
+            store::record_attempt(conn, row.id, outcome.label(), error).await?;
             match outcome {
                 Outcome::Sent => {
                     if store::mark_sent(conn, row.id).await? {
@@ -183,10 +205,7 @@ mod tests {
     use super::*;
 
     fn delays() -> Vec<Duration> {
-        [2000, 4000, 8000]
-            .into_iter()
-            .map(Duration::from_millis)
-            .collect()
+        [2000, 4000, 8000].into_iter().map(Duration::from_millis).collect()
     }
 
     fn transient() -> Result<(), SendError> {
@@ -197,23 +216,15 @@ mod tests {
     fn transient_failures_wait_longer_each_time_then_give_up_on_the_third() {
         assert_eq!(
             outcome(transient(), 0, &delays(), 1.0),
-            Outcome::Retry {
-                error: "421 try later".into(),
-                delay_ms: 2000
-            }
+            Outcome::Retry { error: "421 try later".into(), delay_ms: 2000 }
         );
         assert_eq!(
             outcome(transient(), 1, &delays(), 1.2),
-            Outcome::Retry {
-                error: "421 try later".into(),
-                delay_ms: 4800
-            }
+            Outcome::Retry { error: "421 try later".into(), delay_ms: 4800 }
         );
         assert_eq!(
             outcome(transient(), 2, &delays(), 1.0),
-            Outcome::Failed {
-                error: "gave up after 3 attempts: 421 try later".into()
-            }
+            Outcome::Failed { error: "gave up after 3 attempts: 421 try later".into() }
         );
     }
 
@@ -222,9 +233,7 @@ mod tests {
         let permanent = Err(SendError::Permanent("550 no such user".into()));
         assert_eq!(
             outcome(permanent, 0, &delays(), 1.0),
-            Outcome::Failed {
-                error: "550 no such user".into()
-            }
+            Outcome::Failed { error: "550 no such user".into() }
         );
         assert_eq!(outcome(Ok(()), 2, &delays(), 1.0), Outcome::Sent);
     }

@@ -72,7 +72,8 @@ impl EventHandler for OrderSaga {
                     };
                     fail(conn, failed.order_id, Trigger::PaymentFailed, reason, &cause).await?;
                 }
-                Event::NotificationSent(sent) if sent.kind == NotificationKind::Invoice => {
+                // The invoice flag means the invoice email; an SMS copy does not count.
+                Event::NotificationSent(sent) if sent.kind == NotificationKind::Invoice && sent.channel == "email" => {
                     store::mark_delivered(conn, sent.order_id, DeliveryFlag::Invoice).await?;
                 }
                 Event::NotificationSent(_) => {}

@@ -1,16 +1,19 @@
-//! `payment.requested` → charge once → `payment.succeeded` / `payment.failed`.
+//! `payment.requested` → a pending payment (once per order); `order.cancelled` → remembered,
+//! and the payment voided or refunded by the worker. No provider is called here: the worker
+//! does that outside this transaction, woken after commit.
 
-use crate::SERVICE;
-use crate::domain::{ChargeOutcome, PROVIDER, simulate_charge};
-use crate::store::{self, NewPayment};
-use contracts::events::{PaymentFailed, PaymentSucceeded};
+use crate::lifecycle;
 use contracts::{Envelope, Event};
 use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
-use messaging::{EventHandler, HandleError, outbox};
-use uuid::Uuid;
+use messaging::{EventHandler, HandleError};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
-pub struct PaymentRequests;
+pub struct PaymentRequests {
+    pub provider: &'static str,
+    pub wake: Arc<Notify>,
+}
 
 impl EventHandler for PaymentRequests {
     fn handle<'a>(
@@ -20,56 +23,30 @@ impl EventHandler for PaymentRequests {
         event: Event,
     ) -> BoxFuture<'a, Result<(), HandleError>> {
         Box::pin(async move {
-            let Event::PaymentRequested(request) = event else {
-                return Err(HandleError::Permanent(format!(
-                    "payment does not handle `{}` ({})",
-                    envelope.event_type, envelope.id
-                )));
-            };
-            let payment_id = Uuid::now_v7();
-            // The simulated provider decides synchronously and has no side effect outside this
-            // transaction, so the charge and its record commit together.
-            let outcome = simulate_charge(&request.payment_method);
-            let (status, failure) = match &outcome {
-                ChargeOutcome::Succeeded => ("succeeded", None),
-                ChargeOutcome::Declined { code, message } => ("failed", Some((*code, *message))),
-            };
-            let inserted = store::insert(
-                conn,
-                &NewPayment {
-                    id: payment_id,
-                    order_id: request.order_id,
-                    amount: request.amount.as_decimal(),
-                    currency: request.currency.as_str(),
-                    payment_method: &request.payment_method,
-                    provider: PROVIDER,
-                    status,
-                    failure_code: failure.map(|(code, _)| code),
-                    failure_message: failure.map(|(_, message)| message),
-                },
-            )
-            .await?;
-            if !inserted {
-                tracing::info!(order_id = %request.order_id, "order already has a payment; not charging again");
-                return Ok(());
+            let cause = format!("event:{}", envelope.id);
+            match event {
+                Event::PaymentRequested(request) => {
+                    if !lifecycle::request(conn, &request, self.provider, &cause).await? {
+                        tracing::info!(order_id = %request.order_id, "order already has a payment; not charging again");
+                    }
+                }
+                Event::OrderCancelled(cancelled) => {
+                    lifecycle::cancel_order(conn, cancelled.order_id, envelope.id).await?;
+                }
+                other => {
+                    return Err(HandleError::Permanent(format!(
+                        "payment does not handle `{}` ({})",
+                        other.event_type(),
+                        envelope.id
+                    )));
+                }
             }
-            let reply = match failure {
-                None => Event::PaymentSucceeded(PaymentSucceeded {
-                    order_id: request.order_id,
-                    payment_id,
-                    amount: request.amount,
-                    currency: request.currency,
-                }),
-                Some((code, message)) => Event::PaymentFailed(PaymentFailed {
-                    order_id: request.order_id,
-                    payment_id,
-                    code: code.to_owned(),
-                    message: message.to_owned(),
-                }),
-            };
-            metrics::counter!("payments_total", "outcome" => status).increment(1);
-            outbox::enqueue(conn, SERVICE, &reply).await?;
             Ok(())
         })
+    }
+
+    fn after_commit(&self) {
+        // notify_one keeps a permit when the worker is busy, so the wake-up is never lost.
+        self.wake.notify_one();
     }
 }

@@ -1,29 +1,144 @@
-//! Internal payment views (the gateway shows them under the order).
+//! Payment routes (the gateway forwards `/api/v1/payments/**` and an order's payment here):
+//! the payment of an order, provider callbacks, and the simulator's customer actions.
 
-use crate::store;
-use actix_web::{HttpResponse, web};
+use crate::callbacks::{CallbackError, Callbacks};
+use crate::provider::signature;
+use crate::provider::simulated::{self, SimError, Simulated};
+use crate::store::{self, log};
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use contracts::Amount;
 use platform::db::PgPool;
 use platform::problem::Problem;
+use serde_json::json;
+use std::sync::Arc;
 use uuid::Uuid;
 
-pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool) {
+pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool, callbacks: Callbacks, simulator: Option<Arc<Simulated>>) {
     cfg.app_data(web::Data::new(pool))
-        .route("/orders/{order_id}/payment", web::get().to(payment_of_order));
+        .app_data(web::Data::new(callbacks))
+        .route("/orders/{order_id}/payment", web::get().to(payment_of_order))
+        .route("/payments/callbacks/{provider}", web::post().to(callback));
+    if let Some(simulator) = simulator {
+        cfg.app_data(web::Data::from(simulator))
+            .route("/payments/simulator/{payment_id}/complete", web::post().to(complete))
+            .route("/payments/simulator/{payment_id}/fail", web::post().to(fail));
+    }
 }
 
-async fn payment_of_order(
-    pool: web::Data<PgPool>,
-    order_id: web::Path<Uuid>,
-) -> Result<HttpResponse, Problem> {
-    let mut conn = pool
-        .get()
+fn db(error: impl std::fmt::Display) -> Problem {
+    Problem::internal(&error)
+}
+
+async fn view(pool: &PgPool, payment: store::Payment) -> Result<serde_json::Value, Problem> {
+    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+    let refunds: Vec<serde_json::Value> = log::refunds_of(&mut conn, payment.id)
         .await
-        .map_err(|e| Problem::unavailable(e.to_string()))?;
-    match store::find_by_order(&mut conn, order_id.into_inner())
-        .await
-        .map_err(|e| Problem::internal(&e))?
-    {
-        Some(payment) => Ok(HttpResponse::Ok().json(payment)),
+        .map_err(db)?
+        .into_iter()
+        .map(|r| json!({"id": r.id, "amount": Amount::from_db(r.amount), "provider_ref": r.provider_ref, "reason": r.reason, "created_at": r.created_at}))
+        .collect();
+    let attempts = log::attempts_of(&mut conn, payment.id).await.map_err(db)?;
+    let history = log::history_of(&mut conn, payment.id).await.map_err(db)?;
+    let provider_events = log::events_of(&mut conn, payment.id).await.map_err(db)?;
+    Ok(json!({
+        "id": payment.id, "order_id": payment.order_id, "status": payment.status,
+        "amount": Amount::from_db(payment.amount), "currency": payment.currency,
+        "refunded_amount": Amount::from_db(payment.refunded_amount),
+        "payment_method": payment.payment_method, "provider": payment.provider,
+        "provider_ref": payment.provider_ref, "failure_code": payment.failure_code,
+        "decline_code": payment.decline_code, "failure_message": payment.failure_message,
+        "cancel_requested": payment.cancel_requested, "expires_at": payment.expires_at,
+        "created_at": payment.created_at, "updated_at": payment.updated_at,
+        "refunds": refunds, "attempts": attempts, "history": history, "provider_events": provider_events,
+    }))
+}
+
+async fn payment_of_order(pool: web::Data<PgPool>, order_id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+    let payment = store::find_by_order(&mut conn, order_id.into_inner()).await.map_err(db)?;
+    drop(conn);
+    match payment {
+        Some(payment) => Ok(HttpResponse::Ok().json(view(&pool, payment).await?)),
         None => Err(Problem::not_found("Payment")),
     }
+}
+
+/// The raw body is verified as it came; it is parsed only after the signature matched.
+async fn callback(
+    req: HttpRequest,
+    provider: web::Path<String>,
+    body: web::Bytes,
+    callbacks: web::Data<Callbacks>,
+) -> Result<HttpResponse, Problem> {
+    let signature = req.headers().get(signature::HEADER).and_then(|v| v.to_str().ok());
+    match callbacks.receive(&provider, signature, &body).await {
+        Ok(outcome) => Ok(HttpResponse::Ok().json(json!({"received": true, "outcome": outcome}))),
+        Err(error) => Err(callback_problem(error)),
+    }
+}
+
+fn callback_problem(error: CallbackError) -> Problem {
+    match error {
+        CallbackError::UnknownProvider(_) => Problem::not_found("Provider"),
+        CallbackError::Signature(error) => {
+            tracing::warn!(%error, "refused a provider callback");
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_signature", "The callback signature is not valid")
+                .with_detail(error.to_string())
+        }
+        CallbackError::Malformed(detail) => {
+            Problem::new(StatusCode::BAD_REQUEST, "malformed_callback", "The callback is not a provider event")
+                .with_detail(detail)
+        }
+        CallbackError::Db(error) => Problem::internal(&error),
+        CallbackError::Pool(error) => Problem::unavailable(error.to_string()),
+    }
+}
+
+async fn complete(
+    id: web::Path<Uuid>,
+    pool: web::Data<PgPool>,
+    simulator: web::Data<Simulated>,
+    callbacks: web::Data<Callbacks>,
+) -> Result<HttpResponse, Problem> {
+    customer_action(id.into_inner(), true, &pool, &simulator, &callbacks).await
+}
+
+async fn fail(
+    id: web::Path<Uuid>,
+    pool: web::Data<PgPool>,
+    simulator: web::Data<Simulated>,
+    callbacks: web::Data<Callbacks>,
+) -> Result<HttpResponse, Problem> {
+    customer_action(id.into_inner(), false, &pool, &simulator, &callbacks).await
+}
+
+/// The customer acts at the simulated provider, which then sends its signed callback; it takes
+/// the same path (verification included) as any callback.
+async fn customer_action(
+    id: Uuid,
+    succeed: bool,
+    pool: &PgPool,
+    simulator: &Simulated,
+    callbacks: &Callbacks,
+) -> Result<HttpResponse, Problem> {
+    let not_waiting = || {
+        Problem::new(StatusCode::CONFLICT, "not_awaiting_action", "The payment is not waiting on the customer")
+    };
+    let payment = {
+        let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+        store::find(&mut conn, id).await.map_err(db)?.ok_or_else(|| Problem::not_found("Payment"))?
+    };
+    let reference = payment.provider_ref.clone().ok_or_else(not_waiting)?;
+    let intent = simulator.customer_action(&reference, succeed).await.map_err(|error| match error {
+        SimError::NotFound => Problem::not_found("Payment"),
+        SimError::NotAwaitingAction => not_waiting(),
+        SimError::Provider(error) => Problem::unavailable(error.to_string()),
+    })?;
+    let (header, body) = simulated::signed_callback(callbacks.secret.expose(), &intent, payment.id);
+    callbacks.receive(simulated::NAME, Some(&header), &body).await.map_err(callback_problem)?;
+    let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
+    let payment = store::find(&mut conn, id).await.map_err(db)?.ok_or_else(|| Problem::not_found("Payment"))?;
+    drop(conn);
+    Ok(HttpResponse::Ok().json(view(pool, payment).await?))
 }

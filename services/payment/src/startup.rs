@@ -1,21 +1,92 @@
+use crate::callbacks::Callbacks;
 use crate::handlers::PaymentRequests;
+use crate::lifecycle::Policy;
+use crate::provider::Provider;
+use crate::provider::simulated::Simulated;
+use crate::provider::stripe::Stripe;
 use crate::settings::Settings;
+use crate::sweeper::Sweeper;
+use crate::worker::{Faults, Worker};
 use crate::{SERVICE, http};
 use messaging::{ConsumerOptions, Runtime, Service};
+use platform::db::PgPool;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!("migrations");
 
-/// Migrates, connects, starts consuming `payment.inbox` and serves the payment views.
+/// The configured provider; the simulator is also returned for its customer-action routes.
+pub fn provider(settings: &Settings, pool: &PgPool) -> anyhow::Result<(Arc<dyn Provider>, Option<Arc<Simulated>>)> {
+    Ok(match settings.payment_provider.as_str() {
+        "stripe" => {
+            let stripe = Stripe::new(
+                &settings.stripe_api_base,
+                settings.stripe_api_key.clone(),
+                Duration::from_millis(settings.stripe_timeout_ms),
+                settings.stripe_max_retries,
+            )?;
+            (Arc::new(stripe), None)
+        }
+        _ => {
+            let simulated = Arc::new(Simulated { pool: pool.clone() });
+            (simulated.clone(), Some(simulated))
+        }
+    })
+}
+
+pub fn policy(settings: &Settings) -> Policy {
+    let millis = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
+    Policy {
+        grace_ms: millis(settings.payment_grace_period_ms),
+        recheck_ms: millis(settings.payment_recheck_interval_ms),
+    }
+}
+
+/// The worker, as `build` runs it (tests build their own with faults armed).
+pub fn worker(settings: &Settings, pool: PgPool, provider: Arc<dyn Provider>, faults: Faults) -> anyhow::Result<Worker> {
+    Ok(Worker {
+        pool,
+        provider,
+        policy: policy(settings),
+        retry_delays: settings.retry_delays()?,
+        lease: Duration::from_millis(settings.payment_lease_ms),
+        wake: Arc::new(Notify::new()),
+        faults,
+    })
+}
+
+/// Migrates, connects, consumes `payment.inbox`, runs the worker and the expiry sweep, and
+/// serves the payment routes.
 pub async fn build(
     settings: Settings,
     consumer: ConsumerOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<Service> {
-    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
-    runtime.consume(Arc::new(PaymentRequests), consumer);
+    settings.validate()?;
+    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
     let pool = runtime.pool.clone();
-    runtime.serve(&settings.common, move |cfg| http::routes(cfg, pool.clone()))
+    let (provider, simulator) = provider(&settings, &pool)?;
+    let worker = worker(&settings, pool.clone(), provider.clone(), Faults::default())?;
+    runtime.consume(Arc::new(PaymentRequests { provider: provider.name(), wake: worker.wake.clone() }), consumer);
+    runtime.spawn(worker.run(cancel.clone()));
+    let sweeper = Sweeper {
+        pool: pool.clone(),
+        provider: provider.clone(),
+        policy: policy(&settings),
+        interval: Duration::from_millis(settings.payment_sweep_interval_ms),
+    };
+    runtime.spawn(sweeper.run(cancel));
+    let callbacks = Callbacks {
+        pool: pool.clone(),
+        provider: provider.name(),
+        secret: settings.payment_webhook_secret.clone(),
+        tolerance_seconds: settings.payment_callback_tolerance_seconds,
+        policy: policy(&settings),
+    };
+    runtime.serve(&settings.common, move |cfg| {
+        http::routes(cfg, pool.clone(), callbacks.clone(), simulator.clone())
+    })
 }

@@ -3,8 +3,10 @@
 //! the schedule runs out.
 
 pub mod domain;
+pub mod guard;
 pub mod handlers;
 pub mod http;
+pub mod sender;
 pub mod settings;
 pub mod signing;
 pub mod startup;

@@ -29,12 +29,8 @@ pub fn generate_secret() -> String {
 }
 
 fn mac(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Result<Hmac<Sha256>, SignatureError> {
-    let encoded = secret
-        .strip_prefix(SECRET_PREFIX)
-        .ok_or(SignatureError::MalformedSecret)?;
-    let key = STANDARD
-        .decode(encoded)
-        .map_err(|_| SignatureError::MalformedSecret)?;
+    let encoded = secret.strip_prefix(SECRET_PREFIX).ok_or(SignatureError::MalformedSecret)?;
+    let key = STANDARD.decode(encoded).map_err(|_| SignatureError::MalformedSecret)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|_| SignatureError::MalformedSecret)?;
     mac.update(id.as_bytes());
     mac.update(b".");
@@ -64,6 +60,23 @@ pub fn headers(
     ])
 }
 
+/// The headers of a request signed with every secret in `secrets` (the current one, and during
+/// a rotation the previous one): one space-separated `v1,…` per secret, as the spec allows.
+pub fn headers_for_all(
+    secrets: &[&str],
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Result<[(&'static str, String); 3], SignatureError> {
+    let signatures =
+        secrets.iter().map(|secret| sign(secret, id, timestamp, body)).collect::<Result<Vec<_>, _>>()?;
+    Ok([
+        (ID_HEADER, id.to_owned()),
+        (TIMESTAMP_HEADER, timestamp.to_string()),
+        (SIGNATURE_HEADER, signatures.join(" ")),
+    ])
+}
+
 /// Checks a `webhook-signature` header as a receiver would: it may carry several
 /// space-separated signatures (during secret rotation); one valid `v1` one is enough. The
 /// comparison is constant-time. Checking the timestamp's age is left to the caller.
@@ -80,11 +93,7 @@ pub fn verify(
         .filter_map(|candidate| candidate.strip_prefix("v1,"))
         .filter_map(|encoded| STANDARD.decode(encoded).ok())
         .any(|tag| expected.clone().verify_slice(&tag).is_ok());
-    if matches {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    if matches { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 #[cfg(test)]
@@ -106,30 +115,15 @@ mod tests {
     #[test]
     fn verify_accepts_the_spec_example_and_rejects_any_change() {
         assert_eq!(verify(SECRET, ID, TIMESTAMP, BODY, SIGNATURE), Ok(()));
-        assert_eq!(
-            verify(SECRET, ID, TIMESTAMP, BODY, &format!("v1,bm9wZQ== {SIGNATURE}")),
-            Ok(())
-        );
-        assert_eq!(
-            verify(SECRET, ID, TIMESTAMP + 1, BODY, SIGNATURE),
-            Err(SignatureError::Mismatch)
-        );
-        assert_eq!(
-            verify(SECRET, "msg_other", TIMESTAMP, BODY, SIGNATURE),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(SECRET, ID, TIMESTAMP, BODY, &format!("v1,bm9wZQ== {SIGNATURE}")), Ok(()));
+        assert_eq!(verify(SECRET, ID, TIMESTAMP + 1, BODY, SIGNATURE), Err(SignatureError::Mismatch));
+        assert_eq!(verify(SECRET, "msg_other", TIMESTAMP, BODY, SIGNATURE), Err(SignatureError::Mismatch));
         assert_eq!(
             verify(SECRET, ID, TIMESTAMP, br#"{"test": 1}"#, SIGNATURE),
             Err(SignatureError::Mismatch)
         );
         assert_eq!(
-            verify(
-                SECRET,
-                ID,
-                TIMESTAMP,
-                BODY,
-                "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-            ),
+            verify(SECRET, ID, TIMESTAMP, BODY, "v2,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="),
             Err(SignatureError::Mismatch)
         );
     }
@@ -148,19 +142,25 @@ mod tests {
     }
 
     #[test]
+    fn during_a_rotation_both_secrets_sign_and_each_verifies() {
+        let new = generate_secret();
+        let headers = headers_for_all(&[&new, SECRET], ID, TIMESTAMP, BODY).map_err(|e| e.to_string());
+        let signature = headers.map(|h| h[2].1.clone()).unwrap_or_default();
+        assert_eq!(signature.split(' ').count(), 2);
+        assert!(signature.ends_with(SIGNATURE));
+        assert_eq!(verify(&new, ID, TIMESTAMP, BODY, &signature), Ok(()));
+        assert_eq!(verify(SECRET, ID, TIMESTAMP, BODY, &signature), Ok(()));
+    }
+
+    #[test]
     fn generated_secrets_are_24_random_bytes_and_usable() {
         let (a, b) = (generate_secret(), generate_secret());
         assert_ne!(a, b);
-        let decoded = a
-            .strip_prefix(SECRET_PREFIX)
-            .map(|s| STANDARD.decode(s).map(|k| k.len()));
+        let decoded = a.strip_prefix(SECRET_PREFIX).map(|s| STANDARD.decode(s).map(|k| k.len()));
         assert!(matches!(decoded, Some(Ok(SECRET_BYTES))));
         let signature = sign(&a, ID, TIMESTAMP, BODY).unwrap_or_default();
         assert_eq!(verify(&a, ID, TIMESTAMP, BODY, &signature), Ok(()));
-        assert_eq!(
-            verify(&b, ID, TIMESTAMP, BODY, &signature),
-            Err(SignatureError::Mismatch)
-        );
+        assert_eq!(verify(&b, ID, TIMESTAMP, BODY, &signature), Err(SignatureError::Mismatch));
     }
 
     #[test]
@@ -169,9 +169,6 @@ mod tests {
             sign("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", ID, TIMESTAMP, BODY),
             Err(SignatureError::MalformedSecret)
         );
-        assert_eq!(
-            sign("whsec_not base64!", ID, TIMESTAMP, BODY),
-            Err(SignatureError::MalformedSecret)
-        );
+        assert_eq!(sign("whsec_not base64!", ID, TIMESTAMP, BODY), Err(SignatureError::MalformedSecret));
     }
 }

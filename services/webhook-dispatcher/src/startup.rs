@@ -1,7 +1,9 @@
 use crate::handlers::WebhookEvents;
+use crate::http::AppState;
 use crate::settings::Settings;
 use crate::worker::Worker;
 use crate::{SERVICE, http};
+use actix_web::web;
 use messaging::{ConsumerOptions, Runtime, Service};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -18,13 +20,12 @@ pub async fn build(
     cancel: CancellationToken,
 ) -> anyhow::Result<Service> {
     // Checked before connecting to anything, so a bad schedule fails fast.
-    settings.retry_delays()?;
-    settings.timeout()?;
+    settings.validate()?;
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
     let wake = Arc::new(Notify::new());
     runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
-    let worker = Worker::new(runtime.pool.clone(), &settings, wake, cancel)?;
+    let worker = Worker::new(runtime.pool.clone(), &settings, wake.clone(), cancel)?;
     runtime.spawn(worker.run());
-    let pool = runtime.pool.clone();
-    runtime.serve(&settings.common, move |cfg| http::routes(cfg, pool.clone()))
+    let state = web::Data::new(AppState { pool: runtime.pool.clone(), guard: settings.guard()?, wake });
+    runtime.serve(&settings.common, move |cfg| http::routes(cfg, state.clone()))
 }

@@ -1,33 +1,37 @@
-//! The delivery worker: leases due deliveries, POSTs them signed, and records each outcome,
-//! with its `webhook.delivered` / `webhook.failed` event, in one transaction. No transaction
-//! or row lock is held while an endpoint is being called; the lease on `next_attempt_at` is
-//! what keeps other workers off a row in flight. Delivery is at least once (a crash between a
-//! 2xx and its record sends again after the lease), which is why `webhook-id` is stable.
+//! The delivery worker: leases due deliveries, sends each in its own task, and records each
+//! outcome, with its attempt row and events, in one transaction. No transaction or row lock is
+//! held while an endpoint is being called; the lease on `next_attempt_at` is what keeps other
+//! workers off a row in flight. At most `endpoint_concurrency` deliveries per endpoint are in
+//! flight, so a slow receiver holds up only its own deliveries. Delivery is at least once (a
+//! crash between a 2xx and its record sends again after the lease), which is why `webhook-id`
+//! is stable.
 
-use crate::domain::{jittered, retry_delay};
+use crate::SERVICE;
+use crate::domain::{AfterFailure, after_failure, next_delay};
+use crate::sender::{Sender, Sent};
 use crate::settings::Settings;
-use crate::store::{self, Claimed};
-use crate::{SERVICE, signing};
+use crate::store::{self, Claimed, DisabledReason, NewAttempt};
 use contracts::Event;
-use contracts::events::{WebhookDelivered, WebhookFailed};
+use contracts::events::{WebhookDelivered, WebhookEndpointDisabled, WebhookFailed};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures_util::future::join_all;
 use messaging::outbox;
 use platform::db::{DbError, PgPool};
 use platform::settings::SettingsError;
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::sync::Notify;
+use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
-/// Deliveries leased per round.
-const BATCH: i64 = 20;
+/// Deliveries in flight at once, over all endpoints.
+const MAX_IN_FLIGHT: usize = 64;
 /// How often to look for due retries when nothing rings the doorbell.
 const TICK: Duration = Duration::from_secs(1);
 /// The lease outlives the request timeout by this much, so a slow but live attempt is always
 /// recorded before another worker may take the row.
 const LEASE_MARGIN: Duration = Duration::from_secs(30);
-const MAX_ERROR_CHARS: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkerError {
@@ -38,30 +42,19 @@ pub enum WorkerError {
 }
 
 pub struct Worker {
-    pool: PgPool,
-    client: reqwest::Client,
-    delays: Vec<Duration>,
-    lease: Duration,
+    shared: Arc<Shared>,
+    per_endpoint: usize,
     wake: Arc<Notify>,
     cancel: CancellationToken,
 }
 
-#[derive(Debug)]
-enum Outcome {
-    Delivered { status: u16 },
-    Failed { status: Option<u16>, error: String },
-}
-
-/// One client for every request: its connection pool is shared, redirects are not followed (a
-/// redirect is the endpoint's misconfiguration, and following it could carry the signed body
-/// somewhere unintended).
-pub fn http_client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(concat!("orders-webhook-dispatcher/", env!("CARGO_PKG_VERSION")))
-        .build()
+/// What every send task needs.
+struct Shared {
+    pool: PgPool,
+    sender: Sender,
+    delays: Vec<Duration>,
+    lease: Duration,
+    disable_after: Duration,
 }
 
 impl Worker {
@@ -72,145 +65,179 @@ impl Worker {
         cancel: CancellationToken,
     ) -> Result<Self, WorkerError> {
         let timeout = settings.timeout()?;
-        Ok(Self {
+        let shared = Shared {
             pool,
-            client: http_client(timeout)?,
+            sender: Sender::new(settings.guard()?, timeout)?,
             delays: settings.retry_delays()?,
             lease: timeout + LEASE_MARGIN,
-            wake,
-            cancel,
-        })
+            disable_after: settings.disable_after(),
+        };
+        Ok(Self { shared: Arc::new(shared), per_endpoint: settings.endpoint_concurrency()?, wake, cancel })
     }
 
-    /// Runs until cancelled; a round in flight is finished (and recorded) first.
+    /// Runs until cancelled; attempts in flight are finished (and recorded) first.
     pub async fn run(self) {
         tracing::info!("webhook delivery worker started");
+        let mut tasks: JoinSet<()> = JoinSet::new();
+        let mut owners: HashMap<Id, Uuid> = HashMap::new();
+        let mut in_flight: HashMap<Uuid, usize> = HashMap::new();
         while !self.cancel.is_cancelled() {
-            let claimed = match self.round().await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::warn!(%error, "webhook delivery round failed; retrying shortly");
-                    0
+            let free = MAX_IN_FLIGHT.saturating_sub(tasks.len());
+            let mut more_due = false;
+            if free > 0 {
+                match self.claim(free, &in_flight).await {
+                    Ok((claimed, full)) => {
+                        more_due = full;
+                        for delivery in claimed {
+                            *in_flight.entry(delivery.endpoint_id).or_default() += 1;
+                            let endpoint = delivery.endpoint_id;
+                            let handle = tasks.spawn(self.shared.clone().attempt(delivery));
+                            owners.insert(handle.id(), endpoint);
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "leasing webhook deliveries failed; retrying shortly")
+                    }
                 }
-            };
-            // A full batch means more may be due right now.
-            if claimed as i64 >= BATCH {
+            }
+            if more_due {
                 continue;
             }
             tokio::select! {
                 _ = self.cancel.cancelled() => break,
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(TICK) => {}
+                Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                    let id = done.as_ref().map_or_else(|error| error.id(), |(id, ())| *id);
+                    if let Some(endpoint) = owners.remove(&id)
+                        && let Some(count) = in_flight.get_mut(&endpoint) {
+                        *count = count.saturating_sub(1);
+                        if *count == 0 {
+                            in_flight.remove(&endpoint);
+                        }
+                    }
+                }
             }
         }
+        while tasks.join_next().await.is_some() {}
         tracing::info!("webhook delivery worker stopped");
     }
 
-    async fn round(&self) -> Result<usize, DbError> {
-        // The claim is one autocommitted statement; the connection goes back before any HTTP.
-        let claimed = {
-            let mut conn = self.pool.get().await?;
-            store::claim_due(&mut conn, self.lease, BATCH).await?
-        };
-        let count = claimed.len();
-        join_all(claimed.into_iter().map(|delivery| self.attempt(delivery))).await;
-        Ok(count)
+    /// Leases up to `free` due deliveries, keeping each endpoint within its in-flight cap (the
+    /// excess goes straight back). Also says whether the lease was full, i.e. more may be due.
+    async fn claim(
+        &self,
+        free: usize,
+        in_flight: &HashMap<Uuid, usize>,
+    ) -> Result<(Vec<Claimed>, bool), DbError> {
+        let busy: Vec<Uuid> =
+            in_flight.iter().filter(|(_, n)| **n >= self.per_endpoint).map(|(id, _)| *id).collect();
+        let limit = i64::try_from(free).unwrap_or(i64::MAX);
+        let mut conn = self.shared.pool.get().await?;
+        let claimed = store::claim_due(&mut conn, self.shared.lease, limit, &busy).await?;
+        let full = claimed.len() == free;
+        let mut counts = in_flight.clone();
+        let (mut kept, mut excess) = (Vec::new(), Vec::new());
+        for delivery in claimed {
+            let count = counts.entry(delivery.endpoint_id).or_default();
+            if *count < self.per_endpoint {
+                *count += 1;
+                kept.push(delivery);
+            } else {
+                excess.push(delivery.id);
+            }
+        }
+        if !excess.is_empty() {
+            store::release(&mut conn, &excess).await?;
+        }
+        Ok((kept, full))
     }
+}
 
-    async fn attempt(&self, delivery: Claimed) {
-        let started = Instant::now();
-        let outcome = self.send(&delivery).await;
-        metrics::histogram!("webhook_attempt_duration_seconds").record(started.elapsed().as_secs_f64());
-        if let Err(error) = self.record(&delivery, outcome).await {
+impl Shared {
+    async fn attempt(self: Arc<Self>, delivery: Claimed) {
+        let sent = self.sender.send(&delivery).await;
+        metrics::histogram!("webhook_attempt_duration_seconds").record(sent.duration.as_secs_f64());
+        if let Err(error) = self.record(&delivery, &sent).await {
             // The lease expires and the row is attempted again; receivers dedupe on webhook-id.
             tracing::warn!(delivery_id = %delivery.id, %error, "could not record a webhook attempt; it will be retried");
         }
     }
 
-    async fn send(&self, delivery: &Claimed) -> Outcome {
-        let id = delivery.event_id.to_string();
-        let timestamp = chrono::Utc::now().timestamp();
-        let headers = match signing::headers(&delivery.secret, &id, timestamp, &delivery.payload) {
-            Ok(headers) => headers,
-            Err(error) => {
-                return Outcome::Failed {
-                    status: None,
-                    error: error.to_string(),
-                };
-            }
-        };
-        let mut request = self
-            .client
-            .post(&delivery.url)
-            .header(reqwest::header::CONTENT_TYPE, contracts::envelope::CONTENT_TYPE);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        match request.body(delivery.payload.clone()).send().await {
-            Ok(response) if response.status().is_success() => Outcome::Delivered {
-                status: response.status().as_u16(),
-            },
-            Ok(response) => {
-                let status = response.status();
-                Outcome::Failed {
-                    status: Some(status.as_u16()),
-                    error: format!("endpoint answered HTTP {status}"),
-                }
-            }
-            Err(error) => Outcome::Failed {
-                status: None,
-                error: describe(&error),
-            },
-        }
-    }
-
-    async fn record(&self, delivery: &Claimed, outcome: Outcome) -> Result<(), DbError> {
+    async fn record(&self, delivery: &Claimed, sent: &Sent) -> Result<(), DbError> {
         let attempts = delivery.attempts.saturating_add(1);
         let mut pooled = self.pool.get().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
-        let label = conn
-            .transaction(async |conn: &mut AsyncPgConnection| match &outcome {
-                Outcome::Delivered { status } => {
-                    if store::mark_delivered(conn, delivery.id, attempts, i32::from(*status)).await? {
+        let (label, disabled) = conn
+            .transaction(async |conn: &mut AsyncPgConnection| {
+                store::insert_attempt(conn, &attempt_row(delivery, sent)).await?;
+                let error = sent.error.as_deref().unwrap_or("failed");
+                let status = sent.status.map(i32::from);
+                if sent.is_success() {
+                    if store::mark_delivered(conn, delivery.id, attempts, status.unwrap_or(200)).await? {
                         outbox::enqueue(conn, SERVICE, &delivered(delivery)).await?;
                     }
-                    Ok("delivered")
+                    store::endpoint_succeeded(conn, delivery.endpoint_id).await?;
+                    return Ok(("delivered", None));
                 }
-                Outcome::Failed { status, error } => {
-                    let status = status.map(i32::from);
-                    match retry_delay(&self.delays, attempts) {
-                        Some(delay) => {
-                            store::schedule_retry(
-                                conn,
-                                delivery.id,
-                                attempts,
-                                status,
-                                error,
-                                jittered(delay),
-                            )
-                            .await?;
-                            Ok("retry_scheduled")
-                        }
-                        None => {
-                            if store::mark_failed(conn, delivery.id, attempts, status, error).await? {
-                                outbox::enqueue(conn, SERVICE, &failed(delivery, error)).await?;
-                            }
-                            Ok::<_, diesel::result::Error>("failed")
-                        }
+                let decision = if sent.refused { AfterFailure::GiveUp } else { after_failure(sent.status) };
+                let delay = next_delay(&self.delays, attempts - delivery.schedule_base, sent.retry_after);
+                let label = match (decision, delay) {
+                    (AfterFailure::Retry, Some(delay)) => {
+                        store::schedule_retry(conn, delivery.id, attempts, status, error, delay).await?;
+                        "retry_scheduled"
                     }
+                    (AfterFailure::Retry | AfterFailure::GiveUp | AfterFailure::DisableEndpoint, _) => {
+                        if store::mark_failed(conn, delivery.id, attempts, status, error).await? {
+                            outbox::enqueue(conn, SERVICE, &failed(delivery, error)).await?;
+                        }
+                        if decision == AfterFailure::GiveUp { "gave_up" } else { "failed" }
+                    }
+                };
+                let disabled = match decision {
+                    AfterFailure::DisableEndpoint => {
+                        store::disable_endpoint(conn, delivery.endpoint_id, DisabledReason::Gone)
+                            .await?
+                            .map(|url| (url, DisabledReason::Gone))
+                    }
+                    AfterFailure::Retry | AfterFailure::GiveUp => {
+                        store::endpoint_failed(conn, delivery.endpoint_id, self.disable_after)
+                            .await?
+                            .map(|url| (url, DisabledReason::Failing))
+                    }
+                };
+                if let Some((url, reason)) = &disabled {
+                    let event = Event::WebhookEndpointDisabled(WebhookEndpointDisabled {
+                        endpoint_id: delivery.endpoint_id,
+                        url: url.clone(),
+                        reason: reason.as_str().to_owned(),
+                    });
+                    outbox::enqueue(conn, SERVICE, &event).await?;
                 }
+                Ok::<_, diesel::result::Error>((label, disabled))
             })
             .await?;
-        match &outcome {
-            Outcome::Delivered { status } => {
-                tracing::info!(delivery_id = %delivery.id, event_id = %delivery.event_id, attempts, status, "webhook delivered");
-            }
-            Outcome::Failed { error, .. } => {
-                tracing::info!(delivery_id = %delivery.id, event_id = %delivery.event_id, attempts, %error, outcome = label, "webhook attempt failed");
-            }
+        let (status, error) = (sent.status, sent.error.as_deref().unwrap_or_default());
+        tracing::info!(delivery_id = %delivery.id, event_id = %delivery.event_id, attempts, ?status, %error, outcome = label, "webhook attempt");
+        if let Some((url, reason)) = disabled {
+            // An alert: someone should tell the integrator.
+            tracing::error!(endpoint_id = %delivery.endpoint_id, %url, reason = reason.as_str(), "webhook endpoint disabled");
+            metrics::counter!("webhook_endpoints_disabled_total", "reason" => reason.as_str()).increment(1);
         }
         metrics::counter!("webhook_attempts_total", "outcome" => label).increment(1);
         Ok(())
+    }
+}
+
+fn attempt_row<'a>(delivery: &Claimed, sent: &'a Sent) -> NewAttempt<'a> {
+    NewAttempt {
+        id: Uuid::now_v7(),
+        delivery_id: delivery.id,
+        attempted_at: sent.started_at,
+        status_code: sent.status.map(i32::from),
+        duration_ms: i32::try_from(sent.duration.as_millis()).unwrap_or(i32::MAX),
+        response_body: sent.response_body.as_deref(),
+        error: sent.error.as_deref(),
     }
 }
 
@@ -233,43 +260,4 @@ fn failed(delivery: &Claimed, error: &str) -> Event {
         order_id: delivery.order_id,
         error: error.to_owned(),
     })
-}
-
-/// reqwest's own message hides the cause ("error sending request"); the chain names it
-/// (connection refused, timed out, certificate invalid), which is what an integrator needs.
-fn describe(error: &reqwest::Error) -> String {
-    let mut message = if error.is_timeout() {
-        format!("timed out: {error}")
-    } else {
-        error.to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message.chars().take(MAX_ERROR_CHARS).collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_client_builds_and_reports_refused_connections() {
-        let client = http_client(Duration::from_secs(2));
-        assert!(client.is_ok());
-        let Ok(client) = client else { return };
-        // Port 9 (discard) on localhost is closed on any sane test machine.
-        let error = client
-            .post("http://127.0.0.1:9/")
-            .send()
-            .await
-            .err()
-            .map(|e| describe(&e))
-            .unwrap_or_default();
-        assert!(!error.is_empty());
-        assert!(error.chars().count() <= MAX_ERROR_CHARS);
-    }
 }

@@ -55,8 +55,13 @@ pub struct System {
     pub admin_token: String,
     cancel: CancellationToken,
     tasks: Vec<JoinHandle<anyhow::Result<()>>>,
+    /// The dispatcher's settings (on its bound port), its own token and its index in `tasks`,
+    /// so a test can stop and restart it.
+    dispatcher: (webhook_dispatcher::settings::Settings, CancellationToken, usize),
     _spy_connection: lapin::Connection,
     _mail_dir: std::path::PathBuf,
+    /// Inventory's own base URL (the last instance), for calls that bypass the gateway.
+    pub inventory: String,
 }
 
 pub struct Options {
@@ -113,7 +118,7 @@ impl System {
             tasks.push(tokio::spawn(app.run_until_stopped()));
         }
         let payment = payment::startup::build(
-            payment::settings::Settings { common: common("payment") },
+            Self::payment_settings(common("payment")),
             hooks.payment.options(payment::SERVICE),
             cancel.clone(),
         )
@@ -127,24 +132,35 @@ impl System {
                 mail_dir: mail_dir.to_string_lossy().into_owned(),
                 mail_from: "Orders <orders@localhost>".into(),
                 notification_retry_delays_ms: "200,400,800".into(),
+                sms_provider_url: None,
+                sms_provider_token: None,
+                daily_summary_at: "07:00".into(),
+                daily_summary_recipients: String::new(),
             },
             hooks.notifier.options(notifier::SERVICE),
             cancel.clone(),
         )
         .await
         .expect("notifier starts");
+        let mut webhooks_settings = webhook_dispatcher::settings::Settings {
+            common: common("webhooks"),
+            webhook_retry_delays_ms: "200,400,800".into(),
+            webhook_timeout_ms: 2000,
+            webhook_allowed_hosts: "127.0.0.0/8,::1".into(),
+            webhook_https_only: false,
+            webhook_endpoint_concurrency: 4,
+            webhook_disable_after_ms: 5 * 24 * 3600 * 1000,
+        };
+        let webhooks_cancel = cancel.child_token();
         let webhooks = webhook_dispatcher::startup::build(
-            webhook_dispatcher::settings::Settings {
-                common: common("webhooks"),
-                webhook_retry_delays_ms: "200,400,800".into(),
-                webhook_timeout_ms: 2000,
-            },
+            webhooks_settings.clone(),
             hooks.webhooks.options(webhook_dispatcher::SERVICE),
-            cancel.clone(),
+            webhooks_cancel.clone(),
         )
         .await
         .expect("webhook-dispatcher starts");
         let webhooks_port = webhooks.port;
+        webhooks_settings.common.http_addr = format!("127.0.0.1:{webhooks_port}");
         let (payment_port, notifier_port) = (payment.port, notifier.port);
         let gateway = order_api::startup::build(
             order_api::settings::Settings {
@@ -172,6 +188,7 @@ impl System {
         let ports = [gateway.port, payment.port, notifier.port, webhooks_port, inventory_port];
         tasks.push(tokio::spawn(payment.run_until_stopped()));
         tasks.push(tokio::spawn(notifier.run_until_stopped()));
+        let dispatcher = (webhooks_settings, webhooks_cancel, tasks.len());
         tasks.push(tokio::spawn(webhooks.run_until_stopped()));
         let gateway_url = format!("http://127.0.0.1:{}", gateway.port);
         tasks.push(tokio::spawn(gateway.run_until_stopped()));
@@ -213,8 +230,10 @@ impl System {
             spy,
             cancel,
             tasks,
+            dispatcher,
             _spy_connection: spy_connection,
             _mail_dir: mail_dir,
+            inventory: format!("http://127.0.0.1:{inventory_port}"),
         }
     }
 
@@ -242,6 +261,14 @@ impl System {
 
     pub async fn admin_get(&self, path: &str) -> (u16, Value) {
         self.send_as(&self.admin_token, reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn admin_patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_as(&self.admin_token, reqwest::Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn admin_delete(&self, path: &str) -> (u16, Value) {
+        self.send_as(&self.admin_token, reqwest::Method::DELETE, path, None).await
     }
 
     /// A call with `token` as bearer.
@@ -396,6 +423,118 @@ impl System {
         }
         let _ = self.db.drop_database().await;
         let _ = self.vhost.delete().await;
+    }
+
+    /// Stops the webhook dispatcher alone (the rest keeps running), as a deploy or crash would.
+    pub async fn stop_dispatcher(&mut self) {
+        let (_, cancel, index) = &self.dispatcher;
+        cancel.cancel();
+        let stopped = std::mem::replace(&mut self.tasks[*index], tokio::spawn(async { Ok(()) }));
+        let finished = tokio::time::timeout(Duration::from_secs(30), stopped).await;
+        assert!(matches!(finished, Ok(Ok(Ok(())))), "the dispatcher did not stop cleanly: {finished:?}");
+    }
+
+    /// Starts a new dispatcher on the same database and port, with `change` applied to its
+    /// settings.
+    pub async fn start_dispatcher(
+        &mut self,
+        change: impl FnOnce(&mut webhook_dispatcher::settings::Settings),
+    ) {
+        change(&mut self.dispatcher.0);
+        self.dispatcher.1 = self.cancel.child_token();
+        let app = webhook_dispatcher::startup::build(
+            self.dispatcher.0.clone(),
+            self.hooks.webhooks.options(webhook_dispatcher::SERVICE),
+            self.dispatcher.1.clone(),
+        )
+        .await
+        .expect("webhook-dispatcher restarts");
+        self.tasks[self.dispatcher.2] = tokio::spawn(app.run_until_stopped());
+    }
+
+    /// Starts one more notifier (a second replica) on this test's database, vhost and SMTP
+    /// server, with `configure` applied to its settings.
+    pub async fn start_notifier(&mut self, configure: impl FnOnce(&mut notifier::settings::Settings)) {
+        let mut settings = notifier::settings::Settings {
+            common: CommonSettings {
+                database_url: Secret::new(self.db.url_for("notifier")),
+                amqp_url: Secret::new(self.vhost.amqp_url()),
+                http_addr: "127.0.0.1:0".into(),
+                log_format: platform::telemetry::LogFormat::Pretty,
+                db_pool_size: 8,
+                http_workers: 1,
+                http_body_limit_bytes: 65536,
+                amqp_queue_type: QueueType::Quorum,
+                amqp_retry_delays_ms: "200,500,1000".into(),
+                jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+                jwt_secret_file: String::new(),
+                jwt_ttl_seconds: 600,
+            },
+            smtp_url: Some(Secret::new(self.smtp.url())),
+            mail_dir: self._mail_dir.to_string_lossy().into_owned(),
+            mail_from: "Orders <orders@localhost>".into(),
+            notification_retry_delays_ms: "200,400,800".into(),
+            sms_provider_url: None,
+            sms_provider_token: None,
+            daily_summary_at: "07:00".into(),
+            daily_summary_recipients: String::new(),
+        };
+        configure(&mut settings);
+        let app = notifier::startup::build(settings, ConsumerOptions::new(notifier::SERVICE), self.cancel.clone())
+            .await
+            .expect("another notifier starts");
+        self.tasks.push(tokio::spawn(app.run_until_stopped()));
+    }
+
+    /// The secret the simulated provider signs callbacks with in tests.
+    pub const PAYMENT_WEBHOOK_SECRET: &'static str = "whsec_test_simulator";
+
+    /// Payment settings for tests: fast retries and re-checks, a short grace period.
+    pub fn payment_settings(common: CommonSettings) -> payment::settings::Settings {
+        payment::settings::Settings {
+            common,
+            payment_provider: "simulated".into(),
+            payment_webhook_secret: Secret::new(Self::PAYMENT_WEBHOOK_SECRET),
+            payment_callback_tolerance_seconds: 300,
+            payment_retry_delays_ms: "100,200,400,800".into(),
+            payment_recheck_interval_ms: 500,
+            payment_grace_period_ms: 6000,
+            payment_sweep_interval_ms: 300,
+            payment_lease_ms: 3000,
+            stripe_api_base: "http://127.0.0.1:9".into(),
+            stripe_api_key: Secret::new(""),
+            stripe_timeout_ms: 2000,
+            stripe_max_retries: 1,
+        }
+    }
+
+    /// Starts one more payment instance (a second replica) on this test's database and vhost;
+    /// returns its base URL.
+    pub async fn start_payment(&mut self) -> String {
+        let common = CommonSettings {
+            database_url: Secret::new(self.db.url_for("payment")),
+            amqp_url: Secret::new(self.vhost.amqp_url()),
+            http_addr: "127.0.0.1:0".into(),
+            log_format: platform::telemetry::LogFormat::Pretty,
+            db_pool_size: 8,
+            http_workers: 1,
+            http_body_limit_bytes: 65536,
+            amqp_queue_type: QueueType::Quorum,
+            amqp_retry_delays_ms: "200,500,1000".into(),
+            jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+            jwt_secret_file: String::new(),
+            jwt_ttl_seconds: 600,
+        };
+        let app = payment::startup::build(
+            Self::payment_settings(common),
+            ConsumerOptions::new(payment::SERVICE),
+            self.cancel.clone(),
+        )
+        .await
+        .expect("another payment instance starts");
+        let url = format!("http://127.0.0.1:{}", app.port);
+        self.tasks.push(tokio::spawn(app.run_until_stopped()));
+        url
     }
 }
 

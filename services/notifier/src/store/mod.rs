@@ -1,10 +1,14 @@
-//! The notifications table and the only SQL in the service. Query functions take a connection
-//! so they compose inside the caller's transaction.
+//! The notifier's tables and the only SQL in the service. Query functions take a connection so
+//! they compose inside the caller's transaction.
 
-use crate::domain::{EMAIL, Rendered, kind_str};
+pub mod admin;
+pub mod ledger;
+
+use crate::domain::{Delivery, kind_str};
 use chrono::{DateTime, Utc};
+use contracts::events::NotificationKind;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -23,13 +27,24 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
+        html_body -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    notification_attempts (id) {
+        id -> Uuid,
+        notification_id -> Uuid,
+        attempted_at -> Timestamptz,
+        outcome -> Text,
+        error -> Nullable<Text>,
     }
 }
 
 pub const STATUSES: [&str; 3] = ["pending", "sent", "failed"];
 
-/// How long a claimed row stays invisible to other senders. Far above the SMTP timeout, so a
-/// live sender always records its outcome before the lease runs out.
+/// How long a claimed row stays invisible to other senders. Far above the SMTP and SMS
+/// timeouts, so a live sender always records its outcome before the lease runs out.
 pub const LEASE_SECONDS: i64 = 60;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -59,28 +74,31 @@ pub struct Claimed {
     pub recipient: String,
     pub subject: String,
     pub body: String,
+    pub html_body: Option<String>,
     pub attempts: i32,
 }
 
-/// Records a notification to send; returns false when this order already has one of this kind
-/// (a redelivered or replayed event), which is not an error.
-pub async fn insert(conn: &mut AsyncPgConnection, order_id: Uuid, rendered: &Rendered) -> QueryResult<bool> {
+/// Records a message to send; returns false when this order already has one of this kind on
+/// this channel (a redelivered or replayed event), which is not an error.
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    kind: NotificationKind,
+    delivery: &Delivery<'_>,
+) -> QueryResult<bool> {
     let inserted = diesel::insert_into(notifications::table)
         .values((
             notifications::id.eq(Uuid::now_v7()),
             notifications::order_id.eq(order_id),
-            notifications::kind.eq(kind_str(rendered.kind)),
-            notifications::channel.eq(EMAIL),
-            notifications::recipient.eq(&rendered.recipient),
-            notifications::subject.eq(&rendered.subject),
-            notifications::body.eq(&rendered.body),
+            notifications::kind.eq(kind_str(kind)),
+            notifications::channel.eq(delivery.channel.as_str()),
+            notifications::recipient.eq(delivery.recipient),
+            notifications::subject.eq(delivery.subject),
+            notifications::body.eq(delivery.body),
+            notifications::html_body.eq(delivery.html_body),
             notifications::status.eq("pending"),
         ))
-        .on_conflict((
-            notifications::order_id,
-            notifications::kind,
-            notifications::channel,
-        ))
+        .on_conflict((notifications::order_id, notifications::kind, notifications::channel))
         .do_nothing()
         .execute(conn)
         .await?;
@@ -95,7 +113,7 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<
          WHERE id IN (SELECT id FROM notifications \
                       WHERE status = 'pending' AND next_attempt_at <= now() \
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, order_id, kind, channel, recipient, subject, body, attempts",
+         RETURNING id, order_id, kind, channel, recipient, subject, body, html_body, attempts",
     )
     .bind::<BigInt, _>(LEASE_SECONDS)
     .bind::<BigInt, _>(limit)
@@ -104,7 +122,7 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<
 }
 
 /// Marks a leased row sent. Returns false if it was no longer pending (another sender took it
-/// after our lease expired), so the caller does not announce the same email twice.
+/// after our lease expired), so the caller does not announce the same message twice.
 pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let updated = diesel::sql_query(
         "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL \
@@ -149,28 +167,21 @@ pub async fn mark_failed(conn: &mut AsyncPgConnection, id: Uuid, error: &str) ->
     Ok(updated == 1)
 }
 
-#[derive(Debug, Default)]
-pub struct ListFilter {
-    pub order_id: Option<Uuid>,
-    pub status: Option<String>,
-}
-
-/// Newest first (ids are UUIDv7).
-pub async fn list(
+/// One line of a notification's history: `sent`, `retry` or `failed`, with the error.
+pub async fn record_attempt(
     conn: &mut AsyncPgConnection,
-    filter: &ListFilter,
-    limit: i64,
-) -> QueryResult<Vec<Notification>> {
-    let mut query = notifications::table
-        .select(Notification::as_select())
-        .order(notifications::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(order_id) = filter.order_id {
-        query = query.filter(notifications::order_id.eq(order_id));
-    }
-    if let Some(status) = &filter.status {
-        query = query.filter(notifications::status.eq(status.clone()));
-    }
-    query.load(conn).await
+    notification_id: Uuid,
+    outcome: &str,
+    error: Option<&str>,
+) -> QueryResult<()> {
+    diesel::sql_query(
+        "INSERT INTO notification_attempts (id, notification_id, outcome, error) VALUES ($1, $2, $3, $4)",
+    )
+    .bind::<SqlUuid, _>(Uuid::now_v7())
+    .bind::<SqlUuid, _>(notification_id)
+    .bind::<Text, _>(outcome)
+    .bind::<Nullable<Text>, _>(error)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

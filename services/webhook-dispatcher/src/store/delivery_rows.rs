@@ -1,66 +1,19 @@
-//! The dispatcher's tables and the only SQL in the service. Query functions take a connection
-//! so they compose inside the caller's transaction.
+//! `deliveries`: one row per (endpoint, event), driven by `next_attempt_at`.
 
-use crate::domain::NewEndpoint;
+use super::{deliveries, endpoints, millis};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bytea, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::time::Duration;
 use uuid::Uuid;
-
-diesel::table! {
-    endpoints (id) {
-        id -> Uuid,
-        url -> Text,
-        description -> Nullable<Text>,
-        event_types -> Array<Text>,
-        secret -> Text,
-        enabled -> Bool,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    deliveries (id) {
-        id -> Uuid,
-        endpoint_id -> Uuid,
-        event_id -> Uuid,
-        event_type -> Text,
-        order_id -> Nullable<Uuid>,
-        payload -> Bytea,
-        status -> Text,
-        attempts -> Integer,
-        next_attempt_at -> Timestamptz,
-        last_status_code -> Nullable<Integer>,
-        last_error -> Nullable<Text>,
-        created_at -> Timestamptz,
-        delivered_at -> Nullable<Timestamptz>,
-    }
-}
-
-diesel::joinable!(deliveries -> endpoints (endpoint_id));
-diesel::allow_tables_to_appear_in_same_query!(endpoints, deliveries);
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = endpoints)]
-pub struct Endpoint {
-    pub id: Uuid,
-    pub url: String,
-    pub description: Option<String>,
-    pub event_types: Vec<String>,
-    pub secret: String,
-    pub enabled: bool,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
 
 /// A delivery as listed to integrators (without the payload, which they already received).
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = deliveries)]
 pub struct Delivery {
     pub id: Uuid,
+    pub endpoint_id: Uuid,
     pub event_id: Uuid,
     pub event_type: String,
     pub order_id: Option<Uuid>,
@@ -70,68 +23,6 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub delivered_at: Option<DateTime<Utc>>,
-}
-
-pub async fn insert_endpoint(
-    conn: &mut AsyncPgConnection,
-    endpoint: &NewEndpoint,
-    secret: &str,
-) -> QueryResult<Endpoint> {
-    diesel::insert_into(endpoints::table)
-        .values((
-            endpoints::id.eq(Uuid::now_v7()),
-            endpoints::url.eq(&endpoint.url),
-            endpoints::description.eq(&endpoint.description),
-            endpoints::event_types.eq(&endpoint.event_types),
-            endpoints::secret.eq(secret),
-        ))
-        .returning(Endpoint::as_returning())
-        .get_result(conn)
-        .await
-}
-
-pub async fn find_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Endpoint>> {
-    endpoints::table
-        .find(id)
-        .select(Endpoint::as_select())
-        .first(conn)
-        .await
-        .optional()
-}
-
-/// Endpoints in id order (UUIDv7, so creation order) after `after`.
-pub async fn list_endpoints(
-    conn: &mut AsyncPgConnection,
-    after: Option<Uuid>,
-    limit: i64,
-) -> QueryResult<Vec<Endpoint>> {
-    let mut query = endpoints::table
-        .select(Endpoint::as_select())
-        .order(endpoints::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(endpoints::id.gt(after));
-    }
-    query.load(conn).await
-}
-
-pub async fn list_deliveries(
-    conn: &mut AsyncPgConnection,
-    endpoint_id: Uuid,
-    after: Option<Uuid>,
-    limit: i64,
-) -> QueryResult<Vec<Delivery>> {
-    let mut query = deliveries::table
-        .filter(deliveries::endpoint_id.eq(endpoint_id))
-        .select(Delivery::as_select())
-        .order(deliveries::id)
-        .limit(limit)
-        .into_boxed();
-    if let Some(after) = after {
-        query = query.filter(deliveries::id.gt(after));
-    }
-    query.load(conn).await
 }
 
 /// One event to fan out to its subscribers.
@@ -200,39 +91,59 @@ pub struct Claimed {
     /// Attempts made before this one.
     #[diesel(sql_type = Integer)]
     pub attempts: i32,
+    /// Attempts made before the current retry schedule began.
+    #[diesel(sql_type = Integer)]
+    pub schedule_base: i32,
     #[diesel(sql_type = Text)]
     pub url: String,
     #[diesel(sql_type = Text)]
     pub secret: String,
+    /// The secret rotated out less than a day ago, which still signs.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub previous_secret: Option<String>,
+    #[diesel(sql_type = Jsonb)]
+    pub headers: serde_json::Value,
 }
 
-/// Leases up to `limit` due deliveries by pushing their `next_attempt_at` past `lease`, in one
-/// statement. `SKIP LOCKED` keeps concurrent workers off each other's rows; the lease (not a
-/// held transaction) keeps them off rows being sent, and hands the rows back if the worker dies.
+/// Leases up to `limit` due deliveries, none of `busy` endpoints, by pushing their
+/// `next_attempt_at` past `lease`, in one statement. `SKIP LOCKED` keeps concurrent workers off
+/// each other's rows; the lease (not a held transaction) keeps them off rows being sent, and
+/// hands the rows back if the worker dies.
 pub async fn claim_due(
     conn: &mut AsyncPgConnection,
     lease: Duration,
     limit: i64,
+    busy: &[Uuid],
 ) -> QueryResult<Vec<Claimed>> {
     diesel::sql_query(
         "WITH due AS ( \
              SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
              WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.enabled \
+               AND NOT (d.endpoint_id = ANY($3)) \
              ORDER BY d.next_attempt_at LIMIT $2 \
              FOR UPDATE OF d SKIP LOCKED) \
          UPDATE deliveries d SET next_attempt_at = now() + $1 * interval '1 millisecond' \
          FROM due, endpoints e \
          WHERE d.id = due.id AND e.id = d.endpoint_id \
-         RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.order_id, d.payload, d.attempts, e.url, e.secret",
+         RETURNING d.id, d.endpoint_id, d.event_id, d.event_type, d.order_id, d.payload, d.attempts, \
+             d.schedule_base, e.url, e.secret, e.headers, \
+             CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret END AS previous_secret",
     )
     .bind::<BigInt, _>(millis(lease))
     .bind::<BigInt, _>(limit)
+    .bind::<Array<diesel::sql_types::Uuid>, _>(busy)
     .load(conn)
     .await
 }
 
-fn millis(duration: Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+/// Hands leased rows back unattempted (more were claimed than an endpoint may have in flight).
+pub async fn release(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
+    diesel::update(
+        deliveries::table.filter(deliveries::id.eq_any(ids)).filter(deliveries::status.eq("pending")),
+    )
+    .set(deliveries::next_attempt_at.eq(diesel::dsl::now))
+    .execute(conn)
+    .await
 }
 
 /// Records a successful attempt; false when the row was no longer pending (nothing to announce).
@@ -242,20 +153,16 @@ pub async fn mark_delivered(
     attempts: i32,
     status_code: i32,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(
-        deliveries::table
-            .find(id)
-            .filter(deliveries::status.eq("pending")),
-    )
-    .set((
-        deliveries::status.eq("delivered"),
-        deliveries::attempts.eq(attempts),
-        deliveries::last_status_code.eq(Some(status_code)),
-        deliveries::last_error.eq(None::<String>),
-        deliveries::delivered_at.eq(diesel::dsl::now),
-    ))
-    .execute(conn)
-    .await?;
+    let updated = diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
+        .set((
+            deliveries::status.eq("delivered"),
+            deliveries::attempts.eq(attempts),
+            deliveries::last_status_code.eq(Some(status_code)),
+            deliveries::last_error.eq(None::<String>),
+            deliveries::delivered_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
     Ok(updated == 1)
 }
 
@@ -272,19 +179,15 @@ pub async fn schedule_retry(
     let due = diesel::dsl::sql::<Timestamptz>("now() + ")
         .bind::<BigInt, _>(millis(delay))
         .sql(" * interval '1 millisecond'");
-    diesel::update(
-        deliveries::table
-            .find(id)
-            .filter(deliveries::status.eq("pending")),
-    )
-    .set((
-        deliveries::attempts.eq(attempts),
-        deliveries::last_status_code.eq(status_code),
-        deliveries::last_error.eq(Some(error)),
-        deliveries::next_attempt_at.eq(due),
-    ))
-    .execute(conn)
-    .await?;
+    diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
+        .set((
+            deliveries::attempts.eq(attempts),
+            deliveries::last_status_code.eq(status_code),
+            deliveries::last_error.eq(Some(error)),
+            deliveries::next_attempt_at.eq(due),
+        ))
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -296,18 +199,86 @@ pub async fn mark_failed(
     status_code: Option<i32>,
     error: &str,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(
+    let updated = diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
+        .set((
+            deliveries::status.eq("failed"),
+            deliveries::attempts.eq(attempts),
+            deliveries::last_status_code.eq(status_code),
+            deliveries::last_error.eq(Some(error)),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(updated == 1)
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Default)]
+pub struct DeliveryFilter<'a> {
+    pub event_id: Option<Uuid>,
+    pub status: Option<&'a str>,
+    pub after: Option<Uuid>,
+}
+
+pub async fn list_deliveries(
+    conn: &mut AsyncPgConnection,
+    endpoint_id: Uuid,
+    filter: &DeliveryFilter<'_>,
+    limit: i64,
+) -> QueryResult<Vec<Delivery>> {
+    let mut query = deliveries::table
+        .filter(deliveries::endpoint_id.eq(endpoint_id))
+        .select(Delivery::as_select())
+        .order(deliveries::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(after) = filter.after {
+        query = query.filter(deliveries::id.gt(after));
+    }
+    if let Some(event_id) = filter.event_id {
+        query = query.filter(deliveries::event_id.eq(event_id));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(deliveries::status.eq(status));
+    }
+    query.load(conn).await
+}
+
+pub async fn find_delivery(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Delivery>> {
+    deliveries::table.find(id).select(Delivery::as_select()).first(conn).await.optional()
+}
+
+/// Makes a delivery due now, whatever its state, with a fresh retry schedule.
+pub async fn resend(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Delivery>> {
+    diesel::update(deliveries::table.find(id))
+        .set((
+            deliveries::status.eq("pending"),
+            deliveries::next_attempt_at.eq(diesel::dsl::now),
+            deliveries::schedule_base.eq(deliveries::attempts),
+        ))
+        .returning(Delivery::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Makes every failed delivery of the endpoint created since `since` due now, each with a
+/// fresh retry schedule; returns how many.
+pub async fn recover(
+    conn: &mut AsyncPgConnection,
+    endpoint_id: Uuid,
+    since: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
         deliveries::table
-            .find(id)
-            .filter(deliveries::status.eq("pending")),
+            .filter(deliveries::endpoint_id.eq(endpoint_id))
+            .filter(deliveries::status.eq("failed"))
+            .filter(deliveries::created_at.ge(since)),
     )
     .set((
-        deliveries::status.eq("failed"),
-        deliveries::attempts.eq(attempts),
-        deliveries::last_status_code.eq(status_code),
-        deliveries::last_error.eq(Some(error)),
+        deliveries::status.eq("pending"),
+        deliveries::next_attempt_at.eq(diesel::dsl::now),
+        deliveries::schedule_base.eq(deliveries::attempts),
     ))
     .execute(conn)
-    .await?;
-    Ok(updated == 1)
+    .await
 }

@@ -1,50 +1,10 @@
-//! Inventory's tables and the only SQL in the service. Query functions take a connection so
-//! they compose inside the caller's transaction.
+//! Reservations of orders' lines, their settlement, and orders cancelled before we saw them.
 
-use crate::domain::NewProduct;
-use bigdecimal::BigDecimal;
-use chrono::{DateTime, Utc};
+use super::{Scope, cancelled_orders, find_product, products, reservations};
 use contracts::events::{ReservedLine, StockRejectionReason};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
-
-diesel::table! {
-    products (id) {
-        id -> Uuid,
-        sku -> Text,
-        name -> Text,
-        description -> Nullable<Text>,
-        price -> Numeric,
-        currency -> Text,
-        on_hand -> BigInt,
-        reserved -> BigInt,
-        version -> BigInt,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    reservations (order_id, product_id) {
-        order_id -> Uuid,
-        product_id -> Uuid,
-        quantity -> BigInt,
-        status -> Text,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    cancelled_orders (order_id) {
-        order_id -> Uuid,
-        cancelled_at -> Timestamptz,
-    }
-}
-
-diesel::joinable!(reservations -> products (product_id));
-diesel::allow_tables_to_appear_in_same_query!(products, reservations);
 
 /// Remembers that `order_id` was cancelled, so a late `order.created` reserves nothing.
 pub async fn remember_cancellation(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<()> {
@@ -58,79 +18,6 @@ pub async fn remember_cancellation(conn: &mut AsyncPgConnection, order_id: Uuid)
 
 pub async fn is_cancelled(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(cancelled_orders::table.find(order_id))).get_result(conn).await
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = products)]
-pub struct Product {
-    pub id: Uuid,
-    pub sku: String,
-    pub name: String,
-    pub description: Option<String>,
-    pub price: BigDecimal,
-    pub currency: String,
-    pub on_hand: i64,
-    pub reserved: i64,
-    pub version: i64,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Product {
-    pub fn available(&self) -> i64 {
-        self.on_hand - self.reserved
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("a product with SKU `{0}` already exists")]
-    SkuTaken(String),
-    #[error(transparent)]
-    Db(#[from] diesel::result::Error),
-}
-
-pub async fn insert_product(
-    conn: &mut AsyncPgConnection,
-    product: &NewProduct,
-) -> Result<Product, StoreError> {
-    diesel::insert_into(products::table)
-        .values((
-            products::id.eq(Uuid::now_v7()),
-            products::sku.eq(&product.sku),
-            products::name.eq(&product.name),
-            products::description.eq(&product.description),
-            products::price.eq(product.price.as_decimal()),
-            products::currency.eq(product.currency.as_str()),
-            products::on_hand.eq(product.stock),
-        ))
-        .returning(Product::as_returning())
-        .get_result(conn)
-        .await
-        .map_err(|error| match error {
-            diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-                StoreError::SkuTaken(product.sku.clone())
-            }
-            other => StoreError::Db(other),
-        })
-}
-
-pub async fn find_product(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Product>> {
-    products::table.find(id).select(Product::as_select()).first(conn).await.optional()
-}
-
-/// Products in id order (UUIDv7, so creation order) after `after`.
-pub async fn list_products(
-    conn: &mut AsyncPgConnection,
-    after: Option<Uuid>,
-    limit: i64,
-) -> QueryResult<Vec<Product>> {
-    let mut query =
-        products::table.select(Product::as_select()).order(products::id).limit(limit).into_boxed();
-    if let Some(after) = after {
-        query = query.filter(products::id.gt(after));
-    }
-    query.load(conn).await
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,7 +36,8 @@ pub async fn has_reservation(conn: &mut AsyncPgConnection, order_id: Uuid) -> Qu
 
 /// Reserves every line or none. Each line is one conditional UPDATE (`on_hand - reserved >= q`),
 /// so stock can never be oversold whatever runs concurrently; a savepoint undoes the lines
-/// already reserved when a later one cannot be. `lines` must be sorted by product id.
+/// already reserved when a later one cannot be. A soft-deleted product is an unknown one.
+/// `lines` must be sorted by product id.
 pub async fn reserve_all(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
@@ -161,6 +49,7 @@ pub async fn reserve_all(
             let updated = diesel::update(
                 products::table
                     .filter(products::id.eq(line.product_id))
+                    .filter(products::deleted_at.is_null())
                     .filter((products::on_hand - products::reserved).ge(quantity)),
             )
             .set((
@@ -171,7 +60,7 @@ pub async fn reserve_all(
             .execute(conn)
             .await?;
             if updated == 0 {
-                let exists = find_product(conn, line.product_id).await?.is_some();
+                let exists = find_product(conn, line.product_id, Scope::Active).await?.is_some();
                 let reason = if exists {
                     StockRejectionReason::InsufficientStock
                 } else {

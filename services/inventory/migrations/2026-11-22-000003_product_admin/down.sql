@@ -1,0 +1,2 @@
+DROP TABLE stock_adjustments;
+ALTER TABLE products DROP COLUMN deleted_at;

@@ -1,0 +1,170 @@
+//! What the messages say: a pure function of the event, filled into `templates/`, so the
+//! layouts are pinned by tests and a replayed event renders the same message.
+
+use crate::domain::Rendered;
+use crate::template::{self, Template};
+use contracts::events::{
+    CancelledBy, Customer, NotificationKind, OrderCancelled, OrderConfirmed, OrderFailed, PaymentRefunded,
+};
+
+/// Longer names are cut so the quantity and price columns stay aligned.
+const MAX_ITEM_CHARS: usize = 30;
+
+struct Templates {
+    text: Template,
+    html: Template,
+    sms: Template,
+}
+
+fn render(
+    kind: NotificationKind,
+    customer: &Customer,
+    templates: Templates,
+    vars: &[(&str, &str)],
+) -> Rendered {
+    let (subject, text) = templates.text.render_with_subject(vars);
+    Rendered {
+        kind,
+        customer: customer.clone(),
+        subject,
+        text,
+        html: templates.html.render(vars),
+        sms: templates.sms.render(vars).trim_end().to_owned(),
+    }
+}
+
+pub fn invoice(order: &OrderConfirmed) -> Rendered {
+    let (order_id, date, total) = invoice_vars(order);
+    let currency = order.currency.to_string();
+    let html_lines: String = order
+        .lines
+        .iter()
+        .map(|line| {
+            template::INVOICE_LINE_HTML.render(&[
+                ("name", &line.product_name),
+                ("quantity", &line.quantity.to_string()),
+                ("price", &line.unit_price.to_string()),
+                ("subtotal", &line.subtotal.to_string()),
+            ])
+        })
+        .collect();
+    let text_lines = text_lines(order);
+    let vars: [(&str, &str); _] = [
+        ("order_id", order_id.as_str()),
+        ("date", &date),
+        ("name", &order.customer.name),
+        ("email", &order.customer.email),
+        ("total", &total),
+        ("currency", &currency),
+    ];
+    let text_vars = [&vars[..], &[("lines", text_lines.as_str())]].concat();
+    let html_vars = [&vars[..], &[("lines", html_lines.trim_end())]].concat();
+    let (subject, text) = template::INVOICE_TEXT.render_with_subject(&text_vars);
+    Rendered {
+        kind: NotificationKind::Invoice,
+        customer: order.customer.clone(),
+        subject,
+        text,
+        html: template::INVOICE_HTML.render(&html_vars),
+        sms: template::INVOICE_SMS.render(&vars).trim_end().to_owned(),
+    }
+}
+
+/// The plain-text invoice: fixed-width columns, 60-character rules, amounts with two decimals.
+pub fn invoice_body(order: &OrderConfirmed) -> String {
+    invoice(order).text
+}
+
+fn invoice_vars(order: &OrderConfirmed) -> (String, String, String) {
+    (
+        order.order_id.to_string(),
+        order.placed_at.format("%B %-d, %Y %I:%M %p").to_string(),
+        order.total_amount.to_string(),
+    )
+}
+
+/// One fixed-width row per line: name (cut to fit), quantity, unit price, subtotal.
+fn text_lines(order: &OrderConfirmed) -> String {
+    order
+        .lines
+        .iter()
+        .map(|line| {
+            let name: String = line.product_name.chars().take(MAX_ITEM_CHARS).collect();
+            let price = format!("${}", line.unit_price);
+            format!("{name:<31}{:<6}{price:<11}${}", line.quantity, line.subtotal)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub fn failure_notice(order: &OrderFailed) -> Rendered {
+    let order_id = order.order_id.to_string();
+    let vars: [(&str, &str); _] = [
+        ("order_id", order_id.as_str()),
+        ("name", &order.customer.name),
+        ("explanation", order.reason.explanation()),
+    ];
+    render(
+        NotificationKind::FailureNotice,
+        &order.customer,
+        Templates { text: template::FAILURE_TEXT, html: template::FAILURE_HTML, sms: template::FAILURE_SMS },
+        &vars,
+    )
+}
+
+pub fn cancellation_notice(order: &OrderCancelled) -> Rendered {
+    let order_id = order.order_id.to_string();
+    let (total, currency) = (order.total_amount.to_string(), order.currency.to_string());
+    let cancelled_by = match order.cancelled_by {
+        CancelledBy::Customer => "at your request",
+        CancelledBy::Admin => "by our team",
+        CancelledBy::System => "because it could not be completed in time",
+    };
+    let money = if order.previous_status == "confirmed" {
+        "Your payment will be refunded; you will receive a separate notice when it is."
+    } else {
+        "You have not been charged."
+    };
+    let vars: [(&str, &str); _] = [
+        ("order_id", order_id.as_str()),
+        ("name", &order.customer.name),
+        ("total", &total),
+        ("currency", &currency),
+        ("cancelled_by", cancelled_by),
+        ("money", money),
+    ];
+    render(
+        NotificationKind::CancellationNotice,
+        &order.customer,
+        Templates {
+            text: template::CANCELLATION_TEXT,
+            html: template::CANCELLATION_HTML,
+            sms: template::CANCELLATION_SMS,
+        },
+        &vars,
+    )
+}
+
+/// `payment.refunded` does not name the customer; the caller finds them in the order ledger.
+pub fn refund_notice(refund: &PaymentRefunded, customer: &Customer) -> Rendered {
+    let order_id = refund.order_id.to_string();
+    let (amount, currency, refund_id) =
+        (refund.amount.to_string(), refund.currency.to_string(), refund.refund_id.to_string());
+    let vars: [(&str, &str); _] = [
+        ("order_id", order_id.as_str()),
+        ("name", &customer.name),
+        ("amount", &amount),
+        ("currency", &currency),
+        ("refund_id", &refund_id),
+    ];
+    render(
+        NotificationKind::RefundNotice,
+        customer,
+        Templates { text: template::REFUND_TEXT, html: template::REFUND_HTML, sms: template::REFUND_SMS },
+        &vars,
+    )
+}
+
+#[cfg(test)]
+#[path = "messages_tests.rs"]
+mod tests;

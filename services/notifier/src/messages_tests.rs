@@ -1,0 +1,159 @@
+use super::*;
+use chrono::TimeZone;
+use contracts::Amount;
+use contracts::events::{FailureReason, OrderLine, ReservedLine};
+use uuid::Uuid;
+
+fn amount(raw: &str) -> Amount {
+    raw.parse().unwrap_or_else(|e| panic!("{raw}: {e}"))
+}
+
+fn line(name: &str, quantity: u32, price: &str, subtotal: &str) -> OrderLine {
+    OrderLine {
+        product_id: Uuid::from_u128(7),
+        product_name: name.into(),
+        quantity,
+        unit_price: amount(price),
+        subtotal: amount(subtotal),
+    }
+}
+
+fn customer() -> Customer {
+    Customer {
+        name: "Ada Lovelace".into(),
+        email: "ada@example.com".into(),
+        phone: Some("+14155550123".into()),
+    }
+}
+
+const ORDER: Uuid = Uuid::from_u128(0x0193_0000_0000_7000_8000_0000_0000_0001);
+
+fn confirmed() -> OrderConfirmed {
+    OrderConfirmed {
+        order_id: ORDER,
+        customer: customer(),
+        currency: "USD".parse().unwrap_or_else(|e| panic!("{e}")),
+        lines: vec![
+            line("Laptop", 2, "999.99", "1999.98"),
+            line("An extraordinarily long product name that overflows", 1, "5", "5"),
+        ],
+        total_amount: amount("2004.98"),
+        placed_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 15, 4, 5).single().unwrap_or_default(),
+        payment_id: Uuid::from_u128(9),
+    }
+}
+
+fn failed() -> OrderFailed {
+    OrderFailed {
+        order_id: ORDER,
+        customer: customer(),
+        reason: FailureReason::InsufficientFunds,
+        lines: vec![],
+    }
+}
+
+fn cancelled(previous_status: &str, cancelled_by: CancelledBy) -> OrderCancelled {
+    OrderCancelled {
+        order_id: ORDER,
+        customer: customer(),
+        previous_status: previous_status.into(),
+        cancelled_by,
+        currency: "EUR".parse().unwrap_or_else(|e| panic!("{e}")),
+        total_amount: amount("42"),
+        lines: vec![ReservedLine { product_id: Uuid::from_u128(7), quantity: 1 }],
+    }
+}
+
+fn refunded() -> PaymentRefunded {
+    PaymentRefunded {
+        order_id: ORDER,
+        payment_id: Uuid::from_u128(9),
+        refund_id: Uuid::from_u128(10),
+        amount: amount("42"),
+        currency: "EUR".parse().unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+#[test]
+fn the_invoice_layout_is_pinned() {
+    let expected = "\
+============================================================
+INVOICE
+============================================================
+Order ID: 01930000-0000-7000-8000-000000000001
+Date: November 22, 2026 03:04 PM
+------------------------------------------------------------
+CUSTOMER INFORMATION
+------------------------------------------------------------
+Name: Ada Lovelace
+Email: ada@example.com
+------------------------------------------------------------
+ORDER ITEMS
+------------------------------------------------------------
+Item                           Qty   Price      Subtotal
+------------------------------------------------------------
+Laptop                         2     $999.99    $1999.98
+An extraordinarily long produc 1     $5.00      $5.00
+------------------------------------------------------------
+TOTAL                                          $ 2004.98
+============================================================
+Thank you for your order!
+";
+    assert_eq!(invoice_body(&confirmed()), expected);
+}
+
+#[test]
+fn the_invoice_goes_to_the_customer_with_the_order_in_the_subject() {
+    let rendered = invoice(&confirmed());
+    assert_eq!(rendered.kind, NotificationKind::Invoice);
+    assert_eq!(rendered.customer.email, "ada@example.com");
+    assert_eq!(rendered.subject, "Your invoice for order 01930000-0000-7000-8000-000000000001");
+}
+
+#[test]
+fn a_failure_notice_explains_the_reason_in_plain_words() {
+    let rendered = failure_notice(&failed());
+    assert_eq!(rendered.subject, format!("Your order {ORDER} could not be completed"));
+    assert!(
+        rendered.text.contains("because your payment was declined for insufficient funds."),
+        "{}",
+        rendered.text
+    );
+    assert!(rendered.text.starts_with("Hello Ada Lovelace,"));
+}
+
+#[test]
+fn names_are_escaped_in_html_and_left_alone_in_text() {
+    let mut order = confirmed();
+    order.customer.name = "Ada <script>alert(1)</script> & Co".into();
+    order.lines[0].product_name = "Cables & <Adapters>".into();
+    let rendered = invoice(&order);
+    assert!(rendered.html.contains("Name: Ada &lt;script&gt;alert(1)&lt;/script&gt; &amp; Co"));
+    assert!(rendered.html.contains("<td>Cables &amp; &lt;Adapters&gt;</td>"));
+    assert!(!rendered.html.contains("<script>"));
+    assert!(rendered.text.contains("Name: Ada <script>alert(1)</script> & Co"));
+}
+
+/// Every form of every message, pinned; `cargo insta review` shows a change before it ships.
+#[test]
+fn every_message_in_every_form_is_pinned() {
+    let cases = [
+        ("invoice", invoice(&confirmed())),
+        ("failure_notice", failure_notice(&failed())),
+        (
+            "cancellation_notice_confirmed",
+            cancellation_notice(&cancelled("confirmed", CancelledBy::Customer)),
+        ),
+        ("cancellation_notice_pending", cancellation_notice(&cancelled("pending", CancelledBy::System))),
+        ("refund_notice", refund_notice(&refunded(), &customer())),
+    ];
+    for (name, rendered) in cases {
+        for (form, content) in [("text", &rendered.text), ("html", &rendered.html), ("sms", &rendered.sms)] {
+            assert!(!content.contains("{{"), "{name} {form} has an unfilled placeholder:\n{content}");
+        }
+        insta::assert_snapshot!(format!("{name}_subject"), rendered.subject);
+        insta::assert_snapshot!(format!("{name}_text"), rendered.text);
+        insta::assert_snapshot!(format!("{name}_html"), rendered.html);
+        insta::assert_snapshot!(format!("{name}_sms"), rendered.sms);
+    }
+}
