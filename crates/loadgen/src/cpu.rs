@@ -15,17 +15,9 @@ pub struct Watched {
 pub fn parse_pids(list: &str) -> anyhow::Result<Vec<Watched>> {
     let mut watched = Vec::new();
     for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
-        let Some((name, pid)) = entry.split_once('=') else {
-            bail!("`{entry}` is not name=pid")
-        };
-        let pid = pid
-            .trim()
-            .parse()
-            .with_context(|| format!("`{entry}`: pid is not a number"))?;
-        watched.push(Watched {
-            name: name.trim().to_owned(),
-            pid,
-        });
+        let Some((name, pid)) = entry.split_once('=') else { bail!("`{entry}` is not name=pid") };
+        let pid = pid.trim().parse().with_context(|| format!("`{entry}`: pid is not a number"))?;
+        watched.push(Watched { name: name.trim().to_owned(), pid });
     }
     Ok(watched)
 }
@@ -47,10 +39,7 @@ pub fn process_ticks(pid: &str) -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat"))?;
     // The command name (field 2) is in parentheses and may hold spaces; count from after it.
-    let rest = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest)
-        .context("malformed stat")?;
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed stat")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // Field 3 (state) is fields[0]; utime is field 14, stime field 15.
     let ticks = |n: usize| -> anyhow::Result<u64> { Ok(fields.get(n - 3).context("short stat")?.parse()?) };
@@ -60,15 +49,8 @@ pub fn process_ticks(pid: &str) -> anyhow::Result<u64> {
 /// Busy ticks of the whole machine: user, nice, system, irq, softirq, steal (not idle/iowait).
 pub fn machine_ticks() -> anyhow::Result<u64> {
     let stat = std::fs::read_to_string("/proc/stat")?;
-    let line = stat
-        .lines()
-        .find(|line| line.starts_with("cpu "))
-        .context("no cpu line in /proc/stat")?;
-    let columns: Vec<u64> = line
-        .split_whitespace()
-        .skip(1)
-        .map(str::parse)
-        .collect::<Result<_, _>>()?;
+    let line = stat.lines().find(|line| line.starts_with("cpu ")).context("no cpu line in /proc/stat")?;
+    let columns: Vec<u64> = line.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>()?;
     Ok([0, 1, 2, 5, 6, 7].iter().filter_map(|i| columns.get(*i)).sum())
 }
 
@@ -81,23 +63,13 @@ pub struct Sample {
 }
 
 pub fn sample(watched: &[Watched]) -> anyhow::Result<Sample> {
-    let processes = watched
-        .iter()
-        .map(|w| process_ticks(&w.pid.to_string()))
-        .collect::<anyhow::Result<_>>()?;
-    Ok(Sample {
-        processes,
-        loadgen: process_ticks("self")?,
-        machine: machine_ticks()?,
-    })
+    let processes =
+        watched.iter().map(|w| process_ticks(&w.pid.to_string())).collect::<anyhow::Result<_>>()?;
+    Ok(Sample { processes, loadgen: process_ticks("self")?, machine: machine_ticks()? })
 }
 
 pub fn busy_ticks(from: &Sample, to: &Sample) -> u64 {
-    to.processes
-        .iter()
-        .zip(&from.processes)
-        .map(|(b, a)| b.saturating_sub(*a))
-        .sum()
+    to.processes.iter().zip(&from.processes).map(|(b, a)| b.saturating_sub(*a)).sum()
 }
 
 /// Once the orders are terminal, notifications and webhooks still run; waits (at most

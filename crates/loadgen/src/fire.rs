@@ -55,11 +55,7 @@ pub async fn fire(
                 let latency = sent.elapsed();
                 match outcome {
                     Ok(Placed::Accepted(id)) => {
-                        let accepted = Accepted {
-                            id,
-                            latency,
-                            accepted_at: origin.elapsed(),
-                        };
+                        let accepted = Accepted { id, latency, accepted_at: origin.elapsed() };
                         fired.accepted.push(accepted);
                         let _ = tell.send(accepted);
                     }
@@ -72,10 +68,7 @@ pub async fn fire(
             fired
         }));
     }
-    let mut total = Fired {
-        first_sent,
-        ..Fired::default()
-    };
+    let mut total = Fired { first_sent, ..Fired::default() };
     for worker in futures_util::future::join_all(workers).await {
         let fired = worker?;
         total.accepted.extend(fired.accepted);

@@ -31,11 +31,7 @@ impl Gateway {
     pub fn new(base: &str, connections: usize) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         let url = reqwest::Url::parse(&base).with_context(|| format!("gateway URL `{base}`"))?;
-        let host = url
-            .host_str()
-            .unwrap_or_default()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
+        let host = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
         let loopback =
             host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
         if !loopback {
@@ -96,21 +92,14 @@ impl Gateway {
             "customer_email": format!("load+{index}@example.com"),
             "items": [{"product_id": product, "quantity": 1}],
         });
-        let response = self
-            .http
-            .post(format!("{}/api/v1/orders", self.base))
-            .json(&body)
-            .send()
-            .await?;
+        let response = self.http.post(format!("{}/api/v1/orders", self.base)).json(&body).send().await?;
         let status = response.status().as_u16();
         let text = response.text().await?;
         if status != 201 {
             return Ok(Placed::Refused { status, body: text });
         }
         let value: Value = serde_json::from_str(&text)?;
-        Ok(Placed::Accepted(id_of(&value).with_context(|| {
-            format!("order answer without an id: {text}")
-        })?))
+        Ok(Placed::Accepted(id_of(&value).with_context(|| format!("order answer without an id: {text}"))?))
     }
 
     /// Places orders until the gateway's catalog knows `product` (422 until it does).
@@ -133,10 +122,8 @@ impl Gateway {
     /// `status` must be a terminal status (`confirmed` or `failed`); `created_after` (RFC 3339)
     /// keeps orders of earlier runs out of the walk.
     pub async fn list(&self, status: &str, after: Option<Uuid>, created_after: &str) -> anyhow::Result<Page> {
-        let mut url = format!(
-            "{}/api/v1/orders?status={status}&limit=100&created_after={created_after}",
-            self.base
-        );
+        let mut url =
+            format!("{}/api/v1/orders?status={status}&limit=100&created_after={created_after}", self.base);
         if let Some(after) = after {
             url.push_str(&format!("&starting_after={after}"));
         }

@@ -13,10 +13,7 @@ use clap::Parser;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(
-    name = "loadgen",
-    about = "Fires orders at the gateway and measures the system end to end"
-)]
+#[command(name = "loadgen", about = "Fires orders at the gateway and measures the system end to end")]
 struct Cli {
     /// Base URL of the gateway (order-api); must be a loopback address.
     #[arg(long, env = "GATEWAY", default_value = "http://127.0.0.1:8080")]
@@ -65,18 +62,10 @@ async fn main() -> anyhow::Result<()> {
     // One product with stock for every order, plus the probe order that finds out when the
     // gateway's catalog knows it.
     let sku = format!("LOAD-{}", uuid::Uuid::now_v7().simple());
-    let product = gateway
-        .create_product(&sku, cli.orders + 1)
-        .await
-        .context("creating the product")?;
+    let product = gateway.create_product(&sku, cli.orders + 1).await.context("creating the product")?;
     let catalog_wait = Instant::now();
-    gateway
-        .wait_until_orderable(product, Duration::from_secs(cli.catalog_deadline_secs))
-        .await?;
-    eprintln!(
-        "product {sku} ({product}) orderable after {} ms",
-        catalog_wait.elapsed().as_millis()
-    );
+    gateway.wait_until_orderable(product, Duration::from_secs(cli.catalog_deadline_secs)).await?;
+    eprintln!("product {sku} ({product}) orderable after {} ms", catalog_wait.elapsed().as_millis());
 
     let cpu_before = cpu::sample(&pids)?;
     let origin = Instant::now();
@@ -116,11 +105,7 @@ async fn main() -> anyhow::Result<()> {
     };
     println!("{}", report::render(&run));
     if terminals.unfinished > 0 {
-        bail!(
-            "{} orders were not terminal after {} s",
-            terminals.unfinished,
-            cli.deadline_secs
-        );
+        bail!("{} orders were not terminal after {} s", terminals.unfinished, cli.deadline_secs);
     }
     Ok(())
 }

@@ -87,13 +87,7 @@ pub async fn watch(
                 for (id, listed) in page.items {
                     if pending.remove(&id) {
                         done.insert(id);
-                        terminal.insert(
-                            id,
-                            Terminal {
-                                confirmed: listed == "confirmed",
-                                seen_at,
-                            },
-                        );
+                        terminal.insert(id, Terminal { confirmed: listed == "confirmed", seen_at });
                     }
                 }
                 match page.next_cursor {
@@ -103,10 +97,5 @@ pub async fn watch(
             }
         }
     }
-    Ok(Watched {
-        terminal,
-        unfinished: pending.len(),
-        rounds,
-        pages,
-    })
+    Ok(Watched { terminal, unfinished: pending.len(), rounds, pages })
 }

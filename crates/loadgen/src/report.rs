@@ -49,11 +49,7 @@ fn spread(mut values: Vec<Duration>) -> Spread {
 }
 
 fn rate(count: usize, window: Duration) -> f64 {
-    if window.is_zero() {
-        0.0
-    } else {
-        count as f64 / window.as_secs_f64()
-    }
+    if window.is_zero() { 0.0 } else { count as f64 / window.as_secs_f64() }
 }
 
 pub fn render(run: &Run) -> String {
@@ -97,11 +93,7 @@ pub fn render(run: &Run) -> String {
 
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(
-        w,
-        "\n== loadgen: {} orders, {} concurrent clients ==",
-        run.orders, run.concurrency
-    );
+    let _ = writeln!(w, "\n== loadgen: {} orders, {} concurrent clients ==", run.orders, run.concurrency);
     let _ = writeln!(
         w,
         "accepted            {} of {} ({} refused)",
@@ -127,11 +119,7 @@ pub fn render(run: &Run) -> String {
         w,
         "confirmed/s e2e     {confirm_rate:.0}   (confirmed / (last confirmed seen - first accepted))"
     );
-    let _ = writeln!(
-        w,
-        "e2e latency ms      p50 {:.0}  p99 {:.0}  max {:.0}",
-        e2e.p50, e2e.p99, e2e.max
-    );
+    let _ = writeln!(w, "e2e latency ms      p50 {:.0}  p99 {:.0}  max {:.0}", e2e.p50, e2e.p99, e2e.max);
     let _ = writeln!(
         w,
         "  note: e2e = first time the order was seen terminal - time it was accepted; the lists are polled every \
@@ -141,10 +129,7 @@ pub fn render(run: &Run) -> String {
         run.terminals.rounds,
         run.terminals.pages
     );
-    let _ = writeln!(
-        w,
-        "CPU ms per order     (from before the first order until the services went idle)"
-    );
+    let _ = writeln!(w, "CPU ms per order     (from before the first order until the services went idle)");
     for (name, ticks) in &names {
         let _ = writeln!(w, "  {name:<20}{:.2}", per_order(*ticks));
     }
@@ -177,13 +162,9 @@ pub fn render(run: &Run) -> String {
     let mut cpu_header = String::from("| run |");
     let mut cpu_rule = String::from("|---|");
     let mut cpu_row = format!("| {} |", run.label);
-    for (name, ticks) in names.iter().chain(
-        [
-            ("services".to_owned(), services_total),
-            ("machine".to_owned(), machine),
-        ]
-        .iter(),
-    ) {
+    for (name, ticks) in
+        names.iter().chain([("services".to_owned(), services_total), ("machine".to_owned(), machine)].iter())
+    {
         let _ = write!(cpu_header, " {name} |");
         cpu_rule.push_str("---:|");
         let _ = write!(cpu_row, " {:.2} |", per_order(*ticks));
@@ -191,10 +172,7 @@ pub fn render(run: &Run) -> String {
     header.push('\n');
     rule.push('\n');
     row.push('\n');
-    let _ = write!(
-        w,
-        "{header}{rule}{row}\nCPU ms per order:\n\n{cpu_header}\n{cpu_rule}\n{cpu_row}\n"
-    );
+    let _ = write!(w, "{header}{rule}{row}\nCPU ms per order:\n\n{cpu_header}\n{cpu_rule}\n{cpu_row}\n");
     out
 }
 

@@ -190,6 +190,23 @@ impl FromRequest for Admin {
     }
 }
 
+/// Middleware for a scope whose every route is admin-only (an internal service's admin API).
+pub async fn admin_only(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    let refusal = match caller(req.request()) {
+        Ok(Some(claims)) if claims.role == Role::Admin => None,
+        Ok(Some(_)) => Some(Problem::new(StatusCode::FORBIDDEN, "forbidden", "This needs the admin role")),
+        Ok(None) => Some(unauthorized("no bearer token")),
+        Err(problem) => Some(problem),
+    };
+    match refusal {
+        Some(problem) => Ok(req.into_response(actix_web::ResponseError::error_response(&problem))),
+        None => Ok(next.call(req).await?.map_into_boxed_body()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

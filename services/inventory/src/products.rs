@@ -82,16 +82,15 @@ pub async fn adjust_stock(
     actor: Uuid,
 ) -> Result<Product, ProductError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
-        let product = store::lock_product(conn, id)
-            .await?
-            .filter(Product::is_active)
-            .ok_or(ProductError::NotFound)?;
-        let on_hand = adjustment.apply(product.on_hand, product.reserved).map_err(|refusal| match refusal {
-            StockRefusal::BelowReserved => {
-                ProductError::InsufficientStock { on_hand: product.on_hand, reserved: product.reserved }
-            }
-            StockRefusal::AboveMaximum => ProductError::StockLimit { on_hand: product.on_hand },
-        })?;
+        let product =
+            store::lock_product(conn, id).await?.filter(Product::is_active).ok_or(ProductError::NotFound)?;
+        let on_hand =
+            adjustment.apply(product.on_hand, product.reserved).map_err(|refusal| match refusal {
+                StockRefusal::BelowReserved => {
+                    ProductError::InsufficientStock { on_hand: product.on_hand, reserved: product.reserved }
+                }
+                StockRefusal::AboveMaximum => ProductError::StockLimit { on_hand: product.on_hand },
+            })?;
         let updated = store::set_on_hand(conn, id, on_hand).await?;
         store::record_adjustment(conn, id, adjustment, actor).await?;
         outbox::enqueue(conn, SERVICE, &upserted(&updated)).await?;

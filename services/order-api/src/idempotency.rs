@@ -43,7 +43,15 @@ pub fn valid_key(key: &str) -> bool {
     !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic())
 }
 
-pub async fn begin(conn: &mut AsyncPgConnection, scope: &str, key: &str, fingerprint: &[u8]) -> QueryResult<Begin> {
+/// fingerprint, status, body, content type, location
+type StoredRow = (Vec<u8>, Option<i32>, Option<Vec<u8>>, Option<String>, Option<String>);
+
+pub async fn begin(
+    conn: &mut AsyncPgConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> QueryResult<Begin> {
     // Keys older than 24 h are forgotten, so the same key may start afresh.
     diesel::sql_query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < now() - interval '24 hours'")
         .bind::<Text, _>(scope)
@@ -62,13 +70,7 @@ pub async fn begin(conn: &mut AsyncPgConnection, scope: &str, key: &str, fingerp
     if inserted == 1 {
         return Ok(Begin::Fresh);
     }
-    let (stored_fingerprint, status, body, content_type, location): (
-        Vec<u8>,
-        Option<i32>,
-        Option<Vec<u8>>,
-        Option<String>,
-        Option<String>,
-    ) = idempotency_keys::table
+    let (stored_fingerprint, status, body, content_type, location): StoredRow = idempotency_keys::table
         .find((scope, key))
         .select((
             idempotency_keys::fingerprint,
@@ -93,7 +95,12 @@ pub async fn begin(conn: &mut AsyncPgConnection, scope: &str, key: &str, fingerp
     })
 }
 
-pub async fn finish(conn: &mut AsyncPgConnection, scope: &str, key: &str, response: &StoredResponse) -> QueryResult<()> {
+pub async fn finish(
+    conn: &mut AsyncPgConnection,
+    scope: &str,
+    key: &str,
+    response: &StoredResponse,
+) -> QueryResult<()> {
     diesel::update(idempotency_keys::table.find((scope, key)))
         .set((
             idempotency_keys::response_status.eq(i32::from(response.status)),
@@ -111,7 +118,6 @@ pub async fn abandon(conn: &mut AsyncPgConnection, scope: &str, key: &str) -> Qu
     diesel::delete(idempotency_keys::table.find((scope, key))).execute(conn).await?;
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {

@@ -73,7 +73,9 @@ impl EventHandler for OrderSaga {
                     fail(conn, failed.order_id, Trigger::PaymentFailed, reason, &cause).await?;
                 }
                 // The invoice flag means the invoice email; an SMS copy does not count.
-                Event::NotificationSent(sent) if sent.kind == NotificationKind::Invoice && sent.channel == "email" => {
+                Event::NotificationSent(sent)
+                    if sent.kind == NotificationKind::Invoice && sent.channel == "email" =>
+                {
                     store::mark_delivered(conn, sent.order_id, DeliveryFlag::Invoice).await?;
                 }
                 Event::NotificationSent(_) => {}

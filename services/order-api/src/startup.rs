@@ -33,7 +33,9 @@ pub async fn build(
     let common = settings.common.clone();
     // One limiter for all HTTP workers of this process.
     let limiter = actix_web::web::Data::new(http::guards::RateLimiter::default());
-    runtime.serve(&common, move |cfg| http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone()))
+    runtime.serve(&common, move |cfg| {
+        http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone())
+    })
 }
 
 /// Creates the first admin from `BOOTSTRAP_ADMIN_EMAIL` / `BOOTSTRAP_ADMIN_PASSWORD` when both

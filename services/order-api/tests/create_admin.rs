@@ -37,8 +37,10 @@ async fn create_admin_makes_one_admin_and_never_overwrites_it() {
     assert!(String::from_utf8_lossy(&weak.stderr).contains("password: must be at least 12 characters"));
 
     let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
-    let admins: Count =
-        diesel::sql_query("SELECT count(*) AS n FROM order_api.users WHERE role = 'admin'").get_result(&mut conn).await.unwrap();
+    let admins: Count = diesel::sql_query("SELECT count(*) AS n FROM order_api.users WHERE role = 'admin'")
+        .get_result(&mut conn)
+        .await
+        .unwrap();
     assert_eq!(admins.n, 1);
     drop(conn);
     db.drop_database().await.unwrap();

@@ -44,7 +44,12 @@ pub enum CallbackError {
 impl Callbacks {
     /// Verifies and applies one callback; answers what became of it (`applied`, `ignored`,
     /// `duplicate`, `unknown_payment`).
-    pub async fn receive(&self, provider: &str, signature: Option<&str>, body: &[u8]) -> Result<&'static str, CallbackError> {
+    pub async fn receive(
+        &self,
+        provider: &str,
+        signature: Option<&str>,
+        body: &[u8],
+    ) -> Result<&'static str, CallbackError> {
         if provider != self.provider {
             return Err(CallbackError::UnknownProvider(provider.to_owned()));
         }
@@ -70,7 +75,8 @@ impl Callbacks {
                 let (payment_id, outcome) = match (payment, &intent) {
                     (Some(payment), Some(intent)) if INTENT_EVENTS.contains(&event_type) => {
                         let cause = format!("callback:{event_id}");
-                        let moved = lifecycle::apply_intent(conn, &payment, intent, &cause, &self.policy).await?;
+                        let moved =
+                            lifecycle::apply_intent(conn, &payment, intent, &cause, &self.policy).await?;
                         (Some(payment.id), if moved { "applied" } else { "ignored" })
                     }
                     (Some(payment), _) => (Some(payment.id), "ignored"),

@@ -14,7 +14,12 @@ use serde_json::json;
 use std::sync::Arc;
 use uuid::Uuid;
 
-pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool, callbacks: Callbacks, simulator: Option<Arc<Simulated>>) {
+pub fn routes(
+    cfg: &mut web::ServiceConfig,
+    pool: PgPool,
+    callbacks: Callbacks,
+    simulator: Option<Arc<Simulated>>,
+) {
     cfg.app_data(web::Data::new(pool))
         .app_data(web::Data::new(callbacks))
         .route("/orders/{order_id}/payment", web::get().to(payment_of_order))
@@ -54,7 +59,13 @@ async fn view(pool: &PgPool, payment: store::Payment) -> Result<serde_json::Valu
     }))
 }
 
-async fn payment_of_order(pool: web::Data<PgPool>, order_id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
+/// The gateway checks that the caller may read the order; here any valid token is required too,
+/// so payment details never leave this service without credentials.
+async fn payment_of_order(
+    _caller: platform::auth::Authenticated,
+    pool: web::Data<PgPool>,
+    order_id: web::Path<Uuid>,
+) -> Result<HttpResponse, Problem> {
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
     let payment = store::find_by_order(&mut conn, order_id.into_inner()).await.map_err(db)?;
     drop(conn);
@@ -86,10 +97,12 @@ fn callback_problem(error: CallbackError) -> Problem {
             Problem::new(StatusCode::BAD_REQUEST, "invalid_signature", "The callback signature is not valid")
                 .with_detail(error.to_string())
         }
-        CallbackError::Malformed(detail) => {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed_callback", "The callback is not a provider event")
-                .with_detail(detail)
-        }
+        CallbackError::Malformed(detail) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_callback",
+            "The callback is not a provider event",
+        )
+        .with_detail(detail),
         CallbackError::Db(error) => Problem::internal(&error),
         CallbackError::Pool(error) => Problem::unavailable(error.to_string()),
     }
@@ -123,7 +136,11 @@ async fn customer_action(
     callbacks: &Callbacks,
 ) -> Result<HttpResponse, Problem> {
     let not_waiting = || {
-        Problem::new(StatusCode::CONFLICT, "not_awaiting_action", "The payment is not waiting on the customer")
+        Problem::new(
+            StatusCode::CONFLICT,
+            "not_awaiting_action",
+            "The payment is not waiting on the customer",
+        )
     };
     let payment = {
         let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
@@ -138,7 +155,8 @@ async fn customer_action(
     let (header, body) = simulated::signed_callback(callbacks.secret.expose(), &intent, payment.id);
     callbacks.receive(simulated::NAME, Some(&header), &body).await.map_err(callback_problem)?;
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    let payment = store::find(&mut conn, id).await.map_err(db)?.ok_or_else(|| Problem::not_found("Payment"))?;
+    let payment =
+        store::find(&mut conn, id).await.map_err(db)?.ok_or_else(|| Problem::not_found("Payment"))?;
     drop(conn);
     Ok(HttpResponse::Ok().json(view(pool, payment).await?))
 }

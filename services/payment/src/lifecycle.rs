@@ -54,7 +54,8 @@ pub async fn cancel_order(conn: &mut AsyncPgConnection, order_id: Uuid, event_id
     log::record_cancellation(conn, order_id, event_id).await?;
     if let Some(payment) = store::lock_by_order(conn, order_id).await? {
         let status = payment.state()?;
-        let undoable = status.is_open() || matches!(status, PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded);
+        let undoable =
+            status.is_open() || matches!(status, PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded);
         if undoable && !payment.cancel_requested {
             store::change(conn, payment.id, Change::CancelRequested).await?;
         }
@@ -110,11 +111,14 @@ pub async fn apply_intent(
             moved
         }
         IntentStatus::Failed { code, decline_code, message } => {
-            fail(conn, payment, Trigger::ProviderFailed, (code, decline_code.as_deref(), message), cause).await?
+            fail(conn, payment, Trigger::ProviderFailed, (code, decline_code.as_deref(), message), cause)
+                .await?
         }
         IntentStatus::RequiresAction | IntentStatus::Processing => {
             let (trigger, same) = match intent.status {
-                IntentStatus::RequiresAction => (Trigger::ProviderRequiresAction, PaymentStatus::RequiresAction),
+                IntentStatus::RequiresAction => {
+                    (Trigger::ProviderRequiresAction, PaymentStatus::RequiresAction)
+                }
                 _ => (Trigger::ProviderProcessing, PaymentStatus::Processing),
             };
             store::change(conn, payment.id, Change::ExpiresIn { millis: policy.grace_ms }).await?;
@@ -152,7 +156,11 @@ pub async fn fail(
     Ok(moved)
 }
 
-pub async fn void(conn: &mut AsyncPgConnection, payment: &Payment, cause: &str) -> QueryResult<Option<PaymentStatus>> {
+pub async fn void(
+    conn: &mut AsyncPgConnection,
+    payment: &Payment,
+    cause: &str,
+) -> QueryResult<Option<PaymentStatus>> {
     let moved = move_to(conn, payment, Trigger::Void, cause).await?;
     if moved.is_some() {
         let voided = PaymentVoided { order_id: payment.order_id, payment_id: payment.id };

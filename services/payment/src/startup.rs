@@ -18,8 +18,11 @@ use tokio_util::sync::CancellationToken;
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!("migrations");
 
+/// The provider, and the simulator again when it is the one (for its customer-action routes).
+pub type Providers = (Arc<dyn Provider>, Option<Arc<Simulated>>);
+
 /// The configured provider; the simulator is also returned for its customer-action routes.
-pub fn provider(settings: &Settings, pool: &PgPool) -> anyhow::Result<(Arc<dyn Provider>, Option<Arc<Simulated>>)> {
+pub fn provider(settings: &Settings, pool: &PgPool) -> anyhow::Result<Providers> {
     Ok(match settings.payment_provider.as_str() {
         "stripe" => {
             let stripe = Stripe::new(
@@ -46,7 +49,12 @@ pub fn policy(settings: &Settings) -> Policy {
 }
 
 /// The worker, as `build` runs it (tests build their own with faults armed).
-pub fn worker(settings: &Settings, pool: PgPool, provider: Arc<dyn Provider>, faults: Faults) -> anyhow::Result<Worker> {
+pub fn worker(
+    settings: &Settings,
+    pool: PgPool,
+    provider: Arc<dyn Provider>,
+    faults: Faults,
+) -> anyhow::Result<Worker> {
     Ok(Worker {
         pool,
         provider,
@@ -70,7 +78,10 @@ pub async fn build(
     let pool = runtime.pool.clone();
     let (provider, simulator) = provider(&settings, &pool)?;
     let worker = worker(&settings, pool.clone(), provider.clone(), Faults::default())?;
-    runtime.consume(Arc::new(PaymentRequests { provider: provider.name(), wake: worker.wake.clone() }), consumer);
+    runtime.consume(
+        Arc::new(PaymentRequests { provider: provider.name(), wake: worker.wake.clone() }),
+        consumer,
+    );
     runtime.spawn(worker.run(cancel.clone()));
     let sweeper = Sweeper {
         pool: pool.clone(),

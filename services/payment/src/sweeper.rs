@@ -52,7 +52,10 @@ impl Sweeper {
             return Ok(0);
         }
         let outcome = self.expire_due().await;
-        diesel::sql_query("SELECT pg_advisory_unlock($1)").bind::<BigInt, _>(key).execute(&mut *holder).await?;
+        diesel::sql_query("SELECT pg_advisory_unlock($1)")
+            .bind::<BigInt, _>(key)
+            .execute(&mut *holder)
+            .await?;
         outcome
     }
 
@@ -75,7 +78,8 @@ impl Sweeper {
         // Cancel at the provider first, so the customer cannot complete it afterwards; if it
         // completed at the last moment, that success is what we record.
         let last_word = match &payment.provider_ref {
-            Some(reference) => match self.provider.cancel(reference, &format!("expire_{}", payment.id)).await {
+            Some(reference) => match self.provider.cancel(reference, &format!("expire_{}", payment.id)).await
+            {
                 Ok(intent) if intent.status == IntentStatus::Succeeded => Some(intent),
                 Ok(_) => None,
                 Err(error) => {
@@ -91,7 +95,8 @@ impl Sweeper {
             .transaction(async |conn: &mut AsyncPgConnection| match &last_word {
                 Some(intent) => match store::lock(conn, payment.id).await? {
                     Some(locked) => {
-                        lifecycle::apply_intent(conn, &locked, intent, "sweeper:late_success", &self.policy).await?;
+                        lifecycle::apply_intent(conn, &locked, intent, "sweeper:late_success", &self.policy)
+                            .await?;
                         Ok::<_, diesel::result::Error>(false)
                     }
                     None => Ok(false),

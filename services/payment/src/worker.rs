@@ -109,7 +109,9 @@ impl Worker {
             // The lease stays: another worker takes the payment up once it runs out.
             Err(WorkError::Crash) => tracing::warn!("simulated crash: the outcome was not recorded"),
             Err(WorkError::Provider(error)) => self.provider_failed(&payment, job, &error).await,
-            Err(error) => tracing::warn!(%error, ?job, "payment work failed; the lease will run out and it is retried"),
+            Err(error) => {
+                tracing::warn!(%error, ?job, "payment work failed; the lease will run out and it is retried")
+            }
         }
     }
 
@@ -146,15 +148,21 @@ impl Worker {
         if self.faults.crash_now() {
             return Err(WorkError::Crash);
         }
-        self.commit(payment, Step::Answered { operation: "confirm", key: Some(&key), intent: &intent, confirmed: true })
-            .await
+        self.commit(
+            payment,
+            Step::Answered { operation: "confirm", key: Some(&key), intent: &intent, confirmed: true },
+        )
+        .await
     }
 
     async fn recheck(&self, payment: &Payment) -> Result<(), WorkError> {
         let intent_id = self.intent_id(payment).await?;
         let intent = self.provider.retrieve(&intent_id).await?;
-        self.commit(payment, Step::Answered { operation: "retrieve", key: None, intent: &intent, confirmed: false })
-            .await
+        self.commit(
+            payment,
+            Step::Answered { operation: "retrieve", key: None, intent: &intent, confirmed: false },
+        )
+        .await
     }
 
     async fn void(&self, payment: &Payment) -> Result<(), WorkError> {
@@ -165,8 +173,11 @@ impl Worker {
         let intent_id = self.intent_id(payment).await?;
         let key = format!("void_{}", payment.id);
         let intent = self.provider.cancel(&intent_id, &key).await?;
-        self.commit(payment, Step::Answered { operation: "cancel", key: Some(&key), intent: &intent, confirmed: false })
-            .await
+        self.commit(
+            payment,
+            Step::Answered { operation: "cancel", key: Some(&key), intent: &intent, confirmed: false },
+        )
+        .await
     }
 
     async fn refund(&self, payment: &Payment) -> Result<(), WorkError> {
@@ -192,7 +203,12 @@ impl Worker {
         Ok(())
     }
 
-    async fn apply(&self, conn: &mut AsyncPgConnection, locked: Payment, step: &Step<'_>) -> diesel::QueryResult<()> {
+    async fn apply(
+        &self,
+        conn: &mut AsyncPgConnection,
+        locked: Payment,
+        step: &Step<'_>,
+    ) -> diesel::QueryResult<()> {
         let id = locked.id;
         match step {
             Step::Reschedule => {}
@@ -220,20 +236,33 @@ impl Worker {
                 lifecycle::refunded(conn, &locked, receipt, "order_cancelled").await?;
             }
             Step::Failed { job, error, retry_in_ms } => {
-                log::attempt(conn, id, &format!("{job:?}").to_lowercase(), None, "error", Some(error)).await?;
+                log::attempt(conn, id, &format!("{job:?}").to_lowercase(), None, "error", Some(error))
+                    .await?;
                 if let Some(millis) = retry_in_ms {
                     let retries = locked.retries + 1;
-                    return store::change(conn, id, Change::Schedule { millis: *millis, retries, error: Some(error) }).await;
+                    return store::change(
+                        conn,
+                        id,
+                        Change::Schedule { millis: *millis, retries, error: Some(error) },
+                    )
+                    .await;
                 }
                 match job {
                     Job::Charge => {
-                        let reason = ("provider_unavailable", None, "The payment provider could not be reached");
-                        lifecycle::fail(conn, &locked, Trigger::ProviderFailed, reason, "worker:gave_up").await?;
+                        let reason =
+                            ("provider_unavailable", None, "The payment provider could not be reached");
+                        lifecycle::fail(conn, &locked, Trigger::ProviderFailed, reason, "worker:gave_up")
+                            .await?;
                     }
                     // Re-checks resume at their interval; the grace period bounds them.
                     Job::Recheck => {
                         let millis = self.policy.recheck_ms;
-                        return store::change(conn, id, Change::Schedule { millis, retries: 0, error: Some(error) }).await;
+                        return store::change(
+                            conn,
+                            id,
+                            Change::Schedule { millis, retries: 0, error: Some(error) },
+                        )
+                        .await;
                     }
                     Job::Void | Job::Refund | Job::Nothing => {
                         tracing::error!(%error, ?job, "giving up; the payment needs an operator");
@@ -249,7 +278,9 @@ impl Worker {
     /// used up, or at once for a permanent error, a charge fails and other jobs stop and log.
     async fn provider_failed(&self, payment: &Payment, job: Job, error: &ProviderError) {
         let delay = match error {
-            ProviderError::Transient(_) => self.retry_delays.get(usize::try_from(payment.retries).unwrap_or(0)),
+            ProviderError::Transient(_) => {
+                self.retry_delays.get(usize::try_from(payment.retries).unwrap_or(0))
+            }
             ProviderError::Permanent(_) => None,
         };
         let retry_in_ms = delay.map(|delay| {

@@ -41,7 +41,8 @@ impl FakeStripe {
             App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
                 let state = state.clone();
                 async move {
-                    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    let header =
+                        |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
                     state.seen.lock().unwrap().push(Seen {
                         method: req.method().to_string(),
                         path: req.path().to_owned(),
@@ -49,7 +50,8 @@ impl FakeStripe {
                         authorization: header("authorization"),
                         body: String::from_utf8_lossy(&body).into_owned(),
                     });
-                    let (status, body, delay) = state.script.lock().unwrap().pop_front().unwrap_or((500, json!({}), 0));
+                    let (status, body, delay) =
+                        state.script.lock().unwrap().pop_front().unwrap_or((500, json!({}), 0));
                     tokio::time::sleep(Duration::from_millis(delay)).await;
                     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).json(body)
                 }
@@ -97,30 +99,50 @@ async fn create_sends_the_form_the_key_and_the_api_key() {
     assert_eq!((seen[0].method.as_str(), seen[0].path.as_str()), ("POST", "/v1/payment_intents"));
     assert_eq!(seen[0].idempotency_key.as_deref(), Some(format!("pay_{payment_id}_1").as_str()));
     assert_eq!(seen[0].authorization.as_deref(), Some("Bearer sk_test_123"));
-    for field in ["amount=4250", "currency=eur", "payment_method=pm_card_visa", &format!("metadata%5Bpayment_id%5D={payment_id}")] {
+    for field in [
+        "amount=4250",
+        "currency=eur",
+        "payment_method=pm_card_visa",
+        &format!("metadata%5Bpayment_id%5D={payment_id}"),
+    ] {
         assert!(seen[0].body.contains(field), "{field} missing from {}", seen[0].body);
     }
 }
 
 #[tokio::test]
 async fn server_errors_are_retried_with_the_same_key_and_client_errors_are_not() {
-    let script = vec![(503, json!({}), 0), (500, json!({}), 0), (200, intent("succeeded"), 0), (400, json!({"error": {"message": "No such payment_intent"}}), 0)];
+    let script = vec![
+        (503, json!({}), 0),
+        (500, json!({}), 0),
+        (200, intent("succeeded"), 0),
+        (400, json!({"error": {"message": "No such payment_intent"}}), 0),
+    ];
     let (fake, base) = FakeStripe::start(script).await;
     let stripe = adapter(&base, 1000, 2);
     let confirmed = stripe.confirm("pi_123", "pay_x_1_confirm").await.unwrap();
     assert_eq!(confirmed.status, IntentStatus::Succeeded);
     let seen = fake.seen();
     assert_eq!(seen.len(), 3);
-    assert!(seen.iter().all(|s| s.path == "/v1/payment_intents/pi_123/confirm" && s.idempotency_key.as_deref() == Some("pay_x_1_confirm")));
+    assert!(seen.iter().all(|s| s.path == "/v1/payment_intents/pi_123/confirm"
+        && s.idempotency_key.as_deref() == Some("pay_x_1_confirm")));
     let missing = stripe.retrieve("pi_missing").await;
-    assert!(matches!(missing, Err(ProviderError::Permanent(ref m)) if m.contains("No such payment_intent")), "{missing:?}");
+    assert!(
+        matches!(missing, Err(ProviderError::Permanent(ref m)) if m.contains("No such payment_intent")),
+        "{missing:?}"
+    );
     assert_eq!(fake.seen().len(), 4, "a 4xx is not retried");
     assert_eq!(fake.seen()[3].method, "GET");
 }
 
 #[tokio::test]
 async fn retries_are_bounded_and_end_in_a_transient_error() {
-    let (fake, base) = FakeStripe::start(vec![(502, json!({}), 0), (503, json!({}), 0), (500, json!({}), 0), (200, intent("succeeded"), 0)]).await;
+    let (fake, base) = FakeStripe::start(vec![
+        (502, json!({}), 0),
+        (503, json!({}), 0),
+        (500, json!({}), 0),
+        (200, intent("succeeded"), 0),
+    ])
+    .await;
     let result = adapter(&base, 1000, 2).retrieve("pi_123").await;
     assert!(matches!(result, Err(ProviderError::Transient(_))), "{result:?}");
     assert_eq!(fake.seen().len(), 3, "one call and two retries");
@@ -128,7 +150,8 @@ async fn retries_are_bounded_and_end_in_a_transient_error() {
 
 #[tokio::test]
 async fn a_slow_provider_times_out_as_a_transient_error() {
-    let (fake, base) = FakeStripe::start(vec![(200, intent("succeeded"), 1000), (200, intent("succeeded"), 1000)]).await;
+    let (fake, base) =
+        FakeStripe::start(vec![(200, intent("succeeded"), 1000), (200, intent("succeeded"), 1000)]).await;
     let result = adapter(&base, 100, 1).retrieve("pi_123").await;
     assert!(matches!(result, Err(ProviderError::Transient(ref m)) if m.contains("timed out")), "{result:?}");
     assert_eq!(fake.seen().len(), 2);
@@ -155,15 +178,23 @@ async fn a_declined_card_is_an_answer_with_its_decline_code() {
 async fn refunds_and_cancels_speak_stripe() {
     let script = vec![
         (200, json!({"id": "re_1", "object": "refund", "status": "succeeded"}), 0),
-        (400, json!({"error": {"message": "You cannot cancel this PaymentIntent because it has a status of succeeded."}}), 0),
+        (
+            400,
+            json!({"error": {"message": "You cannot cancel this PaymentIntent because it has a status of succeeded."}}),
+            0,
+        ),
         (200, intent("succeeded"), 0),
     ];
     let (fake, base) = FakeStripe::start(script).await;
     let stripe = adapter(&base, 1000, 2);
-    let receipt = stripe.refund("pi_123", &BigDecimal::from_str("10.00").unwrap(), "refund_p_1").await.unwrap();
+    let receipt =
+        stripe.refund("pi_123", &BigDecimal::from_str("10.00").unwrap(), "refund_p_1").await.unwrap();
     assert_eq!(receipt.id, "re_1");
     let seen = fake.seen();
-    assert_eq!((seen[0].path.as_str(), seen[0].idempotency_key.as_deref()), ("/v1/refunds", Some("refund_p_1")));
+    assert_eq!(
+        (seen[0].path.as_str(), seen[0].idempotency_key.as_deref()),
+        ("/v1/refunds", Some("refund_p_1"))
+    );
     assert_eq!(seen[0].body, "payment_intent=pi_123&amount=1000");
     let cancelled = stripe.cancel("pi_123", "void_p").await.unwrap();
     assert_eq!(cancelled.status, IntentStatus::Succeeded, "a finished intent answers what it is");

@@ -52,7 +52,10 @@ impl Harness {
         };
         let mut conn = self.pool.get().await.unwrap();
         assert!(lifecycle::request(&mut conn, &request, "simulated", "test").await.unwrap());
-        assert!(!lifecycle::request(&mut conn, &request, "simulated", "test").await.unwrap(), "one payment per order");
+        assert!(
+            !lifecycle::request(&mut conn, &request, "simulated", "test").await.unwrap(),
+            "one payment per order"
+        );
         order_id
     }
 
@@ -89,7 +92,8 @@ impl Harness {
     }
 
     async fn events(&self, event_type: &str) -> i64 {
-        self.count(&format!("SELECT count(*) AS n FROM payment.outbox WHERE routing_key = '{event_type}'")).await
+        self.count(&format!("SELECT count(*) AS n FROM payment.outbox WHERE routing_key = '{event_type}'"))
+            .await
     }
 }
 
@@ -107,15 +111,33 @@ async fn a_crash_between_the_provider_call_and_the_commit_charges_once() {
     let faults = crashing_once();
     let doomed = harness.worker(faults.clone());
     assert_eq!(doomed.run_once().await, 1);
-    assert_eq!(std::sync::atomic::AtomicUsize::load(&faults.crash_after_provider_call, std::sync::atomic::Ordering::SeqCst), 0, "the crash happened");
+    assert_eq!(
+        std::sync::atomic::AtomicUsize::load(
+            &faults.crash_after_provider_call,
+            std::sync::atomic::Ordering::SeqCst
+        ),
+        0,
+        "the crash happened"
+    );
     assert_eq!(harness.status(order_id).await, "processing", "the outcome was not committed");
-    assert_eq!(harness.count("SELECT count(*) AS n FROM payment.sim_intents WHERE status = 'succeeded'").await, 1);
+    assert_eq!(
+        harness.count("SELECT count(*) AS n FROM payment.sim_intents WHERE status = 'succeeded'").await,
+        1
+    );
     assert_eq!(harness.events("payment.succeeded").await, 0);
 
     let fresh = harness.worker(Faults::default());
     harness.work_until(&fresh, order_id, "succeeded").await;
-    assert_eq!(harness.count("SELECT count(*) AS n FROM payment.sim_intents").await, 1, "one charge at the provider");
-    assert_eq!(harness.count("SELECT confirm_calls::bigint AS n FROM payment.sim_intents").await, 2, "the same call, twice");
+    assert_eq!(
+        harness.count("SELECT count(*) AS n FROM payment.sim_intents").await,
+        1,
+        "one charge at the provider"
+    );
+    assert_eq!(
+        harness.count("SELECT confirm_calls::bigint AS n FROM payment.sim_intents").await,
+        2,
+        "the same call, twice"
+    );
     assert_eq!(harness.events("payment.succeeded").await, 1);
     let keys = harness
         .count("SELECT count(DISTINCT idempotency_key) AS n FROM payment.payment_attempts WHERE operation = 'confirm'")

@@ -67,6 +67,38 @@ async fn each_role_reaches_exactly_its_routes() {
         assert!(status == 200 || status == 201, "{method} {path} as admin: {status} {answer}");
     }
 
+    // Defence in depth: the services behind the gateway check the same token themselves.
+    for (base, path) in [(&system.inventory, "/products"), (&system.dispatcher_url, "/webhook-endpoints")] {
+        let direct = system.http.post(format!("{base}{path}")).json(&json!({})).send().await.unwrap();
+        assert_eq!(direct.status().as_u16(), 401, "{base}{path} without a token");
+        let direct = system
+            .http
+            .post(format!("{base}{path}"))
+            .bearer_auth(&ada)
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            (403..=405).contains(&direct.status().as_u16()),
+            "{base}{path} as a customer: {}",
+            direct.status()
+        );
+    }
+    let direct = system
+        .http
+        .get(format!("{}/webhook-endpoints", system.dispatcher_url))
+        .bearer_auth(&ada)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(direct.status().as_u16(), 403);
+    let direct =
+        system.http.get(format!("{}/notifications", system.notifier)).bearer_auth(&ada).send().await.unwrap();
+    assert_eq!(direct.status().as_u16(), 403);
+    let direct = system.http.get(format!("{}/notifications", system.notifier)).send().await.unwrap();
+    assert_eq!(direct.status().as_u16(), 401);
+
     // Orders belong to their customer.
     let (status, order) =
         system.send_as(&ada, Method::POST, "/api/v1/orders", Some(&order_body(product))).await;
@@ -77,6 +109,13 @@ async fn each_role_reaches_exactly_its_routes() {
     assert_eq!(system.send_as(&bob, Method::GET, &path, None).await.0, 404, "another customer's order");
     assert_eq!(system.get(&path).await.0, 401, "an account's order needs its token");
     assert_eq!(system.send_as(&admin, Method::GET, &path, None).await.0, 200);
+    let payment = format!("{path}/payment");
+    testkit::eventually("the order's payment", SAGA_TIMEOUT, || async {
+        (system.send_as(&ada, Method::GET, &payment, None).await.0 == 200).then_some(())
+    })
+    .await;
+    assert_eq!(system.send_as(&bob, Method::GET, &payment, None).await.0, 404, "another customer's payment");
+    assert_eq!(system.get(&payment).await.0, 401);
     assert_eq!(system.send_as(&bob, Method::POST, &format!("{path}/cancel"), Some(&json!({}))).await.0, 404);
     assert_eq!(system.post(&format!("{path}/cancel"), &json!({})).await.0, 401);
     assert_eq!(
@@ -136,7 +175,9 @@ async fn each_role_reaches_exactly_its_routes() {
 async fn accounts_refuse_weak_passwords_duplicates_and_wrong_credentials() {
     let system = System::start().await;
     let register = async |email: &str, password: &str| {
-        system.post("/api/v1/auth/register", &json!({"email": email, "password": password, "name": "N"})).await
+        system
+            .post("/api/v1/auth/register", &json!({"email": email, "password": password, "name": "N"}))
+            .await
     };
     let (status, problem) = register("weak@example.com", "short").await;
     assert_eq!((status, problem["errors"][0]["field"].as_str()), (422, Some("password")));

@@ -14,7 +14,7 @@ async fn payment_until(system: &System, order_id: &str, what: &str, done: impl F
     eventually(what, SAGA_TIMEOUT, || {
         let (path, done) = (path.clone(), &done);
         async move {
-            let (status, body) = system.get(&path).await;
+            let (status, body) = system.admin_get(&path).await;
             (status == 200 && done(&body)).then_some(body)
         }
     })
@@ -90,11 +90,15 @@ async fn card_outcomes_confirm_or_fail_the_order_with_their_reason_and_stock_fol
     let declined = place(&system, product, 2, "pm_card_declined").await;
     let poor = place(&system, product, 3, "pm_card_insufficient_funds").await;
     assert_eq!(system.terminal(&ok).await["status"], "confirmed");
-    for (id, reason, code) in
-        [(&declined, "payment_declined", "card_declined"), (&poor, "insufficient_funds", "insufficient_funds")]
-    {
+    for (id, reason, code) in [
+        (&declined, "payment_declined", "card_declined"),
+        (&poor, "insufficient_funds", "insufficient_funds"),
+    ] {
         let order = system.terminal(id).await;
-        assert_eq!((order["status"].as_str(), order["failure_reason"].as_str()), (Some("failed"), Some(reason)));
+        assert_eq!(
+            (order["status"].as_str(), order["failure_reason"].as_str()),
+            (Some("failed"), Some(reason))
+        );
         let payment = payment_status(&system, id, "failed").await;
         assert_eq!(payment["failure_code"], code);
         assert!(payment["decline_code"].is_string(), "{payment}");
@@ -102,8 +106,12 @@ async fn card_outcomes_confirm_or_fail_the_order_with_their_reason_and_stock_fol
     let paid = payment_status(&system, &ok, "succeeded").await;
     assert_eq!(history(&paid), ["pending", "processing", "succeeded"]);
     assert_eq!(paid["amount"], "25.00");
-    let keys: Vec<&str> = paid["attempts"].as_array().unwrap().iter().filter_map(|a| a["idempotency_key"].as_str()).collect();
-    assert!(keys.iter().all(|k| k.starts_with(&format!("pay_{}_1", paid["id"].as_str().unwrap()))), "{keys:?}");
+    let keys: Vec<&str> =
+        paid["attempts"].as_array().unwrap().iter().filter_map(|a| a["idempotency_key"].as_str()).collect();
+    assert!(
+        keys.iter().all(|k| k.starts_with(&format!("pay_{}_1", paid["id"].as_str().unwrap()))),
+        "{keys:?}"
+    );
     stock_becomes(&system, product, (9, 9)).await;
     system.stop().await;
 }
@@ -115,7 +123,8 @@ async fn a_flaky_provider_is_retried_with_backoff_until_the_charge_succeeds_once
     let id = place(&system, product, 1, "pm_card_flaky").await;
     assert_eq!(system.terminal(&id).await["status"], "confirmed");
     let payment = payment_status(&system, &id, "succeeded").await;
-    let outcomes: Vec<&str> = payment["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    let outcomes: Vec<&str> =
+        payment["attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
     assert_eq!(outcomes.iter().filter(|o| **o == "error").count(), 2, "{outcomes:?}");
     assert_eq!(system.count("SELECT count(*) AS n FROM payment.sim_intents").await, 1);
     assert_eq!(system.count("SELECT confirm_calls::bigint AS n FROM payment.sim_intents").await, 3);
@@ -140,7 +149,10 @@ async fn a_payment_waiting_on_the_customer_is_completed_or_failed_through_the_si
     }
     assert_eq!(system.terminal(&completed).await["status"], "confirmed");
     let failed = system.terminal(&abandoned).await;
-    assert_eq!((failed["status"].as_str(), failed["failure_reason"].as_str()), (Some("failed"), Some("payment_failed")));
+    assert_eq!(
+        (failed["status"].as_str(), failed["failure_reason"].as_str()),
+        (Some("failed"), Some("payment_failed"))
+    );
     let paid = payment_status(&system, &completed, "succeeded").await;
     assert_eq!(history(&paid), ["pending", "processing", "requires_action", "succeeded"]);
     assert_eq!(paid["provider_events"][0]["outcome"], "applied");
@@ -156,7 +168,10 @@ async fn an_unanswered_action_fails_after_the_grace_period_once_across_two_repli
     let id = place(&system, product, 2, "pm_card_no_callback").await;
     payment_status(&system, &id, "requires_action").await;
     let order = system.terminal(&id).await;
-    assert_eq!((order["status"].as_str(), order["failure_reason"].as_str()), (Some("failed"), Some("payment_failed")));
+    assert_eq!(
+        (order["status"].as_str(), order["failure_reason"].as_str()),
+        (Some("failed"), Some("payment_failed"))
+    );
     let payment = payment_status(&system, &id, "failed").await;
     assert_eq!(payment["failure_code"], "payment_timeout");
     stock_becomes(&system, product, (3, 3)).await;
@@ -193,11 +208,15 @@ async fn callbacks_are_verified_recorded_once_and_never_move_a_payment_backwards
     assert_eq!(payment_status(&system, &id, "requires_action").await["provider_events"], json!([]));
 
     let unknown = provider_event("evt_unknown", "charge.dispute.created", &intent, "succeeded");
-    let (status, body) = post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &unknown)), &unknown).await;
+    let (status, body) =
+        post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &unknown)), &unknown).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")));
-    let (status, body) = post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &success)), &success).await;
+    let (status, body) =
+        post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &success)), &success).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("applied")));
-    let (status, body) = post_callback(&system, &payment_url, Some(stripe_signature(secret, now + 1, &success)), &success).await;
+    let (status, body) =
+        post_callback(&system, &payment_url, Some(stripe_signature(secret, now + 1, &success)), &success)
+            .await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("duplicate")));
     for (event_id, kind, state) in [
         ("evt_late_action", "payment_intent.requires_action", "requires_action"),
@@ -205,11 +224,13 @@ async fn callbacks_are_verified_recorded_once_and_never_move_a_payment_backwards
         ("evt_late_failure", "payment_intent.payment_failed", "requires_payment_method"),
     ] {
         let stale = provider_event(event_id, kind, &intent, state);
-        let (status, body) = post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &stale)), &stale).await;
+        let (status, body) =
+            post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &stale)), &stale).await;
         assert_eq!((status, body["outcome"].as_str()), (200, Some("ignored")), "{kind}");
     }
     let stranger = provider_event("evt_stranger", "payment_intent.succeeded", "pi_unknown", "succeeded");
-    let (status, body) = post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &stranger)), &stranger).await;
+    let (status, body) =
+        post_callback(&system, &payment_url, Some(stripe_signature(secret, now, &stranger)), &stranger).await;
     assert_eq!((status, body["outcome"].as_str()), (200, Some("unknown_payment")));
 
     assert_eq!(system.terminal(&id).await["status"], "confirmed");
@@ -228,7 +249,10 @@ async fn cancelling_a_confirmed_order_refunds_it_in_full() {
     assert_eq!(system.terminal(&id).await["status"], "confirmed");
     cancel(&system, &id).await;
     let payment = payment_status(&system, &id, "refunded").await;
-    assert_eq!((payment["refunded_amount"].as_str(), payment["refunds"][0]["amount"].as_str()), (Some("25.00"), Some("25.00")));
+    assert_eq!(
+        (payment["refunded_amount"].as_str(), payment["refunds"][0]["amount"].as_str()),
+        (Some("25.00"), Some("25.00"))
+    );
     assert_eq!(history(&payment), ["pending", "processing", "succeeded", "refunded"]);
     eventually("payment.refunded", SAGA_TIMEOUT, || async {
         (events_of(&system, &id, "payment.refunded").len() == 1).then_some(())
@@ -279,7 +303,12 @@ async fn a_cancellation_before_the_request_voids_without_charging_and_repeats_cr
     };
     system.publish_raw("order.cancelled", &envelope(Event::OrderCancelled(cancelled))).await;
     eventually("the cancellation to be remembered", SAGA_TIMEOUT, || async {
-        (system.count(&format!("SELECT count(*) AS n FROM payment.order_cancellations WHERE order_id = '{order_id}'")).await == 1)
+        (system
+            .count(&format!(
+                "SELECT count(*) AS n FROM payment.order_cancellations WHERE order_id = '{order_id}'"
+            ))
+            .await
+            == 1)
             .then_some(())
     })
     .await;
@@ -297,8 +326,14 @@ async fn a_cancellation_before_the_request_voids_without_charging_and_repeats_cr
         (events_of(&system, &id, "payment.voided").len() == 1).then_some(())
     })
     .await;
-    assert_eq!(system.text(&format!("SELECT status AS t FROM payment.payments WHERE order_id = '{order_id}'")).await, ["voided"]);
+    assert_eq!(
+        system.text(&format!("SELECT status AS t FROM payment.payments WHERE order_id = '{order_id}'")).await,
+        ["voided"]
+    );
     assert_eq!(system.count("SELECT count(*) AS n FROM payment.sim_intents").await, 0, "nothing charged");
-    assert_eq!(system.count("SELECT count(*) AS n FROM payment.inbox WHERE event_type = 'payment.requested'").await, 2);
+    assert_eq!(
+        system.count("SELECT count(*) AS n FROM payment.inbox WHERE event_type = 'payment.requested'").await,
+        2
+    );
     system.stop().await;
 }

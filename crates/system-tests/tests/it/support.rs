@@ -62,6 +62,9 @@ pub struct System {
     _mail_dir: std::path::PathBuf,
     /// Inventory's own base URL (the last instance), for calls that bypass the gateway.
     pub inventory: String,
+    /// Base URLs of the services behind the gateway, for calls that bypass it.
+    pub notifier: String,
+    pub dispatcher_url: String,
 }
 
 pub struct Options {
@@ -234,6 +237,8 @@ impl System {
             _spy_connection: spy_connection,
             _mail_dir: mail_dir,
             inventory: format!("http://127.0.0.1:{inventory_port}"),
+            notifier: format!("http://127.0.0.1:{notifier_port}"),
+            dispatcher_url: format!("http://127.0.0.1:{webhooks_port}"),
         }
     }
 
@@ -480,9 +485,10 @@ impl System {
             daily_summary_recipients: String::new(),
         };
         configure(&mut settings);
-        let app = notifier::startup::build(settings, ConsumerOptions::new(notifier::SERVICE), self.cancel.clone())
-            .await
-            .expect("another notifier starts");
+        let app =
+            notifier::startup::build(settings, ConsumerOptions::new(notifier::SERVICE), self.cancel.clone())
+                .await
+                .expect("another notifier starts");
         self.tasks.push(tokio::spawn(app.run_until_stopped()));
     }
 

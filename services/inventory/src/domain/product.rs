@@ -123,15 +123,21 @@ impl TryFrom<UpdateProductRequest> for ProductChanges {
             Some(Some(value)) => Some(value),
             None => None,
         };
-        let (raw_name, raw_price, raw_currency) =
-            (not_null("name", request.name), not_null("price", request.price), not_null("currency", request.currency));
+        let (raw_name, raw_price, raw_currency) = (
+            not_null("name", request.name),
+            not_null("price", request.price),
+            not_null("currency", request.currency),
+        );
         if raw_name.is_none()
             && request.description.is_none()
             && raw_price.is_none()
             && raw_currency.is_none()
             && errors.is_empty()
         {
-            errors.push(FieldError::new("body", "must name at least one of name, description, price, currency"));
+            errors.push(FieldError::new(
+                "body",
+                "must name at least one of name, description, price, currency",
+            ));
         }
         let changes = Self {
             name: raw_name.map(|raw| name(&raw, &mut errors)),
@@ -183,9 +189,8 @@ mod tests {
     }
 
     fn patch(json: serde_json::Value) -> Result<ProductChanges, Vec<FieldError>> {
-        let request: UpdateProductRequest = serde_json::from_value(json).map_err(|e| {
-            vec![FieldError::new("json", e.to_string())]
-        })?;
+        let request: UpdateProductRequest =
+            serde_json::from_value(json).map_err(|e| vec![FieldError::new("json", e.to_string())])?;
         ProductChanges::try_from(request)
     }
 

@@ -121,7 +121,10 @@ mod tests {
 
     #[test]
     fn reasons_fix_the_sign_and_correction_allows_both() {
-        assert!(adjustment(5, "restock", Some("  pallet 7 ")).is_ok_and(|a| a.note.as_deref() == Some("pallet 7")));
+        assert!(
+            adjustment(5, "restock", Some("  pallet 7 "))
+                .is_ok_and(|a| a.note.as_deref() == Some("pallet 7"))
+        );
         assert!(adjustment(-2, "damaged", None).is_ok());
         assert!(adjustment(-2, "correction", None).is_ok());
         assert!(adjustment(3, "correction", None).is_ok());

@@ -38,7 +38,11 @@ pub async fn insert_product(
         })
 }
 
-pub async fn find_product(conn: &mut AsyncPgConnection, id: Uuid, scope: Scope) -> QueryResult<Option<Product>> {
+pub async fn find_product(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    scope: Scope,
+) -> QueryResult<Option<Product>> {
     let mut query = products::table.find(id).select(Product::as_select()).into_boxed();
     if scope == Scope::Active {
         query = query.filter(products::deleted_at.is_null());

@@ -23,7 +23,7 @@ pub fn check_policy(password: &str, email: &str) -> Result<(), String> {
         return Err(format!("must be at most {MAX_LENGTH} characters"));
     }
     let lower = password.to_lowercase();
-    if COMMON.contains(&lower.as_str()) || password.chars().all(|c| Some(c) == password.chars().next()) {
+    if COMMON.contains(&lower.as_str()) || password.chars().all(|c| password.starts_with(c)) {
         return Err("is too easy to guess".into());
     }
     let local = email.split('@').next().unwrap_or_default();

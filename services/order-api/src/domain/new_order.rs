@@ -78,7 +78,10 @@ impl CreateOrderRequest {
         let mut errors = Vec::new();
         let name = self.customer_name.as_deref().unwrap_or_default().trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            errors.push(FieldError::new("customer_name", "is required: 1 to 200 characters, no control characters"));
+            errors.push(FieldError::new(
+                "customer_name",
+                "is required: 1 to 200 characters, no control characters",
+            ));
         }
         if !is_plausible_email(self.customer_email.as_deref().unwrap_or_default().trim()) {
             errors.push(FieldError::new("customer_email", "must be a valid email address"));

@@ -103,7 +103,7 @@ async fn forward(
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
     })?;
     let mut outgoing = client.request(method, &url).body(body.to_vec());
-    for name in ["content-type", "authorization", "idempotency-key", "traceparent"] {
+    for name in ["content-type", "authorization", "idempotency-key", "traceparent", "stripe-signature"] {
         if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             outgoing = outgoing.header(name, value);
         }

@@ -163,14 +163,19 @@ pub async fn bodies(
     let body = match req.extract::<web::Bytes>().await {
         Ok(body) => body,
         Err(error) => {
-            let problem = Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The request body is too large")
-                .with_detail(error.to_string());
+            let problem = Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The request body is too large",
+            )
+            .with_detail(error.to_string());
             return Ok(req.into_response(problem_response(problem)));
         }
     };
     if json_depth(&body) > settings.json_max_depth {
-        let problem = Problem::new(StatusCode::BAD_REQUEST, "json_too_deep", "The JSON body is nested too deeply")
-            .with_detail(format!("at most {} levels", settings.json_max_depth));
+        let problem =
+            Problem::new(StatusCode::BAD_REQUEST, "json_too_deep", "The JSON body is nested too deeply")
+                .with_detail(format!("at most {} levels", settings.json_max_depth));
         return Ok(req.into_response(problem_response(problem)));
     }
     // PostgreSQL cannot store U+0000 in text; refuse it here for every service behind us.
@@ -187,8 +192,12 @@ pub async fn bodies(
         None => return Ok(next.call(req).await?.map_into_boxed_body()),
         Some(Ok(key)) if idempotency::valid_key(&key) => key,
         Some(_) => {
-            let problem = Problem::new(StatusCode::BAD_REQUEST, "invalid_idempotency_key", "The Idempotency-Key is not valid")
-                .with_detail("use 1 to 255 visible ASCII characters, e.g. a UUID");
+            let problem = Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "The Idempotency-Key is not valid",
+            )
+            .with_detail("use 1 to 255 visible ASCII characters, e.g. a UUID");
             return Ok(req.into_response(problem_response(problem)));
         }
     };
@@ -202,7 +211,10 @@ pub async fn bodies(
     hasher.update(&body);
     let fingerprint = hasher.finalize().to_vec();
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    match idempotency::begin(&mut conn, &scope, &key, &fingerprint).await.map_err(|e| Problem::internal(&e))? {
+    match idempotency::begin(&mut conn, &scope, &key, &fingerprint)
+        .await
+        .map_err(|e| Problem::internal(&e))?
+    {
         Begin::Fresh => {}
         Begin::Replay(stored) => return Ok(req.into_response(replay(stored))),
         Begin::Mismatch => {
@@ -235,7 +247,8 @@ pub async fn bodies(
     let (request, response) = response.into_parts();
     let status = response.status();
     let headers = response.headers().clone();
-    let bytes = to_bytes(response.into_body()).await.map_err(|_| Problem::internal(&"unreadable response body"))?;
+    let bytes =
+        to_bytes(response.into_body()).await.map_err(|_| Problem::internal(&"unreadable response body"))?;
     if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
         idempotency::abandon(&mut conn, &scope, &key).await.map_err(|e| Problem::internal(&e))?;
     } else {

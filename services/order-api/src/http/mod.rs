@@ -24,7 +24,13 @@ pub fn routes(
     cfg.app_data(web::Data::new(pool))
         .app_data(limiter)
         .app_data(web::Data::new(guards::GuardSettings {
-            cors_origins: settings.cors_allowed_origins.split(',').map(str::trim).filter(|o| !o.is_empty()).map(str::to_owned).collect(),
+            cors_origins: settings
+                .cors_allowed_origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
             rate_per_second: settings.rate_limit_per_second,
             burst: settings.rate_limit_burst,
             json_max_depth: settings.json_max_depth,
@@ -33,11 +39,15 @@ pub fn routes(
         .app_data(web::Data::new(upstreams))
         // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
         .service(
-            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", openapi::document()),
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .url("/api/v1/openapi.json", openapi::document()),
         )
-        .route("/docs", web::get().to(|| async {
-            actix_web::HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
-        }))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                actix_web::HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish()
+            }),
+        )
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(guards::bodies))

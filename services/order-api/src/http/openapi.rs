@@ -120,6 +120,74 @@ mod forwarded {
         params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Product), (status = 404, body = ProblemDoc)))]
     fn get_product() {}
 
+    #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = uuid::Uuid, Path)),
+        request_body(content = serde_json::Value, description = "Any of name, description, price, currency"),
+        responses((status = 200, body = Product), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc),
+            (status = 404, body = ProblemDoc), (status = 422, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn update_product() {}
+
+    #[utoipa::path(delete, path = "/api/v1/products/{id}", tag = "products", params(("id" = uuid::Uuid, Path)),
+        responses((status = 204, description = "Soft-deleted: hidden, no longer orderable, SKU kept"),
+            (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn delete_product() {}
+
+    #[utoipa::path(post, path = "/api/v1/products/{id}/stock-adjustments", tag = "products", params(("id" = uuid::Uuid, Path)),
+        request_body(content = serde_json::Value,
+            description = "`{\"delta\": i64 (non-zero), \"reason\": \"restock\"|\"damaged\"|\"correction\"|\"return\", \"note\"?}`"),
+        responses((status = 200, body = Product),
+            (status = 409, description = "Would leave less than is reserved (`insufficient_stock`)", body = ProblemDoc),
+            (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn adjust_stock() {}
+
+    #[utoipa::path(get, path = "/api/v1/orders/{id}/payment", tag = "payments", params(("id" = uuid::Uuid, Path)),
+        responses((status = 200, description = "The payment: status, amount, refunds, attempts, history"),
+            (status = 401, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn order_payment() {}
+
+    #[utoipa::path(post, path = "/api/v1/payments/callbacks/{provider}", tag = "payments",
+        params(("provider" = String, Path, description = "`stripe` or `simulated`")),
+        request_body(content = serde_json::Value, description = "The provider's signed event (raw body; `Stripe-Signature`)"),
+        responses((status = 200, description = "Recorded (duplicates and unknown events are harmless)"),
+            (status = 400, description = "Forged, stale or unsigned", body = ProblemDoc)))]
+    fn payment_callback() {}
+
+    #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
+        params(("status" = Option<String>, Query), ("kind" = Option<String>, Query), ("channel" = Option<String>, Query),
+            ("order_id" = Option<uuid::Uuid>, Query), ("limit" = Option<i64>, Query), ("cursor" = Option<String>, Query)),
+        responses((status = 200, description = "`{items, next_cursor}`"), (status = 401, body = ProblemDoc),
+            (status = 403, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn list_notifications() {}
+
+    #[utoipa::path(post, path = "/api/v1/notifications/retry-failed", tag = "notifications",
+        request_body(content = serde_json::Value, description = "`{\"since\"?, \"until\"?, \"limit\"? (default 100, max 1000)}`"),
+        responses((status = 200, description = "`{\"retried\": n}`"), (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn retry_failed_notifications() {}
+
+    #[utoipa::path(get, path = "/api/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks", params(("id" = uuid::Uuid, Path),
+            ("event_id" = Option<uuid::Uuid>, Query), ("status" = Option<String>, Query)),
+        responses((status = 200, description = "Deliveries with their attempts"), (status = 401, body = ProblemDoc),
+            (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn endpoint_deliveries() {}
+
+    #[utoipa::path(post, path = "/api/v1/webhook-endpoints/{id}/rotate-secret", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
+        responses((status = 200, description = "The new secret, shown once; the old one signs too for 24 h", body = WebhookEndpoint),
+            (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn rotate_secret() {}
+
+    #[utoipa::path(post, path = "/api/v1/webhook-deliveries/{id}/resend", tag = "webhooks", params(("id" = uuid::Uuid, Path)),
+        responses((status = 202, description = "A fresh attempt is due now"), (status = 401, body = ProblemDoc),
+            (status = 403, body = ProblemDoc), (status = 404, body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn resend_delivery() {}
+
     #[utoipa::path(post, path = "/api/v1/webhook-endpoints", tag = "webhooks", request_body = NewWebhookEndpoint,
         responses((status = 201, description = "The signing secret is shown only here", body = WebhookEndpoint),
             (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc), (status = 422, body = ProblemDoc)),
@@ -140,7 +208,9 @@ impl Modify for BearerAuth {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
         );
     }
 }
@@ -158,11 +228,16 @@ impl Modify for BearerAuth {
         super::order_routes::create, super::order_routes::list, super::order_routes::get,
         super::order_routes::cancel, super::order_routes::set_status,
         forwarded::create_product, forwarded::list_products, forwarded::get_product,
+        forwarded::update_product, forwarded::delete_product, forwarded::adjust_stock,
+        forwarded::order_payment, forwarded::payment_callback,
+        forwarded::list_notifications, forwarded::retry_failed_notifications,
         forwarded::create_webhook_endpoint, forwarded::list_webhook_endpoints,
+        forwarded::endpoint_deliveries, forwarded::rotate_secret, forwarded::resend_delivery,
     ),
     components(schemas(ProblemDoc, FieldErrorDoc)),
     modifiers(&BearerAuth),
-    tags((name = "auth"), (name = "orders"), (name = "products"), (name = "webhooks"))
+    tags((name = "auth"), (name = "orders"), (name = "products"), (name = "payments"), (name = "notifications"),
+        (name = "webhooks"))
 )]
 pub struct ApiDoc;
 
@@ -182,14 +257,23 @@ mod tests {
             std::fs::write(path, &generated).unwrap_or_else(|e| panic!("cannot write {path}: {e}"));
         }
         let committed = std::fs::read_to_string(path).unwrap_or_default();
-        assert!(committed == generated, "docs/openapi.json drifted from the code; rerun with UPDATE_OPENAPI=1");
+        assert!(
+            committed == generated,
+            "docs/openapi.json drifted from the code; rerun with UPDATE_OPENAPI=1"
+        );
     }
 
     #[test]
     fn the_document_is_openapi_3_1_with_every_public_route() {
         let doc = serde_json::to_value(super::document()).unwrap_or_default();
         assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
-        for path in ["/api/v1/orders", "/api/v1/orders/{id}", "/api/v1/orders/{id}/cancel", "/api/v1/auth/login", "/api/v1/products"] {
+        for path in [
+            "/api/v1/orders",
+            "/api/v1/orders/{id}",
+            "/api/v1/orders/{id}/cancel",
+            "/api/v1/auth/login",
+            "/api/v1/products",
+        ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }

@@ -24,7 +24,9 @@ pub fn job_of(payment: &Payment) -> Job {
     let Ok(status) = payment.state() else { return Job::Nothing };
     match status {
         open if open.is_open() && payment.cancel_requested => Job::Void,
-        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded if payment.cancel_requested => Job::Refund,
+        PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded if payment.cancel_requested => {
+            Job::Refund
+        }
         PaymentStatus::Pending => Job::Charge,
         PaymentStatus::Processing if !payment.confirmed => Job::Charge,
         PaymentStatus::Processing | PaymentStatus::RequiresAction => Job::Recheck,

@@ -58,10 +58,15 @@ pub trait Provider: Send + Sync + 'static {
     /// The name in `/payments/callbacks/{provider}` and in `payments.provider`.
     fn name(&self) -> &'static str;
     fn create<'a>(&'a self, request: &'a CreateIntent) -> BoxFuture<'a, Result<Intent, ProviderError>>;
-    fn confirm<'a>(&'a self, intent_id: &'a str, key: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>>;
+    fn confirm<'a>(
+        &'a self,
+        intent_id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Intent, ProviderError>>;
     fn retrieve<'a>(&'a self, intent_id: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>>;
     /// Cancels an open intent; answers the intent as it now is (a succeeded one stays so).
-    fn cancel<'a>(&'a self, intent_id: &'a str, key: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>>;
+    fn cancel<'a>(&'a self, intent_id: &'a str, key: &'a str)
+    -> BoxFuture<'a, Result<Intent, ProviderError>>;
     fn refund<'a>(
         &'a self,
         intent_id: &'a str,

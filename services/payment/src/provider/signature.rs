@@ -45,9 +45,9 @@ pub fn verify(
     if candidates.is_empty() {
         return Err(SignatureError::Malformed);
     }
-    let matches = candidates.iter().any(|candidate| {
-        mac(secret, timestamp, body).is_some_and(|mac| mac.verify_slice(candidate).is_ok())
-    });
+    let matches = candidates
+        .iter()
+        .any(|candidate| mac(secret, timestamp, body).is_some_and(|mac| mac.verify_slice(candidate).is_ok()));
     if !matches {
         return Err(SignatureError::Mismatch);
     }

@@ -36,8 +36,11 @@ pub enum SimError {
     Provider(#[from] ProviderError),
 }
 
+/// An intent's new status and, for a failure, its code and decline code.
+type Decision = (&'static str, Option<(&'static str, &'static str)>);
+
 /// What confirming an intent paid with `method` does, on its `call`-th confirmation.
-fn decide(method: &str, call: i32) -> Result<(&'static str, Option<(&'static str, &'static str)>), ProviderError> {
+fn decide(method: &str, call: i32) -> Result<Decision, ProviderError> {
     Ok(match method {
         "pm_card_ok" => ("succeeded", None),
         "pm_card_declined" => ("failed", Some(("card_declined", "generic_decline"))),
@@ -96,13 +99,17 @@ enum Answer {
 async fn apply(conn: &mut AsyncPgConnection, row: SimIntent, op: &Op<'_>) -> Result<Answer, SimError> {
     let (status, failure) = match op {
         Op::Retrieve => return Ok(Answer::Intent(intent(&row))),
-        Op::Confirm { .. } if row.status != "requires_confirmation" => return Ok(Answer::Intent(intent(&row))),
+        Op::Confirm { .. } if row.status != "requires_confirmation" => {
+            return Ok(Answer::Intent(intent(&row)));
+        }
         Op::Confirm { call } => decide(&row.payment_method, *call)?,
         Op::Cancel if !matches!(row.status.as_str(), "requires_confirmation" | "requires_action") => {
             return Ok(Answer::Intent(intent(&row)));
         }
         Op::Cancel => ("canceled", None),
-        Op::CustomerAction { .. } if row.status != "requires_action" => return Err(SimError::NotAwaitingAction),
+        Op::CustomerAction { .. } if row.status != "requires_action" => {
+            return Err(SimError::NotAwaitingAction);
+        }
         Op::CustomerAction { succeed: true } => ("succeeded", None),
         Op::CustomerAction { succeed: false } => {
             ("failed", Some(("payment_intent_authentication_failure", "authentication_failed")))
@@ -111,7 +118,9 @@ async fn apply(conn: &mut AsyncPgConnection, row: SimIntent, op: &Op<'_>) -> Res
             let refused = format!("intent {} is {}, not succeeded", row.id, row.status);
             return Err(SimError::Provider(ProviderError::Permanent(refused)));
         }
-        Op::Refund { key, amount } => return Ok(Answer::Refund(sim::refund(conn, key, &row.id, amount).await?)),
+        Op::Refund { key, amount } => {
+            return Ok(Answer::Refund(sim::refund(conn, key, &row.id, amount).await?));
+        }
     };
     sim::set_status(conn, &row.id, status, failure).await?;
     Ok(Answer::Intent(intent(&SimIntent {
@@ -160,14 +169,19 @@ impl Provider for Simulated {
         Box::pin(async move {
             let mut conn = self.pool.get().await.map_err(db)?;
             let key = &request.idempotency_key;
-            let row = sim::create(&mut conn, key, &request.payment_method, &request.amount, &request.currency)
-                .await
-                .map_err(db)?;
+            let row =
+                sim::create(&mut conn, key, &request.payment_method, &request.amount, &request.currency)
+                    .await
+                    .map_err(db)?;
             Ok(intent(&row))
         })
     }
 
-    fn confirm<'a>(&'a self, intent_id: &'a str, _key: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>> {
+    fn confirm<'a>(
+        &'a self,
+        intent_id: &'a str,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<Intent, ProviderError>> {
         Box::pin(async move {
             // The call counter commits even when the call "fails", as a provider's logs would.
             let call = {
@@ -182,7 +196,11 @@ impl Provider for Simulated {
         Box::pin(self.intent_call(intent_id, Op::Retrieve))
     }
 
-    fn cancel<'a>(&'a self, intent_id: &'a str, _key: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>> {
+    fn cancel<'a>(
+        &'a self,
+        intent_id: &'a str,
+        _key: &'a str,
+    ) -> BoxFuture<'a, Result<Intent, ProviderError>> {
         Box::pin(self.intent_call(intent_id, Op::Cancel))
     }
 
@@ -230,7 +248,10 @@ mod tests {
     fn each_test_method_has_its_outcome() {
         assert_eq!(decide("pm_card_ok", 1), Ok(("succeeded", None)));
         assert_eq!(decide("pm_card_declined", 1), Ok(("failed", Some(("card_declined", "generic_decline")))));
-        assert!(matches!(decide("pm_card_insufficient_funds", 1), Ok(("failed", Some(("insufficient_funds", _))))));
+        assert!(matches!(
+            decide("pm_card_insufficient_funds", 1),
+            Ok(("failed", Some(("insufficient_funds", _))))
+        ));
         assert_eq!(decide("pm_card_requires_action", 1), Ok(("requires_action", None)));
         assert_eq!(decide("pm_card_no_callback", 1), Ok(("requires_action", None)));
         assert!(matches!(decide("pm_card_flaky", 1), Err(ProviderError::Transient(_))));

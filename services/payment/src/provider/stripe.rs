@@ -22,7 +22,12 @@ pub struct Stripe {
 }
 
 impl Stripe {
-    pub fn new(base: &str, api_key: Secret, timeout: Duration, max_retries: u32) -> Result<Self, ProviderError> {
+    pub fn new(
+        base: &str,
+        api_key: Secret,
+        timeout: Duration,
+        max_retries: u32,
+    ) -> Result<Self, ProviderError> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
@@ -43,7 +48,13 @@ impl Stripe {
         self
     }
 
-    async fn call(&self, method: Method, path: &str, form: &[(&str, String)], key: Option<&str>) -> Result<Value, ProviderError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, String)],
+        key: Option<&str>,
+    ) -> Result<Value, ProviderError> {
         let mut tries = 0;
         loop {
             match self.once(method.clone(), path, form, key).await {
@@ -59,8 +70,17 @@ impl Stripe {
         }
     }
 
-    async fn once(&self, method: Method, path: &str, form: &[(&str, String)], key: Option<&str>) -> Result<Value, ProviderError> {
-        let mut request = self.client.request(method.clone(), format!("{}{path}", self.base)).bearer_auth(self.api_key.expose());
+    async fn once(
+        &self,
+        method: Method,
+        path: &str,
+        form: &[(&str, String)],
+        key: Option<&str>,
+    ) -> Result<Value, ProviderError> {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(self.api_key.expose());
         if method == Method::POST {
             request = request.header("content-type", "application/x-www-form-urlencoded").body(encode(form));
         }
@@ -86,7 +106,10 @@ impl Stripe {
             return Ok(intent);
         }
         let message = format!("{status}: {}", error["message"].as_str().unwrap_or("no message"));
-        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::CONFLICT {
+        if status.is_server_error()
+            || status == StatusCode::TOO_MANY_REQUESTS
+            || status == StatusCode::CONFLICT
+        {
             Err(ProviderError::Transient(message))
         } else {
             Err(ProviderError::Permanent(message))
@@ -94,7 +117,8 @@ impl Stripe {
     }
 
     fn intent(body: Value) -> Result<Intent, ProviderError> {
-        intent_from_json(&body).ok_or_else(|| ProviderError::Permanent(format!("not a PaymentIntent: {body}")))
+        intent_from_json(&body)
+            .ok_or_else(|| ProviderError::Permanent(format!("not a PaymentIntent: {body}")))
     }
 }
 
@@ -107,7 +131,9 @@ fn encode(form: &[(&str, String)]) -> String {
     let escape = |text: &str| {
         text.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    (b as char).to_string()
+                }
                 other => format!("%{other:02X}"),
             })
             .collect::<String>()
@@ -129,12 +155,17 @@ impl Provider for Stripe {
                 ("metadata[payment_id]", request.payment_id.to_string()),
                 ("metadata[order_id]", request.order_id.to_string()),
             ];
-            let body = self.call(Method::POST, "/v1/payment_intents", &form, Some(&request.idempotency_key)).await?;
+            let body =
+                self.call(Method::POST, "/v1/payment_intents", &form, Some(&request.idempotency_key)).await?;
             Self::intent(body)
         })
     }
 
-    fn confirm<'a>(&'a self, intent_id: &'a str, key: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>> {
+    fn confirm<'a>(
+        &'a self,
+        intent_id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Intent, ProviderError>> {
         Box::pin(async move {
             let path = format!("/v1/payment_intents/{intent_id}/confirm");
             Self::intent(self.call(Method::POST, &path, &[], Some(key)).await?)
@@ -143,11 +174,17 @@ impl Provider for Stripe {
 
     fn retrieve<'a>(&'a self, intent_id: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>> {
         Box::pin(async move {
-            Self::intent(self.call(Method::GET, &format!("/v1/payment_intents/{intent_id}"), &[], None).await?)
+            Self::intent(
+                self.call(Method::GET, &format!("/v1/payment_intents/{intent_id}"), &[], None).await?,
+            )
         })
     }
 
-    fn cancel<'a>(&'a self, intent_id: &'a str, key: &'a str) -> BoxFuture<'a, Result<Intent, ProviderError>> {
+    fn cancel<'a>(
+        &'a self,
+        intent_id: &'a str,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Intent, ProviderError>> {
         Box::pin(async move {
             let path = format!("/v1/payment_intents/{intent_id}/cancel");
             match self.call(Method::POST, &path, &[], Some(key)).await {
@@ -156,7 +193,9 @@ impl Provider for Stripe {
                 Err(ProviderError::Permanent(_)) => {
                     let now = self.retrieve(intent_id).await?;
                     match now.status {
-                        IntentStatus::Succeeded | IntentStatus::Canceled | IntentStatus::Failed { .. } => Ok(now),
+                        IntentStatus::Succeeded | IntentStatus::Canceled | IntentStatus::Failed { .. } => {
+                            Ok(now)
+                        }
                         _ => Err(ProviderError::Permanent(format!("intent {intent_id} cannot be cancelled"))),
                     }
                 }

@@ -204,7 +204,11 @@ pub async fn insert_refund(
 }
 
 /// Remembers that the order was cancelled; false when it already was.
-pub async fn record_cancellation(conn: &mut AsyncPgConnection, order_id: Uuid, event_id: Uuid) -> QueryResult<bool> {
+pub async fn record_cancellation(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    event_id: Uuid,
+) -> QueryResult<bool> {
     let inserted = diesel::insert_into(order_cancellations::table)
         .values((order_cancellations::order_id.eq(order_id), order_cancellations::event_id.eq(event_id)))
         .on_conflict_do_nothing()

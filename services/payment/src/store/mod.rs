@@ -68,7 +68,9 @@ impl Payment {
     /// The column's CHECK admits only known statuses; anything else is a corrupt row.
     pub fn state(&self) -> Result<PaymentStatus, diesel::result::Error> {
         PaymentStatus::parse(&self.status).ok_or_else(|| {
-            diesel::result::Error::DeserializationError(format!("unknown payment status `{}`", self.status).into())
+            diesel::result::Error::DeserializationError(
+                format!("unknown payment status `{}`", self.status).into(),
+            )
         })
     }
 
@@ -94,13 +96,23 @@ pub struct NewPayment<'a> {
 pub enum Change<'a> {
     ProviderRef(&'a str),
     Confirmed,
-    Failure { code: &'a str, decline_code: Option<&'a str>, message: &'a str },
+    Failure {
+        code: &'a str,
+        decline_code: Option<&'a str>,
+        message: &'a str,
+    },
     /// Start the grace period unless it already runs.
-    ExpiresIn { millis: i64 },
+    ExpiresIn {
+        millis: i64,
+    },
     CancelRequested,
     Refunded(&'a BigDecimal),
     /// Look at the row again after `millis` (0: now), the retry count and error kept.
-    Schedule { millis: i64, retries: i32, error: Option<&'a str> },
+    Schedule {
+        millis: i64,
+        retries: i32,
+        error: Option<&'a str>,
+    },
     Idle,
 }
 

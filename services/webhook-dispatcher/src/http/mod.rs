@@ -25,18 +25,23 @@ pub struct AppState {
     pub wake: Arc<Notify>,
 }
 
+/// Every route is admin-only, checked here too (not only at the gateway): the dispatcher is
+/// reachable only with valid admin credentials even when called directly.
 pub fn routes(cfg: &mut web::ServiceConfig, state: web::Data<AppState>) {
-    cfg.app_data(state)
-        .route("/webhook-endpoints", web::post().to(endpoints::create))
-        .route("/webhook-endpoints", web::get().to(endpoints::list))
-        .route("/webhook-endpoints/{id}", web::get().to(endpoints::get))
-        .route("/webhook-endpoints/{id}", web::patch().to(endpoints::update))
-        .route("/webhook-endpoints/{id}", web::delete().to(endpoints::delete))
-        .route("/webhook-endpoints/{id}/rotate-secret", web::post().to(endpoints::rotate_secret))
-        .route("/webhook-endpoints/{id}/deliveries", web::get().to(deliveries::list))
-        .route("/webhook-endpoints/{id}/recover", web::post().to(deliveries::recover))
-        .route("/webhook-deliveries/{id}", web::get().to(deliveries::get))
-        .route("/webhook-deliveries/{id}/resend", web::post().to(deliveries::resend));
+    cfg.app_data(state).service(
+        web::scope("")
+            .wrap(actix_web::middleware::from_fn(platform::auth::admin_only))
+            .route("/webhook-endpoints", web::post().to(endpoints::create))
+            .route("/webhook-endpoints", web::get().to(endpoints::list))
+            .route("/webhook-endpoints/{id}", web::get().to(endpoints::get))
+            .route("/webhook-endpoints/{id}", web::patch().to(endpoints::update))
+            .route("/webhook-endpoints/{id}", web::delete().to(endpoints::delete))
+            .route("/webhook-endpoints/{id}/rotate-secret", web::post().to(endpoints::rotate_secret))
+            .route("/webhook-endpoints/{id}/deliveries", web::get().to(deliveries::list))
+            .route("/webhook-endpoints/{id}/recover", web::post().to(deliveries::recover))
+            .route("/webhook-deliveries/{id}", web::get().to(deliveries::get))
+            .route("/webhook-deliveries/{id}/resend", web::post().to(deliveries::resend)),
+    );
 }
 
 #[derive(Debug, Serialize)]
