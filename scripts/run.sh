@@ -15,9 +15,9 @@ mkdir -p "$MAIL_DIR"
 pids=()
 stop() {
     trap - INT TERM EXIT
-    echo "[run] stopping services"
+    echo "[run] stopping services (they drain in-flight work first)"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    wait || true
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
 }
 trap stop INT TERM EXIT
 
@@ -25,7 +25,8 @@ colors=(32 33 35 36 34)
 for i in "${!SERVICES[@]}"; do
     service="${SERVICES[$i]}"
     prefix=$(printf '\033[%sm%-18s\033[0m|' "${colors[$i]}" "$service")
-    ( exec "target/$PROFILE/$service" 2>&1 | sed -u "s/^/$prefix /" ) &
+    # Process substitution, not a pipe: `$!` is then the service itself, which the trap stops.
+    "target/$PROFILE/$service" > >(sed -u "s/^/$prefix /") 2>&1 &
     pids+=($!)
 done
 

@@ -41,6 +41,8 @@ pub struct CommonSettings {
     pub jwt_secret: Option<Secret>,
     pub jwt_secret_file: String,
     pub jwt_ttl_seconds: i64,
+    /// How long a stopping service may take to finish in-flight requests and flush its outbox.
+    pub shutdown_timeout_seconds: u64,
 }
 
 impl CommonSettings {
@@ -58,6 +60,7 @@ impl CommonSettings {
             ("amqp_retry_delays_ms", "1000,10000,60000,300000".to_owned()),
             ("jwt_secret_file", "var/jwt.secret".to_owned()),
             ("jwt_ttl_seconds", "3600".to_owned()),
+            ("shutdown_timeout_seconds", "15".to_owned()),
         ]
     }
 
@@ -104,6 +107,11 @@ pub struct Runtime {
     pub broker: Broker,
     pub cancel: CancellationToken,
     tasks: JoinSet<()>,
+    /// The relay and the broker connection outlive `cancel`: on shutdown, HTTP and consumers
+    /// stop first, then the relay flushes what they committed, then the connection closes.
+    relay: tokio::task::JoinHandle<()>,
+    relay_cancel: CancellationToken,
+    broker_cancel: CancellationToken,
 }
 
 impl Runtime {
@@ -117,6 +125,7 @@ impl Runtime {
     ) -> anyhow::Result<Self> {
         settings.validate()?;
         let tokens = settings.token_keys()?;
+        let (relay_cancel, broker_cancel) = (CancellationToken::new(), CancellationToken::new());
         let pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
         db::migrate(&pool, db::lock_key(service), vec![crate::MIGRATIONS, migrations]).await?;
         let broker = Broker::start(
@@ -125,11 +134,18 @@ impl Runtime {
                 connection_name: service.to_owned(),
                 topology: settings.topology()?,
             },
-            cancel.clone(),
+            broker_cancel.clone(),
         );
         let mut tasks = JoinSet::new();
-        tasks.spawn(relay::run(pool.clone(), broker.clone(), RelayOptions::default(), cancel.clone()));
-        Ok(Self { service, tokens, pool, broker, cancel, tasks })
+        let relay_options = RelayOptions {
+            service,
+            drain_timeout: std::time::Duration::from_secs(settings.shutdown_timeout_seconds),
+            ..RelayOptions::default()
+        };
+        let relay =
+            tokio::spawn(relay::run(pool.clone(), broker.clone(), relay_options, relay_cancel.clone()));
+        tasks.spawn(report_pool(service, pool.clone(), cancel.clone()));
+        Ok(Self { service, tokens, pool, broker, cancel, tasks, relay, relay_cancel, broker_cancel })
     }
 
     pub fn consume<H: EventHandler>(&mut self, handler: Arc<H>, options: ConsumerOptions) {
@@ -161,9 +177,14 @@ impl Runtime {
         })
     }
 
-    /// Waits for every consumer, worker and the relay to finish after cancellation.
+    /// After cancellation: waits for consumers and workers to finish their batch in hand, then
+    /// lets the relay flush the outbox (within the shutdown timeout), then closes the broker
+    /// connection. Everything committed before the stop is published before the process exits.
     pub async fn join(mut self) {
         while self.tasks.join_next().await.is_some() {}
+        self.relay_cancel.cancel();
+        let _ = self.relay.await;
+        self.broker_cancel.cancel();
     }
 
     /// Binds the HTTP server (health, metrics and the service's `routes`) and returns the
@@ -174,9 +195,11 @@ impl Runtime {
     {
         let (listener, port) = platform::http::bind(&settings.http_addr)?;
         let http = HttpSettings {
+            service: self.service,
             listener,
             body_limit_bytes: settings.http_body_limit_bytes,
             workers: settings.http_workers,
+            shutdown_timeout_seconds: settings.shutdown_timeout_seconds,
         };
         let tokens = web::Data::new(self.tokens.clone());
         let with_tokens = move |cfg: &mut web::ServiceConfig| {
@@ -203,6 +226,23 @@ impl Service {
         self.server.await?;
         self.runtime.join().await;
         Ok(())
+    }
+}
+
+/// `db_pool_connections{service,state}`: connections in use, idle, and the pool's maximum,
+/// every few seconds (a pool always at its maximum with waiters means requests queue for it).
+async fn report_pool(service: &'static str, pool: PgPool, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let status = pool.status();
+        let in_use = status.size.saturating_sub(status.available);
+        for (state, value) in [("in_use", in_use), ("idle", status.available), ("max", status.max_size)] {
+            metrics::gauge!("db_pool_connections", "service" => service, "state" => state).set(value as f64);
+        }
     }
 }
 
@@ -237,10 +277,14 @@ where
         .subcommand(clap::Command::new("migrate").about("Apply pending database migrations and exit"))
         .get_matches();
     let settings = load()?;
-    platform::telemetry::init(common(&settings).log_format, "info");
     if cli.subcommand_name() == Some("migrate") {
+        platform::telemetry::init(common(&settings).log_format, "info");
         return migrate(service, common(&settings), migrations).await;
     }
+    let endpoint = std::env::var(platform::telemetry::OTLP_ENDPOINT_VAR).ok();
+    platform::telemetry::init_with(common(&settings).log_format, "info", service, endpoint.as_deref());
     let cancel = platform::shutdown::on_signal();
-    build(settings, ConsumerOptions::new(service), cancel).await?.run_until_stopped().await
+    let outcome = build(settings, ConsumerOptions::new(service), cancel).await?.run_until_stopped().await;
+    let _ = tokio::task::spawn_blocking(platform::telemetry::shutdown).await;
+    outcome
 }

@@ -12,6 +12,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
@@ -69,9 +70,13 @@ pub fn metrics_handle() -> PrometheusHandle {
 }
 
 pub struct HttpSettings {
+    /// The service's name, on every request span.
+    pub service: &'static str,
     pub listener: TcpListener,
     pub body_limit_bytes: usize,
     pub workers: usize,
+    /// How long in-flight requests may run on after a stop.
+    pub shutdown_timeout_seconds: u64,
 }
 
 /// Builds and starts the server; the caller awaits the returned `Server`. Cancelling `cancel`
@@ -87,18 +92,21 @@ where
 {
     let metrics = metrics_handle();
     let body_limit = settings.body_limit_bytes;
+    let service = settings.service;
     let server = HttpServer::new(move || {
         let readiness = readiness.clone();
         let metrics = metrics.clone();
         App::new()
-            .wrap_fn(|req, srv| {
+            .wrap_fn(move |req, srv| {
                 let id = accept_request_id(req.headers().get(REQUEST_ID_HEADER).and_then(|v| v.to_str().ok()));
                 let method = req.method().to_string();
                 let started = Instant::now();
-                let span = tracing::info_span!("http", request_id = %id, %method, path = %req.path());
-                let call = srv.call(req);
-                REQUEST_ID.scope(id.clone(), async move {
-                    let _entered = span.enter();
+                let span = tracing::info_span!("http", service, request_id = %id, %method, path = %req.path(), trace_id = tracing::field::Empty);
+                let traceparent = req.headers().get(crate::trace::TRACEPARENT_HEADER).and_then(|v| v.to_str().ok());
+                crate::trace::continue_trace(&span, traceparent);
+                let call = span.in_scope(|| srv.call(req));
+                let scoped_id = id.clone();
+                let handled = async move {
                     let mut response: ServiceResponse = call.await?;
                     let route = response.request().match_pattern().unwrap_or_else(|| "unmatched".into());
                     let status = response.status().as_u16().to_string();
@@ -108,7 +116,8 @@ where
                         response.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
                     }
                     Ok(response)
-                })
+                };
+                REQUEST_ID.scope(scoped_id, handled.instrument(span))
             })
             .app_data(json_config(body_limit))
             .app_data(web::PathConfig::default().error_handler(|err, _| {
@@ -131,7 +140,7 @@ where
     })
     .workers(settings.workers.max(1))
     .disable_signals()
-    .shutdown_timeout(15)
+    .shutdown_timeout(settings.shutdown_timeout_seconds)
     .listen(settings.listener)?
     .run();
     let handle = server.handle();

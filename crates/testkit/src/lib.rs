@@ -6,10 +6,12 @@
 
 pub mod http_receiver;
 pub mod infra;
+pub mod process;
 pub mod smtp;
 
 pub use http_receiver::{HttpReceiver, ReceivedRequest};
 pub use infra::{TestDatabase, TestVhost};
+pub use process::ServiceProcess;
 pub use smtp::{ReceivedMail, SmtpServer};
 
 use std::future::Future;

@@ -105,6 +105,7 @@ impl System {
             jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
             jwt_secret_file: String::new(),
             jwt_ttl_seconds: 600,
+            shutdown_timeout_seconds: 10,
         };
         let mut tasks = Vec::new();
 
@@ -182,6 +183,7 @@ impl System {
                 rate_limit_burst: options.rate_limit_per_second * 2.0,
                 cors_allowed_origins: "https://shop.example".into(),
                 json_max_depth: 32,
+                stuck_order_after_seconds: 900,
             },
             ConsumerOptions::new(order_api::SERVICE),
             cancel.clone(),
@@ -474,6 +476,7 @@ impl System {
                 jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
                 jwt_secret_file: String::new(),
                 jwt_ttl_seconds: 600,
+            shutdown_timeout_seconds: 10,
             },
             smtp_url: Some(Secret::new(self.smtp.url())),
             mail_dir: self._mail_dir.to_string_lossy().into_owned(),
@@ -530,6 +533,7 @@ impl System {
             jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
             jwt_secret_file: String::new(),
             jwt_ttl_seconds: 600,
+            shutdown_timeout_seconds: 10,
         };
         let app = payment::startup::build(
             Self::payment_settings(common),

@@ -1,0 +1,127 @@
+//! Graceful drain of a consumer: SIGTERM while inventory works through a backlog. The batch in
+//! hand is finished and acked, the outbox is flushed, the process exits 0, and a restart picks up
+//! the rest: every order is reserved exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use contracts::events::{Customer, OrderCreated, OrderLine};
+use contracts::{Amount, Envelope, Event};
+use diesel::sql_types::BigInt;
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
+use std::time::Duration;
+
+const ORDERS: usize = 600;
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+async fn count(db: &testkit::TestDatabase, sql: &str) -> i64 {
+    let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
+    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().n
+}
+
+async fn queue_depth(channel: &lapin::Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once() {
+    let db = testkit::TestDatabase::create().await.unwrap();
+    let vhost = testkit::TestVhost::create().await.unwrap();
+    let env = [
+        ("DATABASE_URL", db.url_for("inventory")),
+        ("AMQP_URL", vhost.amqp_url()),
+        ("JWT_SECRET", "drain-test-secret-that-is-long-enough".to_owned()),
+    ];
+    let binary = env!("CARGO_BIN_EXE_inventory");
+    let first = testkit::ServiceProcess::start(binary, &env).await.unwrap();
+    let product = uuid::Uuid::now_v7();
+    let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
+    diesel::sql_query(format!(
+        "INSERT INTO inventory.products (id, sku, name, price, currency, on_hand) VALUES ('{product}', 'D', 'Drain', 1.00, 'USD', 100000)"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+
+    // A backlog of orders, published while the consumer runs.
+    let connection =
+        lapin::Connection::connect(&vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    channel.confirm_select(Default::default()).await.unwrap();
+    for _ in 0..ORDERS {
+        let event = Event::OrderCreated(OrderCreated {
+            order_id: uuid::Uuid::now_v7(),
+            customer: Customer { name: "Ada".into(), email: "ada@example.com".into(), phone: None },
+            currency: "USD".parse().unwrap(),
+            lines: vec![OrderLine {
+                product_id: product,
+                product_name: "Drain".into(),
+                quantity: 1,
+                unit_price: Amount::from_db(1.into()),
+                subtotal: Amount::from_db(1.into()),
+            }],
+            total_amount: Amount::from_db(1.into()),
+            payment_method: "pm_card_ok".into(),
+        });
+        let bytes = Envelope::new("test", &event).to_bytes();
+        channel
+            .basic_publish(
+                "orders.events".into(),
+                "order.created".into(),
+                Default::default(),
+                &bytes,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap();
+    }
+    testkit::eventually("the consumer to be busy", Duration::from_secs(30), || async {
+        (count(&db, "SELECT count(*) AS n FROM inventory.reservations").await >= 50).then_some(())
+    })
+    .await;
+    first.terminate().unwrap();
+    let status = first.wait(Duration::from_secs(30)).await.unwrap();
+    assert!(status.success(), "exit status {status}");
+
+    let reserved = count(&db, "SELECT count(*) AS n FROM inventory.reservations").await;
+    assert_eq!(count(&db, "SELECT count(*) AS n FROM inventory.outbox").await, 0, "the outbox was flushed");
+    assert_eq!(
+        i64::from(queue_depth(&channel, "order-api.inbox").await),
+        reserved,
+        "one stock.reserved per reservation"
+    );
+    assert_eq!(
+        i64::from(queue_depth(&channel, "inventory.inbox").await) + reserved,
+        ORDERS as i64,
+        "what was not handled is still in the queue, nothing in between"
+    );
+
+    let second = testkit::ServiceProcess::start(binary, &env).await.unwrap();
+    testkit::eventually("the rest of the backlog", Duration::from_secs(60), || async {
+        (count(&db, "SELECT count(*) AS n FROM inventory.reservations").await == ORDERS as i64).then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(&db, "SELECT reserved AS n FROM inventory.products").await,
+        ORDERS as i64,
+        "each order reserved once"
+    );
+    second.terminate().unwrap();
+    assert!(second.wait(Duration::from_secs(30)).await.unwrap().success());
+    let _ = connection.close(200, "done".into()).await;
+    drop(conn);
+    db.drop_database().await.unwrap();
+    vhost.delete().await.unwrap();
+}
