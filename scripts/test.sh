@@ -8,5 +8,7 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 bash scripts/clean-test-data.sh
+# Tests that run the real binaries (drain, CLI) find them in target/debug.
+cargo build --workspace --bins
 cargo nextest run --workspace --no-fail-fast -E 'not test(/broker_outage/)'
 cargo nextest run --workspace --no-fail-fast -E 'test(/broker_outage/)'

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// What a service does with one event, inside the transaction that records it in the inbox.
 pub trait EventHandler: Send + Sync + 'static {
@@ -202,7 +203,9 @@ async fn process_batch<H: EventHandler>(
             .transaction(async |conn: &mut AsyncPgConnection| {
                 let mut outcomes = Vec::with_capacity(decoded.len());
                 for (index, envelope, event) in &decoded {
-                    outcomes.push((*index, apply(handler, conn, envelope, event.clone()).await?));
+                    let span = crate::trace::event_span(options.service, &batch[*index], envelope);
+                    let handled = apply(handler, conn, envelope, event.clone()).instrument(span).await?;
+                    outcomes.push((*index, handled));
                 }
                 Ok::<_, HandleError>(outcomes)
             })
@@ -216,10 +219,12 @@ async fn process_batch<H: EventHandler>(
             Err(_) => {
                 // Isolate the failure: each event in its own transaction.
                 for (index, envelope, event) in &decoded {
+                    let span = crate::trace::event_span(options.service, &batch[*index], envelope);
                     let single = conn
                         .transaction(async |conn: &mut AsyncPgConnection| {
                             apply(handler, conn, envelope, event.clone()).await
                         })
+                        .instrument(span)
                         .await;
                     verdicts[*index] = Some(match single {
                         Ok(true) => Verdict::Handled,

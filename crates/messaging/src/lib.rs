@@ -15,6 +15,7 @@ pub mod relay;
 pub mod runtime;
 mod schema;
 pub mod topology;
+mod trace;
 
 pub use broker::{Broker, BrokerConfig, BrokerError, QueueType};
 pub use consumer::{ConsumerOptions, EventHandler, HandleError};

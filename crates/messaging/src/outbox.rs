@@ -15,14 +15,29 @@ struct NewOutboxRow<'a> {
     traceparent: Option<&'a str>,
 }
 
-/// Queues `event` from `source` for publishing once the surrounding transaction commits.
+/// Queues `event` from `source` for publishing once the surrounding transaction commits. The
+/// current span's `traceparent` goes with it (in the envelope and the row), so the consumers'
+/// spans continue this trace.
 pub async fn enqueue(conn: &mut AsyncPgConnection, source: &str, event: &Event) -> QueryResult<Envelope> {
-    let envelope = Envelope::new(source, event);
+    let mut envelope = Envelope::new(source, event);
+    envelope.traceparent = platform::trace::current_traceparent();
     enqueue_envelope(conn, &envelope).await?;
     Ok(envelope)
 }
 
+/// Queues a ready envelope; one without a `traceparent` takes the current span's.
 pub async fn enqueue_envelope(conn: &mut AsyncPgConnection, envelope: &Envelope) -> QueryResult<()> {
+    let traced;
+    let envelope = match &envelope.traceparent {
+        Some(_) => envelope,
+        None => match platform::trace::current_traceparent() {
+            Some(traceparent) => {
+                traced = Envelope { traceparent: Some(traceparent), ..envelope.clone() };
+                &traced
+            }
+            None => envelope,
+        },
+    };
     diesel::insert_into(outbox::table)
         .values(NewOutboxRow {
             event_id: envelope.id,

@@ -19,6 +19,8 @@ use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
+    /// The publishing service, the `service` label of the backlog gauges.
+    pub service: &'static str,
     pub batch_size: i64,
     /// How often to look for rows when no notification arrives (a safety net only).
     pub poll_interval: Duration,
@@ -28,7 +30,12 @@ pub struct RelayOptions {
 
 impl Default for RelayOptions {
     fn default() -> Self {
-        Self { batch_size: 500, poll_interval: Duration::from_secs(1), drain_timeout: Duration::from_secs(5) }
+        Self {
+            service: "unknown",
+            batch_size: 500,
+            poll_interval: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -56,6 +63,7 @@ pub async fn run(pool: PgPool, broker: Broker, options: RelayOptions, cancel: Ca
     let wake = Arc::new(Notify::new());
     tokio::spawn(listen(pool.clone(), wake.clone(), cancel.clone()));
     let mut failures = 0u32;
+    let mut last_gauge = tokio::time::Instant::now() - GAUGE_INTERVAL;
     while !cancel.is_cancelled() {
         if broker.connection(&cancel).await.is_none() {
             break;
@@ -67,6 +75,10 @@ pub async fn run(pool: PgPool, broker: Broker, options: RelayOptions, cancel: Ca
             }
             Ok(_) => {
                 failures = 0;
+                if last_gauge.elapsed() >= GAUGE_INTERVAL {
+                    last_gauge = tokio::time::Instant::now();
+                    report_backlog(&pool, options.service).await;
+                }
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(options.poll_interval) => {}
@@ -86,6 +98,22 @@ pub async fn run(pool: PgPool, broker: Broker, options: RelayOptions, cancel: Ca
         }
     }
     drain(&pool, &broker, &options).await;
+}
+
+/// The backlog gauges are refreshed at most this often (the relay may poll far more often).
+const GAUGE_INTERVAL: Duration = Duration::from_secs(1);
+
+/// `outbox_backlog_events` and `outbox_oldest_event_age_seconds`: what waits to be published,
+/// and for how long (a growing age means the relay or the broker is stuck).
+async fn report_backlog(pool: &PgPool, service: &'static str) {
+    let Ok(mut conn) = pool.get().await else { return };
+    match crate::outbox::backlog(&mut conn).await {
+        Ok((count, age)) => {
+            metrics::gauge!("outbox_backlog_events", "service" => service).set(count as f64);
+            metrics::gauge!("outbox_oldest_event_age_seconds", "service" => service).set(age);
+        }
+        Err(error) => tracing::debug!(%error, "cannot measure the outbox backlog"),
+    }
 }
 
 /// Publishes what is left at shutdown, within the drain timeout.

@@ -9,3 +9,4 @@ pub mod problem;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
+pub mod trace;

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Rows leased per round.
 const BATCH: i64 = 20;
@@ -108,6 +109,12 @@ impl Sender {
     }
 
     async fn deliver(&self, row: Claimed) {
+        let span = tracing::info_span!("notification", service = SERVICE, notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, trace_id = tracing::field::Empty);
+        platform::trace::continue_trace(&span, row.traceparent.as_deref());
+        self.deliver_traced(row).instrument(span).await;
+    }
+
+    async fn deliver_traced(&self, row: Claimed) {
         let message = Outgoing {
             id: row.id,
             recipient: &row.recipient,

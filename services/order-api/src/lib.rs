@@ -2,13 +2,16 @@
 
 pub mod accounts;
 pub mod cli;
+pub mod dead_letters;
 pub mod domain;
 pub mod http;
 pub mod idempotency;
+pub mod order_metrics;
 pub mod orders;
 pub mod saga;
 pub mod settings;
 pub mod startup;
 pub mod store;
+pub mod stuck_orders;
 
 pub const SERVICE: &str = "order-api";

@@ -30,6 +30,8 @@ pub struct Settings {
     #[serde(default)]
     pub cors_allowed_origins: String,
     pub json_max_depth: usize,
+    /// An order `pending` or `processing` this long after its last status change is stuck.
+    pub stuck_order_after_seconds: i64,
 }
 
 impl Settings {
@@ -47,6 +49,7 @@ impl Settings {
             ("rate_limit_per_second", "100".to_owned()),
             ("rate_limit_burst", "200".to_owned()),
             ("json_max_depth", "32".to_owned()),
+            ("stuck_order_after_seconds", "900".to_owned()),
         ]);
         messaging::runtime::load_settings(&defaults)
     }

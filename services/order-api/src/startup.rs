@@ -29,12 +29,14 @@ pub async fn build(
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
     bootstrap_admin(&runtime, &settings).await?;
     runtime.consume(Arc::new(OrderSaga), consumer);
+    runtime.spawn(crate::order_metrics::report(runtime.pool.clone(), runtime.cancel.clone()));
     let pool = runtime.pool.clone();
+    let dead_letters = crate::dead_letters::DeadLetters { broker: runtime.broker.clone() };
     let common = settings.common.clone();
     // One limiter for all HTTP workers of this process.
     let limiter = actix_web::web::Data::new(http::guards::RateLimiter::default());
     runtime.serve(&common, move |cfg| {
-        http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone())
+        http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone(), dead_letters.clone())
     })
 }
 

@@ -279,6 +279,18 @@ async fn record_status(
     reason: Option<&str>,
     caused_by: &str,
 ) -> QueryResult<()> {
+    // `order_state_duration_seconds{from}`: how long the order stayed in the status it leaves.
+    let previous: Option<(String, DateTime<Utc>)> = order_status_history::table
+        .filter(order_status_history::order_id.eq(id))
+        .order(order_status_history::id.desc())
+        .select((order_status_history::status, order_status_history::at))
+        .first(conn)
+        .await
+        .optional()?;
+    if let Some((from, since)) = previous {
+        let seconds = (Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0;
+        metrics::histogram!("order_state_duration_seconds", "from" => from).record(seconds);
+    }
     diesel::insert_into(order_status_history::table)
         .values((
             order_status_history::order_id.eq(id),

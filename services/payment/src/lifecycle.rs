@@ -37,6 +37,7 @@ pub async fn request(
         payment_method: &request.payment_method,
         provider,
         status: PaymentStatus::Pending.as_str(),
+        traceparent: platform::trace::current_traceparent(),
     };
     if !store::insert(conn, &new).await? {
         return Ok(false);

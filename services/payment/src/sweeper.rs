@@ -11,6 +11,7 @@ use platform::db::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 const BATCH: i64 = 100;
 
@@ -66,14 +67,15 @@ impl Sweeper {
         };
         let mut expired = 0;
         for payment in due {
-            if self.expire(&payment).await? {
+            let span = tracing::info_span!("payment_expiry", service = crate::SERVICE, payment_id = %payment.id, order_id = %payment.order_id, trace_id = tracing::field::Empty);
+            platform::trace::continue_trace(&span, payment.traceparent.as_deref());
+            if self.expire(&payment).instrument(span).await? {
                 expired += 1;
             }
         }
         Ok(expired)
     }
 
-    #[tracing::instrument(skip_all, fields(payment_id = %payment.id, order_id = %payment.order_id))]
     async fn expire(&self, payment: &Payment) -> anyhow::Result<bool> {
         // Cancel at the provider first, so the customer cannot complete it afterwards; if it
         // completed at the last moment, that success is what we record.

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 const BATCH: i64 = 20;
 const POLL: Duration = Duration::from_secs(1);
@@ -94,8 +95,13 @@ impl Worker {
         Ok(store::claim_due(&mut conn, lease, BATCH).await?)
     }
 
-    #[tracing::instrument(skip_all, fields(payment_id = %payment.id, order_id = %payment.order_id))]
     async fn work(&self, payment: Payment) {
+        let span = tracing::info_span!("payment_work", service = crate::SERVICE, payment_id = %payment.id, order_id = %payment.order_id, trace_id = tracing::field::Empty);
+        platform::trace::continue_trace(&span, payment.traceparent.as_deref());
+        self.work_traced(payment).instrument(span).await;
+    }
+
+    async fn work_traced(&self, payment: Payment) {
         let job = job_of(&payment);
         let result = match job {
             Job::Charge => self.charge(&payment).await,

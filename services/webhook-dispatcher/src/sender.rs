@@ -102,6 +102,10 @@ impl Sender {
             }
         }
         request = request.header(reqwest::header::CONTENT_TYPE, contracts::envelope::CONTENT_TYPE);
+        // The attempt's span, a child of the event's; nothing when tracing is off.
+        if let Some(traceparent) = platform::trace::current_traceparent() {
+            request = request.header(platform::trace::TRACEPARENT_HEADER, traceparent);
+        }
         for (name, value) in signed {
             request = request.header(name, value);
         }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// Deliveries in flight at once, over all endpoints.
@@ -156,6 +157,17 @@ impl Worker {
 
 impl Shared {
     async fn attempt(self: Arc<Self>, delivery: Claimed) {
+        let span = tracing::info_span!("webhook_attempt", service = SERVICE, delivery_id = %delivery.id, event_id = %delivery.event_id, order_id = ?delivery.order_id, trace_id = tracing::field::Empty);
+        if platform::trace::enabled() {
+            platform::trace::continue_trace(
+                &span,
+                platform::trace::traceparent_in_json(&delivery.payload).as_deref(),
+            );
+        }
+        self.attempt_traced(delivery).instrument(span).await;
+    }
+
+    async fn attempt_traced(&self, delivery: Claimed) {
         let sent = self.sender.send(&delivery).await;
         metrics::histogram!("webhook_attempt_duration_seconds").record(sent.duration.as_secs_f64());
         if let Err(error) = self.record(&delivery, &sent).await {

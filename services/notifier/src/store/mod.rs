@@ -28,6 +28,7 @@ diesel::table! {
         created_at -> Timestamptz,
         sent_at -> Nullable<Timestamptz>,
         html_body -> Nullable<Text>,
+        traceparent -> Nullable<Text>,
     }
 }
 
@@ -76,6 +77,8 @@ pub struct Claimed {
     pub body: String,
     pub html_body: Option<String>,
     pub attempts: i32,
+    /// The trace of the event that asked for this message.
+    pub traceparent: Option<String>,
 }
 
 /// Records a message to send; returns false when this order already has one of this kind on
@@ -97,6 +100,7 @@ pub async fn insert(
             notifications::body.eq(delivery.body),
             notifications::html_body.eq(delivery.html_body),
             notifications::status.eq("pending"),
+            notifications::traceparent.eq(platform::trace::current_traceparent()),
         ))
         .on_conflict((notifications::order_id, notifications::kind, notifications::channel))
         .do_nothing()
@@ -113,7 +117,7 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<
          WHERE id IN (SELECT id FROM notifications \
                       WHERE status = 'pending' AND next_attempt_at <= now() \
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
-         RETURNING id, order_id, kind, channel, recipient, subject, body, html_body, attempts",
+         RETURNING id, order_id, kind, channel, recipient, subject, body, html_body, attempts, traceparent",
     )
     .bind::<BigInt, _>(LEASE_SECONDS)
     .bind::<BigInt, _>(limit)

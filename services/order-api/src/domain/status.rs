@@ -25,6 +25,8 @@ pub enum Trigger {
     Cancel,
     Ship,
     Deliver,
+    /// An operator gives up on an order stuck past its deadline (`pending` or `processing`).
+    Expire,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +70,7 @@ impl OrderStatus {
             (S::Pending | S::Processing | S::Confirmed, T::Cancel) => Ok(S::Cancelled),
             (S::Confirmed, T::Ship) => Ok(S::Shipped),
             (S::Shipped, T::Deliver) => Ok(S::Delivered),
+            (S::Pending | S::Processing, T::Expire) => Ok(S::Failed),
             (from, trigger) => Err(IllegalTransition { from, trigger }),
         }
     }
@@ -124,6 +127,7 @@ mod tests {
             T::Cancel,
             T::Ship,
             T::Deliver,
+            T::Expire,
         ] {
             assert!(S::Failed.next(trigger).is_err());
             assert!(S::Cancelled.next(trigger).is_err());
@@ -131,6 +135,15 @@ mod tests {
         }
         assert!(S::Shipped.next(T::Cancel).is_err());
         assert_eq!(S::Confirmed.next(T::Cancel), Ok(S::Cancelled));
+    }
+
+    #[test]
+    fn only_orders_still_in_the_saga_can_expire() {
+        assert_eq!(S::Pending.next(T::Expire), Ok(S::Failed));
+        assert_eq!(S::Processing.next(T::Expire), Ok(S::Failed));
+        for settled in [S::Confirmed, S::Failed, S::Cancelled, S::Shipped, S::Delivered] {
+            assert!(settled.next(T::Expire).is_err(), "{settled} cannot expire");
+        }
     }
 
     #[test]

@@ -103,10 +103,20 @@ async fn forward(
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
     })?;
     let mut outgoing = client.request(method, &url).body(body.to_vec());
-    for name in ["content-type", "authorization", "idempotency-key", "traceparent", "stripe-signature"] {
+    for name in ["content-type", "authorization", "idempotency-key", "stripe-signature"] {
         if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             outgoing = outgoing.header(name, value);
         }
+    }
+    // This request's span (a child of the caller's) when tracing is on; else the caller's value.
+    let traceparent = platform::trace::current_traceparent().or_else(|| {
+        req.headers()
+            .get(platform::trace::TRACEPARENT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    });
+    if let Some(traceparent) = traceparent {
+        outgoing = outgoing.header(platform::trace::TRACEPARENT_HEADER, traceparent);
     }
     if let Some(id) = platform::http::current_request_id() {
         outgoing = outgoing.header(REQUEST_ID_HEADER, id);

@@ -1,6 +1,7 @@
 //! The public gateway, `/api/v1`: order routes served here, product and webhook-endpoint routes
 //! forwarded to the services that own them.
 
+mod admin_routes;
 mod auth_routes;
 mod forward;
 pub mod guards;
@@ -20,6 +21,7 @@ pub fn routes(
     settings: &Settings,
     upstreams: Upstreams,
     limiter: web::Data<guards::RateLimiter>,
+    dead_letters: crate::dead_letters::DeadLetters,
 ) {
     cfg.app_data(web::Data::new(pool))
         .app_data(limiter)
@@ -37,6 +39,10 @@ pub fn routes(
         }))
         .app_data(web::Data::new(order_routes::policy(settings)))
         .app_data(web::Data::new(upstreams))
+        .app_data(web::Data::new(dead_letters))
+        .app_data(web::Data::new(admin_routes::AdminPolicy {
+            stuck_order_after_seconds: settings.stuck_order_after_seconds,
+        }))
         // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
@@ -69,6 +75,12 @@ pub fn routes(
                 .route("/notifications/{tail:.*}", web::to(forward::notifications))
                 .route("/webhook-endpoints", web::to(forward::webhook_endpoints))
                 .route("/webhook-endpoints/{tail:.*}", web::to(forward::webhook_endpoints))
-                .route("/webhook-deliveries/{tail:.*}", web::to(forward::webhook_endpoints)),
+                .route("/webhook-deliveries/{tail:.*}", web::to(forward::webhook_endpoints))
+                .route("/admin/dead-letters", web::get().to(admin_routes::list_dead_letters))
+                .route("/admin/dead-letters/replay", web::post().to(admin_routes::replay_dead_letters))
+                .route("/admin/dead-letters/purge", web::post().to(admin_routes::purge_dead_letters))
+                .route("/admin/stuck-orders", web::get().to(admin_routes::stuck_orders))
+                .route("/admin/orders/{id}/redrive", web::post().to(admin_routes::redrive))
+                .route("/admin/orders/{id}/fail", web::post().to(admin_routes::fail)),
         );
 }

@@ -233,11 +233,14 @@ impl Modify for BearerAuth {
         forwarded::list_notifications, forwarded::retry_failed_notifications,
         forwarded::create_webhook_endpoint, forwarded::list_webhook_endpoints,
         forwarded::endpoint_deliveries, forwarded::rotate_secret, forwarded::resend_delivery,
+        super::admin_routes::list_dead_letters, super::admin_routes::replay_dead_letters,
+        super::admin_routes::purge_dead_letters, super::admin_routes::stuck_orders,
+        super::admin_routes::redrive, super::admin_routes::fail,
     ),
     components(schemas(ProblemDoc, FieldErrorDoc)),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "orders"), (name = "products"), (name = "payments"), (name = "notifications"),
-        (name = "webhooks"))
+        (name = "webhooks"), (name = "operations"))
 )]
 pub struct ApiDoc;
 

@@ -35,6 +35,7 @@ diesel::table! {
         expires_at -> Nullable<Timestamptz>,
         refunded_amount -> Numeric,
         cancel_requested -> Bool,
+        traceparent -> Nullable<Text>,
     }
 }
 
@@ -62,6 +63,9 @@ pub struct Payment {
     pub expires_at: Option<DateTime<Utc>>,
     pub refunded_amount: BigDecimal,
     pub cancel_requested: bool,
+    /// The trace of the payment request, continued by the worker.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 impl Payment {
@@ -90,6 +94,7 @@ pub struct NewPayment<'a> {
     pub payment_method: &'a str,
     pub provider: &'a str,
     pub status: &'a str,
+    pub traceparent: Option<String>,
 }
 
 /// The named changes to a payment row besides its status.
