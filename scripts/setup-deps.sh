@@ -40,6 +40,16 @@ if ! psql_admin -d postgres -c 'SELECT 1' >/dev/null 2>&1; then
     $SUDO sed -i -E 's/^(host\s+all\s+all\s+127\.0\.0\.1\/32\s+)\S+/\1trust/; s/^(host\s+all\s+all\s+::1\/128\s+)\S+/\1trust/' "$hba"
     $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main reload
 fi
+# Five services with a pool each, times the tests running side by side, need more than the
+# default 100 connections.
+if [ "$(psql_admin -d postgres -tAc 'SHOW max_connections')" -lt 300 ]; then
+    say "raising PostgreSQL max_connections to 300 (restarts PostgreSQL once)"
+    psql_admin -d postgres -c "ALTER SYSTEM SET max_connections = 300" >/dev/null
+    if command -v pg_ctlcluster >/dev/null 2>&1; then
+        $SUDO pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | sort -V | tail -1)" main restart
+    fi
+    for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
+fi
 say "creating service roles and the '$DB_NAME' database"
 psql_admin -d postgres -c "BEGIN;" -f deploy/postgres/roles.sql -c "COMMIT;" >/dev/null
 psql_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 \

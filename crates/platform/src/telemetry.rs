@@ -163,3 +163,18 @@ impl SpanExporter for SpanCollector {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_otlp_exporter_builds_and_shuts_down_inside_a_runtime() {
+        let provider = otlp_provider("http://127.0.0.1:9/", "test");
+        assert!(provider.is_ok(), "{:?}", provider.err());
+        if let Ok(provider) = provider {
+            let stopped = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            assert!(stopped.is_ok_and(|result| result.is_ok()));
+        }
+    }
+}

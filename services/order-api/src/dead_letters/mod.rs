@@ -150,8 +150,20 @@ async fn peek(channel: &Channel, dlq: &str, limit: usize) -> Result<QueueListing
     }
     if let Some(tag) = last_tag {
         channel.basic_nack(tag, BasicNackOptions { multiple: true, requeue: true }).await?;
+        settle(channel, dlq, count).await?;
     }
     Ok(QueueListing { queue: dlq.to_owned(), count, messages })
+}
+
+/// Waits (briefly) until the broker has put handed-back messages in the queue again, so the
+/// next look at it sees them: a requeue is asynchronous, and a listing right after a listing
+/// must not show an empty queue.
+async fn settle(channel: &Channel, queue: &str, expected: u32) -> Result<(), DeadLetterError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while depth(channel, queue).await? < expected && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(())
 }
 
 /// Looks at no more than this many messages to find one by id.
@@ -187,9 +199,11 @@ async fn replay_on(
             others.push(message.delivery_tag);
         }
     }
+    let handed_back = others.len() as u32;
     for tag in others {
         channel.basic_nack(tag, BasicNackOptions { multiple: false, requeue: true }).await?;
     }
+    settle(channel, dlq, handed_back).await?;
     match chosen {
         Some(message) => {
             republish(channel, inbox, &message).await?;
