@@ -104,7 +104,7 @@ async fn the_gateway_exposes_metrics_that_answer_operators_questions() {
         "outbox_backlog_events{service=\"order-api\"}",
         "outbox_oldest_event_age_seconds{service=\"inventory\"}",
         "db_pool_connections{service=\"payment\",state=\"in_use\"}",
-        "db_pool_connections{service=\"order-api\",state=\"max\"} 8",
+        "db_pool_connections{service=\"order-api\",state=\"max\"}",
         "order_state_duration_seconds_bucket{from=\"processing\"",
         // Counted every 15 s, so this waits for the count after the order.
         "orders_by_status{status=\"confirmed\"} 1",
