@@ -103,7 +103,14 @@ pub fn load_settings<T: serde::de::DeserializeOwned>(
 pub struct Runtime {
     pub service: &'static str,
     pub tokens: TokenKeys,
+    /// For consumers, the relay and background workers (all on the main runtime).
     pub pool: PgPool,
+    /// For HTTP handlers only. diesel-async drives each connection on the runtime that opened
+    /// it, and every actix worker has its own runtime that ends when the server stops: a
+    /// connection opened by a handler dies with its worker. Sharing one pool let the relay and
+    /// consumers pick up such connections while the server was stopping ("connection closed"
+    /// after a publish, so a batch went out twice). Two pools keep the lifetimes apart.
+    pub http_pool: PgPool,
     pub broker: Broker,
     pub cancel: CancellationToken,
     tasks: JoinSet<()>,
@@ -127,6 +134,7 @@ impl Runtime {
         let tokens = settings.token_keys()?;
         let (relay_cancel, broker_cancel) = (CancellationToken::new(), CancellationToken::new());
         let pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
+        let http_pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
         db::migrate(&pool, db::lock_key(service), vec![crate::MIGRATIONS, migrations]).await?;
         let broker = Broker::start(
             BrokerConfig {
@@ -145,7 +153,18 @@ impl Runtime {
         let relay =
             tokio::spawn(relay::run(pool.clone(), broker.clone(), relay_options, relay_cancel.clone()));
         tasks.spawn(report_pool(service, pool.clone(), cancel.clone()));
-        Ok(Self { service, tokens, pool, broker, cancel, tasks, relay, relay_cancel, broker_cancel })
+        Ok(Self {
+            service,
+            tokens,
+            pool,
+            http_pool,
+            broker,
+            cancel,
+            tasks,
+            relay,
+            relay_cancel,
+            broker_cancel,
+        })
     }
 
     pub fn consume<H: EventHandler>(&mut self, handler: Arc<H>, options: ConsumerOptions) {
@@ -164,8 +183,9 @@ impl Runtime {
     }
 
     /// Ready when the database answers and the broker connection is up.
+    /// Checked from HTTP handlers, so it uses the HTTP pool.
     pub fn readiness(&self) -> Readiness {
-        let (pool, broker) = (self.pool.clone(), self.broker.clone());
+        let (pool, broker) = (self.http_pool.clone(), self.broker.clone());
         Arc::new(move || {
             let (pool, broker) = (pool.clone(), broker.clone());
             Box::pin(async move {

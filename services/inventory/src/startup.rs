@@ -16,6 +16,6 @@ pub async fn build(
 ) -> anyhow::Result<Service> {
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
     runtime.consume(Arc::new(OrderEvents), consumer);
-    let pool = runtime.pool.clone();
+    let pool = runtime.http_pool.clone();
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, pool.clone()))
 }

@@ -34,6 +34,6 @@ pub async fn build(
     }
     let sender = Sender { pool: runtime.pool.clone(), channels, retry_delays, wake: wake.clone() };
     runtime.spawn(sender.run(cancel));
-    let state = AdminState { pool: runtime.pool.clone(), wake };
+    let state = AdminState { pool: runtime.http_pool.clone(), wake };
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, state.clone()))
 }

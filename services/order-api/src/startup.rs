@@ -30,7 +30,7 @@ pub async fn build(
     bootstrap_admin(&runtime, &settings).await?;
     runtime.consume(Arc::new(OrderSaga), consumer);
     runtime.spawn(crate::order_metrics::report(runtime.pool.clone(), runtime.cancel.clone()));
-    let pool = runtime.pool.clone();
+    let pool = runtime.http_pool.clone();
     let dead_letters = crate::dead_letters::DeadLetters { broker: runtime.broker.clone() };
     let common = settings.common.clone();
     // One limiter for all HTTP workers of this process.

@@ -75,7 +75,9 @@ pub async fn build(
 ) -> anyhow::Result<Service> {
     settings.validate()?;
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    // Workers use the runtime's pool; HTTP handlers (callbacks, views) the HTTP pool.
     let pool = runtime.pool.clone();
+    let http_pool = runtime.http_pool.clone();
     let (provider, simulator) = provider(&settings, &pool)?;
     let worker = worker(&settings, pool.clone(), provider.clone(), Faults::default())?;
     runtime.consume(
@@ -91,13 +93,13 @@ pub async fn build(
     };
     runtime.spawn(sweeper.run(cancel));
     let callbacks = Callbacks {
-        pool: pool.clone(),
+        pool: http_pool.clone(),
         provider: provider.name(),
         secret: settings.payment_webhook_secret.clone(),
         tolerance_seconds: settings.payment_callback_tolerance_seconds,
         policy: policy(&settings),
     };
     runtime.serve(&settings.common, move |cfg| {
-        http::routes(cfg, pool.clone(), callbacks.clone(), simulator.clone())
+        http::routes(cfg, http_pool.clone(), callbacks.clone(), simulator.clone())
     })
 }

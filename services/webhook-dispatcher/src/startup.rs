@@ -26,6 +26,6 @@ pub async fn build(
     runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
     let worker = Worker::new(runtime.pool.clone(), &settings, wake.clone(), cancel)?;
     runtime.spawn(worker.run());
-    let state = web::Data::new(AppState { pool: runtime.pool.clone(), guard: settings.guard()?, wake });
+    let state = web::Data::new(AppState { pool: runtime.http_pool.clone(), guard: settings.guard()?, wake });
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, state.clone()))
 }
