@@ -149,6 +149,8 @@ async fn an_invoice_arrives_as_text_with_an_html_alternative_and_an_sms_only_wit
     for expected in ["<h1>Invoice</h1>", "Name: Ada &amp; &lt;Co&gt;", "<td>Cables &amp; Adapters</td>"] {
         assert!(html_part.contains(expected), "HTML lacks `{expected}`:\n{html_part}");
     }
+    // Both orders' emails first: "settled" alone cannot see a delivery still being handled.
+    wait_for_mails(&system, &without_phone.to_string(), 1).await;
     settled(&system).await;
     let (status, body) = system.admin_get(&format!("/api/v1/notifications?order_id={with_phone}")).await;
     assert_eq!(status, 200, "{body}");
