@@ -435,3 +435,25 @@ fn the_asyncapi_document_names_every_event_type() {
         );
     }
 }
+
+/// Rolling deploys: a newer producer (version N+1 of `order.created` within major v1) adds
+/// optional fields; a consumer built against version N still decodes the event, and the schema
+/// still accepts it. A breaking change would be `v2`, which an old consumer refuses loudly (to
+/// its dead-letter queue) instead of misreading.
+#[test]
+fn a_consumer_of_version_n_accepts_what_version_n_plus_1_publishes() {
+    let event = samples().into_iter().find(|e| e.event_type() == "order.created").unwrap();
+    let mut newer = envelope_json(&event);
+    newer["data"]["gift_message"] = serde_json::json!("Happy birthday!");
+    newer["data"]["lines"][0]["warehouse"] = serde_json::json!("eu-west");
+    newer["data"]["customer"]["loyalty_tier"] = serde_json::json!("gold");
+    newer["partitionkey"] = serde_json::json!("tenant-7");
+    let envelope: Envelope = serde_json::from_value(newer.clone()).unwrap();
+    assert_eq!(envelope.event().unwrap(), event, "the old consumer reads the same order");
+    assert_valid("order.created", 1, &newer);
+
+    let mut breaking = newer;
+    breaking["dataschema"] = serde_json::json!("urn:orders:order.created:v2");
+    let envelope: Envelope = serde_json::from_value(breaking).unwrap();
+    assert!(envelope.event().is_err(), "a new major version is refused, not misread");
+}
