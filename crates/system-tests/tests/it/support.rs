@@ -92,21 +92,7 @@ impl System {
         let receiver = HttpReceiver::start().await.expect("webhook receiver");
         let cancel = CancellationToken::new();
         let hooks = CrashHooks::default();
-        let common = |role: &str| CommonSettings {
-            database_url: Secret::new(db.url_for(role)),
-            amqp_url: Secret::new(vhost.amqp_url()),
-            http_addr: "127.0.0.1:0".into(),
-            log_format: platform::telemetry::LogFormat::Pretty,
-            db_pool_size: 4,
-            http_workers: 1,
-            http_body_limit_bytes: 65536,
-            amqp_queue_type: QueueType::Quorum,
-            amqp_retry_delays_ms: "200,500,1000".into(),
-            jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
-            jwt_secret_file: String::new(),
-            jwt_ttl_seconds: 600,
-            shutdown_timeout_seconds: 10,
-        };
+        let common = |role: &str| common_settings(&db, &vhost, role);
         let mut tasks = Vec::new();
 
         let mut inventory_port = 0;
@@ -463,21 +449,7 @@ impl System {
     /// server, with `configure` applied to its settings.
     pub async fn start_notifier(&mut self, configure: impl FnOnce(&mut notifier::settings::Settings)) {
         let mut settings = notifier::settings::Settings {
-            common: CommonSettings {
-                database_url: Secret::new(self.db.url_for("notifier")),
-                amqp_url: Secret::new(self.vhost.amqp_url()),
-                http_addr: "127.0.0.1:0".into(),
-                log_format: platform::telemetry::LogFormat::Pretty,
-                db_pool_size: 4,
-                http_workers: 1,
-                http_body_limit_bytes: 65536,
-                amqp_queue_type: QueueType::Quorum,
-                amqp_retry_delays_ms: "200,500,1000".into(),
-                jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
-                jwt_secret_file: String::new(),
-                jwt_ttl_seconds: 600,
-                shutdown_timeout_seconds: 10,
-            },
+            common: common_settings(&self.db, &self.vhost, "notifier"),
             smtp_url: Some(Secret::new(self.smtp.url())),
             mail_dir: self._mail_dir.to_string_lossy().into_owned(),
             mail_from: "Orders <orders@localhost>".into(),
@@ -520,21 +492,7 @@ impl System {
     /// Starts one more payment instance (a second replica) on this test's database and vhost;
     /// returns its base URL.
     pub async fn start_payment(&mut self) -> String {
-        let common = CommonSettings {
-            database_url: Secret::new(self.db.url_for("payment")),
-            amqp_url: Secret::new(self.vhost.amqp_url()),
-            http_addr: "127.0.0.1:0".into(),
-            log_format: platform::telemetry::LogFormat::Pretty,
-            db_pool_size: 4,
-            http_workers: 1,
-            http_body_limit_bytes: 65536,
-            amqp_queue_type: QueueType::Quorum,
-            amqp_retry_delays_ms: "200,500,1000".into(),
-            jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
-            jwt_secret_file: String::new(),
-            jwt_ttl_seconds: 600,
-            shutdown_timeout_seconds: 10,
-        };
+        let common = common_settings(&self.db, &self.vhost, "payment");
         let app = payment::startup::build(
             Self::payment_settings(common),
             ConsumerOptions::new(payment::SERVICE),
@@ -587,4 +545,24 @@ async fn spy_on_events(url: &str) -> (Arc<Mutex<Vec<Vec<u8>>>>, lapin::Connectio
         }
     });
     (seen, connection)
+}
+
+/// The settings every service gets in a test: its role on this test's database, this test's
+/// vhost, fast retries, small pools.
+fn common_settings(db: &TestDatabase, vhost: &TestVhost, role: &str) -> CommonSettings {
+    CommonSettings {
+        database_url: Secret::new(db.url_for(role)),
+        amqp_url: Secret::new(vhost.amqp_url()),
+        http_addr: "127.0.0.1:0".into(),
+        log_format: platform::telemetry::LogFormat::Pretty,
+        db_pool_size: 4,
+        http_workers: 1,
+        http_body_limit_bytes: 65536,
+        amqp_queue_type: QueueType::Quorum,
+        amqp_retry_delays_ms: "200,500,1000".into(),
+        jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
+        jwt_secret_file: String::new(),
+        jwt_ttl_seconds: 600,
+        shutdown_timeout_seconds: 10,
+    }
 }
