@@ -39,6 +39,17 @@ impl TestDatabase {
         admin_url(&self.name)
     }
 
+    /// Runs `SELECT count(*) AS n ...` (or any query yielding one BIGINT `n`) as the superuser.
+    pub async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let mut conn = AsyncPgConnection::establish(&self.admin_url()).await?;
+        Ok(diesel_async::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), &mut conn).await?.n)
+    }
+
     pub async fn drop_database(self) -> anyhow::Result<()> {
         let mut admin = AsyncPgConnection::establish(&admin_url("postgres")).await?;
         admin.batch_execute(&format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name)).await?;

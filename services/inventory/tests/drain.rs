@@ -6,21 +6,13 @@
 
 use contracts::events::{Customer, OrderCreated, OrderLine};
 use contracts::{Amount, Envelope, Event};
-use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::time::Duration;
 
 const ORDERS: usize = 600;
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 async fn count(db: &testkit::TestDatabase, sql: &str) -> i64 {
-    let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().n
+    db.count(sql).await.unwrap()
 }
 
 async fn queue_depth(channel: &lapin::Channel, queue: &str) -> u32 {

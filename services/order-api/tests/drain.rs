@@ -4,20 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
 use std::time::Duration;
 
-#[derive(diesel::QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
 async fn count(db: &testkit::TestDatabase, sql: &str) -> i64 {
-    let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
-    diesel::sql_query(sql).get_result::<Count>(&mut conn).await.unwrap().n
+    db.count(sql).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
