@@ -367,7 +367,10 @@ async fn cancelling_is_allowed_before_shipping_and_refused_after() {
             system.admin_post(&format!("/api/v1/orders/{order_id}/cancel"), &json!({})).await;
         assert_eq!((status, problem["current_status"].as_str()), (409, Some(state)), "{problem}");
         let after = system.admin_get(&format!("/api/v1/orders/{order_id}")).await.1;
-        assert_eq!(before, after, "a refused cancel changes nothing");
+        // What a cancel would change (the delivery flags may still flip on their own).
+        let state_of =
+            |o: &Value| (o["status"].clone(), o["status_history"].clone(), o["updated_at"].clone());
+        assert_eq!(state_of(&before), state_of(&after), "a refused cancel changes nothing");
     }
     let (status, delivered) = system
         .admin_post(&format!("/api/v1/orders/{shipped_id}/status"), &json!({"status": "delivered"}))
