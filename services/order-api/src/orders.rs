@@ -6,7 +6,7 @@ use crate::domain::new_order::{CreateOrderRequest, Limits, NewOrder};
 use crate::domain::status::{OrderStatus, Trigger};
 use crate::store::{self, OrderFilter, OrderRow};
 use chrono::{DateTime, Utc};
-use contracts::events::{CancelledBy, OrderCancelled, OrderCreated, ReservedLine};
+use contracts::events::{CancelledBy, OrderCancelled, OrderCreated};
 use contracts::{Amount, Currency, Event};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use messaging::outbox;
@@ -58,13 +58,7 @@ pub async fn cancel(
             cancelled_by: by,
             currency: Currency::from_db(order.currency.clone()),
             total_amount: Amount::from_db(order.total_amount.clone()),
-            lines: items
-                .iter()
-                .map(|item| ReservedLine {
-                    product_id: item.product_id,
-                    quantity: u32::try_from(item.quantity).unwrap_or(0),
-                })
-                .collect(),
+            lines: items.iter().map(store::ItemRow::to_reserved_line).collect(),
         };
         outbox::enqueue(conn, SERVICE, &Event::OrderCancelled(cancelled)).await?;
         Ok::<_, OrderError>(())

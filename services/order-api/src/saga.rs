@@ -6,8 +6,7 @@ use crate::SERVICE;
 use crate::domain::status::{OrderStatus, Trigger};
 use crate::store::{self, DeliveryFlag, OrderRow};
 use contracts::events::{
-    FailureReason, NotificationKind, OrderConfirmed, OrderFailed, PaymentRequested, ReservedLine,
-    StockRejectionReason,
+    FailureReason, NotificationKind, OrderConfirmed, OrderFailed, PaymentRequested, StockRejectionReason,
 };
 use contracts::{Amount, Currency, Envelope, Event};
 use diesel_async::AsyncPgConnection;
@@ -142,13 +141,7 @@ async fn fail(
             order_id: order.id,
             customer: order.customer(),
             reason,
-            lines: items
-                .iter()
-                .map(|item| ReservedLine {
-                    product_id: item.product_id,
-                    quantity: u32::try_from(item.quantity).unwrap_or(0),
-                })
-                .collect(),
+            lines: items.iter().map(store::ItemRow::to_reserved_line).collect(),
         };
         outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;
     }

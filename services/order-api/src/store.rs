@@ -4,7 +4,7 @@ use crate::domain::new_order::{CatalogEntry, NewOrder};
 use crate::domain::status::OrderStatus;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
-use contracts::events::{Customer, OrderLine, ProductUpserted};
+use contracts::events::{Customer, OrderLine, ProductUpserted, ReservedLine};
 use contracts::{Amount, Currency};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -116,6 +116,11 @@ pub struct ItemRow {
 }
 
 impl ItemRow {
+    /// The quantity of this line, as inventory reserves and releases it.
+    pub fn to_reserved_line(&self) -> ReservedLine {
+        ReservedLine { product_id: self.product_id, quantity: u32::try_from(self.quantity).unwrap_or(0) }
+    }
+
     pub fn to_line(&self) -> OrderLine {
         OrderLine {
             product_id: self.product_id,

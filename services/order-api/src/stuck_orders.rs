@@ -12,7 +12,7 @@ use crate::domain::status::{OrderStatus, Trigger};
 use crate::orders::{self, OrderError, OrderView};
 use crate::store::{self, ItemRow};
 use chrono::{DateTime, Utc};
-use contracts::events::{FailureReason, OrderCreated, OrderFailed, PaymentRequested, ReservedLine};
+use contracts::events::{FailureReason, OrderCreated, OrderFailed, PaymentRequested};
 use contracts::{Amount, Currency, Event};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -152,13 +152,7 @@ pub async fn expire(
             order_id: id,
             customer: order.customer(),
             reason: FailureReason::PaymentFailed,
-            lines: items
-                .iter()
-                .map(|item| ReservedLine {
-                    product_id: item.product_id,
-                    quantity: u32::try_from(item.quantity).unwrap_or(0),
-                })
-                .collect(),
+            lines: items.iter().map(store::ItemRow::to_reserved_line).collect(),
         };
         outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;
         Ok::<_, OrderError>(())
