@@ -52,7 +52,7 @@ RUN apt-get update \
     && ln -s /bin/busybox /usr/local/bin/wget \
     && useradd --system --uid 10001 --home-dir /app --create-home service
 COPY --from=build /service /usr/local/bin/service
-# Relative defaults (var/jwt.secret, var/mail) resolve under /app, which the user owns.
+# Relative defaults (var/jwt, var/mail) resolve under /app, which the user owns.
 WORKDIR /app
 USER 10001:10001
 # Deployments set HTTP_ADDR=0.0.0.0:<port> (each service has its own port; see

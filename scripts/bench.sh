@@ -80,7 +80,7 @@ PID_LIST=""
 export BENCH_ADMIN_EMAIL="bench-admin@example.com"
 BENCH_ADMIN_PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BENCH_ADMIN_PASSWORD
-BENCH_SETTINGS=(JWT_SECRET="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+BENCH_SETTINGS=(JWT_KEY_DIR="$MAIL_DIR_TMP/jwt"
     BOOTSTRAP_ADMIN_EMAIL="$BENCH_ADMIN_EMAIL" BOOTSTRAP_ADMIN_PASSWORD="$BENCH_ADMIN_PASSWORD"
     RATE_LIMIT_PER_SECOND=0)
 for entry in "${SERVICES[@]}"; do

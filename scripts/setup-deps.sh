@@ -50,7 +50,7 @@ if [ "$(psql_admin -d postgres -tAc 'SHOW max_connections')" -lt 300 ]; then
     fi
     for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 1; done
 fi
-say "creating service roles and the '$DB_NAME' database"
+say "creating the service roles (runtime and schema owner, deploy/postgres/roles.sql) and the '$DB_NAME' database"
 psql_admin -d postgres -c "BEGIN;" -f deploy/postgres/roles.sql -c "COMMIT;" >/dev/null
 psql_admin -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 \
     || psql_admin -d postgres -c "CREATE DATABASE \"$DB_NAME\""
@@ -79,6 +79,22 @@ for _ in $(seq 1 30); do
 done
 curl -fsS -u guest:guest http://127.0.0.1:15672/api/overview >/dev/null \
     || { echo "RabbitMQ management API is not reachable on 127.0.0.1:15672" >&2; exit 1; }
+# One broker user per service, allowed only its own queues and its own event types, in the
+# vhost `orders` (deploy/rabbitmq/setup.sh). Passwords are generated once into var/rabbitmq.env
+# (mode 0600, git-ignored); scripts/run.sh gives each service its own AMQP_URL from it.
+mkdir -p var
+if [ ! -s var/rabbitmq.env ]; then
+    say "generating the services' RabbitMQ passwords in var/rabbitmq.env"
+    (
+        umask 077
+        for name in ORDER_API INVENTORY PAYMENT NOTIFIER WEBHOOK_DISPATCHER; do
+            echo "RABBITMQ_${name}_PASSWORD=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+        done > var/rabbitmq.env
+    )
+fi
+set -a; . var/rabbitmq.env; set +a
+RABBITMQ_ADMIN_URL=http://127.0.0.1:15672 RABBITMQ_ADMIN_USER=guest RABBITMQ_ADMIN_PASSWORD=guest \
+    RABBITMQ_VHOST="${ORDERS_RABBITMQ_VHOST:-orders}" sh deploy/rabbitmq/setup.sh >/dev/null
 # --- Chromium (the docs page is tested in a real headless browser) -------------------------
 if [ "${SKIP_BROWSER:-0}" != 1 ] && ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
     apt_install chromium

@@ -95,6 +95,11 @@ pub struct PaymentRequested {
     pub amount: Amount,
     pub currency: Currency,
     pub payment_method: String,
+    /// The account that placed the order (absent for a guest order); added in v1 as optional.
+    /// Payment keeps it so only that customer (or an admin) sees or acts on the payment, even
+    /// when its port is reached around the gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +114,8 @@ pub struct PaymentSucceeded {
 pub struct PaymentFailed {
     pub order_id: Uuid,
     pub payment_id: Uuid,
-    /// Machine-readable: `card_declined`, `insufficient_funds`, `unsupported_payment_method`.
+    /// Machine-readable: `card_declined`, `insufficient_funds`, `unsupported_payment_method`,
+    /// `payment_timeout` (the customer did not finish in time), ...
     pub code: String,
     pub message: String,
 }
@@ -123,9 +129,24 @@ pub enum FailureReason {
     PaymentDeclined,
     InsufficientFunds,
     PaymentFailed,
+    /// The payment waited on the customer (3-D Secure and the like) longer than allowed, and the
+    /// stock it held was released.
+    PaymentTimeout,
+    /// An operator failed an order stuck in the saga.
+    Expired,
 }
 
 impl FailureReason {
+    pub const ALL: [Self; 7] = [
+        Self::OutOfStock,
+        Self::UnknownProduct,
+        Self::PaymentDeclined,
+        Self::InsufficientFunds,
+        Self::PaymentFailed,
+        Self::PaymentTimeout,
+        Self::Expired,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::OutOfStock => "out_of_stock",
@@ -133,19 +154,23 @@ impl FailureReason {
             Self::PaymentDeclined => "payment_declined",
             Self::InsufficientFunds => "insufficient_funds",
             Self::PaymentFailed => "payment_failed",
+            Self::PaymentTimeout => "payment_timeout",
+            Self::Expired => "expired",
         }
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
-        [
-            Self::OutOfStock,
-            Self::UnknownProduct,
-            Self::PaymentDeclined,
-            Self::InsufficientFunds,
-            Self::PaymentFailed,
-        ]
-        .into_iter()
-        .find(|reason| reason.as_str() == raw)
+        Self::ALL.into_iter().find(|reason| reason.as_str() == raw)
+    }
+
+    /// The order's reason for a `payment.failed` code.
+    pub fn of_payment_code(code: &str) -> Self {
+        match code {
+            "card_declined" => Self::PaymentDeclined,
+            "insufficient_funds" => Self::InsufficientFunds,
+            "payment_timeout" => Self::PaymentTimeout,
+            _ => Self::PaymentFailed,
+        }
     }
 
     /// The reason in plain words, for the customer's email.
@@ -156,6 +181,8 @@ impl FailureReason {
             Self::PaymentDeclined => "your payment was declined",
             Self::InsufficientFunds => "your payment was declined for insufficient funds",
             Self::PaymentFailed => "your payment could not be completed",
+            Self::PaymentTimeout => "your payment was not completed in time",
+            Self::Expired => "it took too long to process",
         }
     }
 }
@@ -169,6 +196,12 @@ pub struct OrderConfirmed {
     pub total_amount: Amount,
     pub placed_at: DateTime<Utc>,
     pub payment_id: Uuid,
+    /// A guest order only (absent for an account's order: the customer logs in): the link that
+    /// shows the order, and lets its customer cancel it, without an account. It carries the
+    /// order's secret access token, so it goes into the invoice and nowhere public. Added in
+    /// v1 as optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_link: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -126,6 +126,14 @@ fn samples() -> Vec<Event> {
             amount: amount("2000.48"),
             currency: eur(),
             payment_method: "card".into(),
+            customer_id: None,
+        }),
+        Event::PaymentRequested(PaymentRequested {
+            order_id: order,
+            amount: amount("2000.48"),
+            currency: eur(),
+            payment_method: "card".into(),
+            customer_id: Some(id(60)),
         }),
         Event::PaymentSucceeded(PaymentSucceeded {
             order_id: order,
@@ -147,6 +155,19 @@ fn samples() -> Vec<Event> {
             total_amount: amount("2000.48"),
             placed_at: Utc.with_ymd_and_hms(2024, 5, 17, 9, 30, 0).unwrap(),
             payment_id: id(20),
+            order_link: None,
+        }),
+        Event::OrderConfirmed(OrderConfirmed {
+            order_id: order,
+            customer: customer(),
+            currency: eur(),
+            lines: order_lines(),
+            total_amount: amount("2000.48"),
+            placed_at: Utc.with_ymd_and_hms(2024, 5, 17, 9, 30, 0).unwrap(),
+            payment_id: id(20),
+            order_link: Some(format!(
+                "https://shop.example/api/v1/orders/{order}?access_token=kP3Xq9vT0bY7wLmN2cR5sA8dF1gH4jK6eU-zW_oQ"
+            )),
         }),
         Event::OrderFailed(OrderFailed {
             order_id: order,
@@ -159,6 +180,12 @@ fn samples() -> Vec<Event> {
             customer: customer(),
             reason: FailureReason::OutOfStock,
             lines: vec![],
+        }),
+        Event::OrderFailed(OrderFailed {
+            order_id: order,
+            customer: customer(),
+            reason: FailureReason::PaymentTimeout,
+            lines: reserved_lines(),
         }),
         Event::NotificationSent(NotificationSent {
             notification_id: id(30),
@@ -371,6 +398,65 @@ fn schemas_refuse_broken_events() {
         &|v| v["data"]["placed_at"] = Value::from("17/05/2024"),
     );
     assert_rejected("order.confirmed", 1, &bad_date, "a non-RFC 3339 placed_at");
+}
+
+/// The schema's `reason` enum is exactly the contract's, so no reason reaches clients that the
+/// schema does not name (and the admin expiry's `expired` is one of them).
+#[test]
+fn the_failure_reasons_of_the_schema_are_the_contracts() {
+    let schema = load_schema("order.failed", 1);
+    let listed: BTreeSet<&str> = schema["$defs"]["OrderFailed"]["properties"]["reason"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let ours: BTreeSet<&str> = FailureReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(listed, ours);
+    for reason in FailureReason::ALL {
+        assert_eq!(FailureReason::parse(reason.as_str()), Some(reason));
+        assert_eq!(serde_json::to_value(reason).unwrap(), Value::from(reason.as_str()));
+    }
+    assert_eq!(FailureReason::of_payment_code("payment_timeout"), FailureReason::PaymentTimeout);
+    assert_eq!(FailureReason::of_payment_code("card_declined"), FailureReason::PaymentDeclined);
+    assert_eq!(FailureReason::of_payment_code("insufficient_funds"), FailureReason::InsufficientFunds);
+    assert_eq!(FailureReason::of_payment_code("anything_else"), FailureReason::PaymentFailed);
+}
+
+#[test]
+fn a_payment_request_without_a_customer_still_reads_and_a_bad_customer_id_is_refused() {
+    let with_customer = envelope_json(
+        &samples()
+            .into_iter()
+            .find(|e| matches!(e, Event::PaymentRequested(r) if r.customer_id.is_some()))
+            .unwrap(),
+    );
+    let mut older = with_customer.clone();
+    older["data"].as_object_mut().unwrap().remove("customer_id");
+    assert_valid("payment.requested", 1, &older);
+    let back: Envelope = serde_json::from_value(older).unwrap();
+    assert!(matches!(back.event().unwrap(), Event::PaymentRequested(r) if r.customer_id.is_none()));
+    let mut bad = with_customer;
+    bad["data"]["customer_id"] = Value::from("not-a-uuid");
+    assert_rejected("payment.requested", 1, &bad, "a non-UUID customer_id");
+}
+
+#[test]
+fn an_order_confirmation_without_a_link_still_reads_and_a_bad_link_is_refused() {
+    let with_link = envelope_json(
+        &samples()
+            .into_iter()
+            .find(|e| matches!(e, Event::OrderConfirmed(c) if c.order_link.is_some()))
+            .unwrap(),
+    );
+    let mut older = with_link.clone();
+    older["data"].as_object_mut().unwrap().remove("order_link");
+    assert_valid("order.confirmed", 1, &older);
+    let back: Envelope = serde_json::from_value(older).unwrap();
+    assert!(matches!(back.event().unwrap(), Event::OrderConfirmed(c) if c.order_link.is_none()));
+    let mut bad = with_link;
+    bad["data"]["order_link"] = Value::from(42);
+    assert_rejected("order.confirmed", 1, &bad, "a link that is not a string");
 }
 
 #[test]

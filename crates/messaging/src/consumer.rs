@@ -16,7 +16,7 @@
 
 use crate::broker::{Broker, BrokerError, Outgoing, header_string};
 use crate::inbox;
-use crate::topology::{dead_letter_queue, queue_name, retry_queue};
+use crate::topology::{dead_letter_queue, queue_name, reroute_exchange, retry_queue};
 use contracts::{Envelope, Event};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::future::BoxFuture;
@@ -251,6 +251,8 @@ async fn process_batch<H: EventHandler>(
 
     let delays = &broker.topology().retry_delays;
     let dlq = dead_letter_queue(queue);
+    // Through the service's own exchange: its broker user may not publish to the default one.
+    let reroute = reroute_exchange(queue);
     let mut reroutes: Vec<(usize, String, FieldTable, Option<u64>)> = Vec::new();
     for (index, verdict) in verdicts.iter().enumerate() {
         let delivery = &batch[index];
@@ -292,7 +294,7 @@ async fn process_batch<H: EventHandler>(
         .map(|(index, target, headers, expiration_ms)| {
             let delivery = &batch[*index];
             Outgoing {
-                exchange: "",
+                exchange: &reroute,
                 routing_key: target,
                 payload: &delivery.data,
                 message_id: delivery

@@ -8,7 +8,7 @@ use crate::topology::Topology;
 use actix_web::dev::Server;
 use actix_web::web;
 use diesel_migrations::EmbeddedMigrations;
-use platform::auth::TokenKeys;
+use platform::auth::{KeySettings, TokenKeys, TokenPolicy};
 use platform::db::{self, PgPool};
 use platform::http::{Check, HttpSettings, Readiness};
 use platform::settings::{Secret, SettingsError, parse_millis_list};
@@ -18,6 +18,9 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+/// The one service that signs bearer tokens (the public gateway).
+pub const ISSUING_SERVICE: &str = "order-api";
 
 /// Settings every service reads (design §7), filled from `DATABASE_URL`, `AMQP_URL`, ...
 #[derive(Debug, Clone, Deserialize)]
@@ -35,11 +38,21 @@ pub struct CommonSettings {
     /// must use the same list (they all declare the same queues).
     #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub amqp_retry_delays_ms: String,
-    /// The key every service verifies bearer tokens with (≥ 32 bytes). Unset: the secret in
-    /// `jwt_secret_file`, created on first start, which is what a one-machine set-up wants.
+    /// The gateway's Ed25519 private key (PKCS#8 PEM). Only order-api may have it: any other
+    /// service refuses to start with it set. Unset on every service: the local key pair in
+    /// `jwt_key_dir`, created on first start, which is what a one-machine set-up wants.
     #[serde(default)]
-    pub jwt_secret: Option<Secret>,
-    pub jwt_secret_file: String,
+    pub jwt_signing_key: Option<Secret>,
+    /// The public keys tokens are verified with, as a JWK set (`{"keys":[...]}`, what the
+    /// gateway serves at `/.well-known/jwks.json`); two keys during a rollover. On the gateway,
+    /// keys accepted besides its own signing key.
+    #[serde(default)]
+    pub jwt_public_keys: Option<String>,
+    pub jwt_key_dir: String,
+    /// Checked on every token (`iss`, `aud`): a token for another deployment is refused even
+    /// if it was signed by a key this one trusts.
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
     pub jwt_ttl_seconds: i64,
     /// How long a stopping service may take to finish in-flight requests and flush its outbox.
     pub shutdown_timeout_seconds: u64,
@@ -58,7 +71,9 @@ impl CommonSettings {
             ("http_body_limit_bytes", "65536".to_owned()),
             ("amqp_queue_type", "quorum".to_owned()),
             ("amqp_retry_delays_ms", "1000,10000,60000,300000".to_owned()),
-            ("jwt_secret_file", "var/jwt.secret".to_owned()),
+            ("jwt_key_dir", "var/jwt".to_owned()),
+            ("jwt_issuer", "order-api".to_owned()),
+            ("jwt_audience", "orders".to_owned()),
             ("jwt_ttl_seconds", "3600".to_owned()),
             ("shutdown_timeout_seconds", "15".to_owned()),
         ]
@@ -72,12 +87,33 @@ impl CommonSettings {
                 reason: "needs at least one delay".into(),
             });
         }
-        Ok(Topology { queue_type: self.amqp_queue_type, retry_delays })
+        Ok(Topology { queue_type: self.amqp_queue_type, retry_delays, service: None })
     }
 
-    pub fn token_keys(&self) -> Result<TokenKeys, SettingsError> {
-        TokenKeys::from_settings(self.jwt_secret.as_ref(), &self.jwt_secret_file, self.jwt_ttl_seconds)
-            .map_err(|error| SettingsError::Invalid { key: "jwt_secret", reason: error.to_string() })
+    /// The token keys of `service`; only [`ISSUING_SERVICE`] gets a signing key.
+    pub fn token_keys(&self, service: &str) -> Result<TokenKeys, SettingsError> {
+        let key = if self.jwt_signing_key.is_some() { "jwt_signing_key" } else { "jwt_public_keys" };
+        if self.jwt_ttl_seconds <= 0 {
+            return Err(SettingsError::Invalid { key: "jwt_ttl_seconds", reason: "must be positive".into() });
+        }
+        for (key, value) in [("jwt_issuer", &self.jwt_issuer), ("jwt_audience", &self.jwt_audience)] {
+            if value.trim().is_empty() {
+                return Err(SettingsError::Invalid { key, reason: "must not be empty".into() });
+            }
+        }
+        TokenKeys::from_settings(KeySettings {
+            service,
+            signs: service == ISSUING_SERVICE,
+            signing_key: self.jwt_signing_key.as_ref(),
+            public_keys: self.jwt_public_keys.as_deref(),
+            key_dir: &self.jwt_key_dir,
+            policy: TokenPolicy {
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+                ttl_seconds: self.jwt_ttl_seconds,
+            },
+        })
+        .map_err(|error| SettingsError::Invalid { key, reason: error.to_string() })
     }
 
     pub fn validate(&self) -> Result<(), SettingsError> {
@@ -131,7 +167,7 @@ impl Runtime {
         cancel: CancellationToken,
     ) -> anyhow::Result<Self> {
         settings.validate()?;
-        let tokens = settings.token_keys()?;
+        let tokens = settings.token_keys(service)?;
         let (relay_cancel, broker_cancel) = (CancellationToken::new(), CancellationToken::new());
         let pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
         let http_pool = db::pool(settings.database_url.expose(), settings.db_pool_size)?;
@@ -140,7 +176,8 @@ impl Runtime {
             BrokerConfig {
                 url: settings.amqp_url.clone(),
                 connection_name: service.to_owned(),
-                topology: settings.topology()?,
+                // Its own part only: its broker user may configure nothing else.
+                topology: Topology { service: Some(service.to_owned()), ..settings.topology()? },
             },
             broker_cancel.clone(),
         );

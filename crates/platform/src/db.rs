@@ -3,12 +3,24 @@
 //! Each service connects with its own login role, whose `search_path` is its own schema (see
 //! `deploy/postgres/`), so table names in queries and migrations are unqualified and a service
 //! physically cannot read another service's tables.
+//!
+//! That runtime role may only read and write rows: the schema and its tables belong to
+//! `<role>_owner`, and migrations run as that role. `<service> migrate` is started with a
+//! `DATABASE_URL` naming the owner (the compose `-migrate` services, the Kubernetes Jobs); a
+//! service started as its runtime role finds nothing pending and goes on. Where something is
+//! pending at start (`make run`, the tests: trust authentication on 127.0.0.1), [`migrate`]
+//! applies it as `<role>_owner` on the same server and database, without a password; with
+//! password authentication that connection is refused and the service stops with a message
+//! that says to run `migrate` first.
 
-use diesel::sql_types::BigInt;
+use diesel::migration::MigrationSource;
+use diesel::pg::Pg;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
 use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
+use std::collections::BTreeSet;
 
 pub type PgPool = Pool<AsyncPgConnection>;
 pub type PooledConnection = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
@@ -23,6 +35,13 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("migration failed: {0}")]
     Migration(String),
+    #[error(
+        "{pending} database migration(s) pending, and the runtime role `{role}` may not change its \
+         schema; they are applied as `{role}_owner`, but connecting as `{role}_owner@{host}:{port}/{database}` \
+         without a password failed ({reason}). Run `<service> migrate` with DATABASE_URL naming \
+         `{role}_owner` first (deploy/README.md, Migrations)"
+    )]
+    NeedsOwner { pending: usize, role: String, host: String, port: i32, database: String, reason: String },
 }
 
 pub fn pool(database_url: &str, max_size: usize) -> Result<PgPool, DbError> {
@@ -38,15 +57,98 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<PgPool, DbError> {
 
 /// Runs every pending migration of each source, in order, while holding a PostgreSQL advisory
 /// lock keyed by `lock_key`, so replicas that start together migrate once and the others wait.
+///
+/// Nothing pending: returns without any DDL, so a runtime role that may not create tables
+/// starts. Something pending: applied through `pool` when its role may create objects in its
+/// schema (the owner, `<service> migrate`), else as `<role>_owner` (module documentation).
 pub async fn migrate(pool: &PgPool, lock_key: i64, sources: Vec<EmbeddedMigrations>) -> Result<(), DbError> {
     let mut conn = pool.get().await?;
     diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(lock_key).execute(&mut *conn).await?;
-    let outcome = run_sources(pool, sources).await;
+    let outcome = migrate_locked(pool, &mut conn, sources).await;
     diesel::sql_query("SELECT pg_advisory_unlock($1)")
         .bind::<BigInt, _>(lock_key)
         .execute(&mut *conn)
         .await?;
     outcome
+}
+
+#[derive(diesel::QueryableByName)]
+struct Session {
+    #[diesel(sql_type = Text)]
+    role: String,
+    #[diesel(sql_type = Text)]
+    database: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    host: Option<String>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    port: Option<i32>,
+    #[diesel(sql_type = Bool)]
+    may_create: bool,
+    #[diesel(sql_type = Bool)]
+    has_history: bool,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Applied {
+    #[diesel(sql_type = Text)]
+    version: String,
+}
+
+async fn migrate_locked(
+    pool: &PgPool,
+    conn: &mut AsyncPgConnection,
+    sources: Vec<EmbeddedMigrations>,
+) -> Result<(), DbError> {
+    let session: Session = diesel::sql_query(
+        "SELECT current_user::text AS role, current_database()::text AS database, \
+                host(inet_server_addr()) AS host, inet_server_port() AS port, \
+                has_schema_privilege(current_schema(), 'CREATE') AS may_create, \
+                to_regclass('__diesel_schema_migrations') IS NOT NULL AS has_history",
+    )
+    .get_result(conn)
+    .await?;
+    let applied: BTreeSet<String> = if session.has_history {
+        diesel::sql_query("SELECT version::text AS version FROM __diesel_schema_migrations")
+            .load::<Applied>(conn)
+            .await?
+            .into_iter()
+            .map(|row| row.version)
+            .collect()
+    } else {
+        BTreeSet::new()
+    };
+    let mut pending = 0;
+    for source in &sources {
+        let migrations = MigrationSource::<Pg>::migrations(source)
+            .map_err(|error| DbError::Migration(error.to_string()))?;
+        pending += migrations.iter().filter(|m| !applied.contains(&m.name().version().to_string())).count();
+    }
+    if pending == 0 {
+        return Ok(());
+    }
+    if session.may_create {
+        return run_sources(pool, sources).await;
+    }
+    // The runtime role: apply them as its owner, which only a passwordless set-up allows.
+    let needs_owner = |reason: String| DbError::NeedsOwner {
+        pending,
+        role: session.role.clone(),
+        host: session.host.clone().unwrap_or_else(|| "(unix socket)".to_owned()),
+        port: session.port.unwrap_or_default(),
+        database: session.database.clone(),
+        reason,
+    };
+    let (Some(host), Some(port)) = (&session.host, session.port) else {
+        return Err(needs_owner("connected through a unix socket".to_owned()));
+    };
+    let host = if host.contains(':') { format!("[{host}]") } else { host.clone() };
+    let owner_url = format!("postgres://{}_owner@{host}:{port}/{}", session.role, session.database);
+    let owner = self::pool(&owner_url, 1)?;
+    if let Err(error) = owner.get().await {
+        return Err(needs_owner(error.to_string()));
+    }
+    tracing::info!(role = %session.role, pending, "applying migrations as the schema owner");
+    run_sources(&owner, sources).await
 }
 
 async fn run_sources(pool: &PgPool, sources: Vec<EmbeddedMigrations>) -> Result<(), DbError> {

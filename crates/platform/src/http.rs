@@ -69,6 +69,11 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Put into the app data by a service whose port is public: its `/metrics` route then answers
+/// "no such route", and the service serves metrics on a separate listener instead.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricsElsewhere;
+
 pub struct HttpSettings {
     /// The service's name, on every request span.
     pub service: &'static str,
@@ -129,9 +134,16 @@ where
             .app_data(web::PayloadConfig::new(body_limit))
             .route("/health/live", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "live"})) }))
             .route("/health/ready", web::get().to(move || ready(readiness.clone())))
-            .route("/metrics", web::get().to(move || {
-                let body = metrics.render();
-                async move { HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body) }
+            .route("/metrics", web::get().to(move |req: actix_web::HttpRequest| {
+                // A public service (the gateway) serves its metrics on a listener of its own.
+                let elsewhere = req.app_data::<MetricsElsewhere>().is_some();
+                let body = if elsewhere { String::new() } else { metrics.render() };
+                async move {
+                    if elsewhere {
+                        return Problem::new(StatusCode::NOT_FOUND, "route_not_found", "No such route").error_response_owned();
+                    }
+                    HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body)
+                }
             }))
             .configure(routes.clone())
             .default_service(web::to(|| async {

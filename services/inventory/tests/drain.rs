@@ -34,9 +34,19 @@ async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once
     let env = [
         ("DATABASE_URL", db.url_for("inventory")),
         ("AMQP_URL", vhost.amqp_url()),
-        ("JWT_SECRET", "drain-test-secret-that-is-long-enough".to_owned()),
+        (
+            "JWT_KEY_DIR",
+            std::env::temp_dir().join(format!("drain-jwt-{}", uuid::Uuid::new_v4())).display().to_string(),
+        ),
     ];
     let binary = env!("CARGO_BIN_EXE_inventory");
+    // As an operator loads the definitions: inventory declares only its own queues.
+    let topology = messaging::Topology {
+        queue_type: messaging::QueueType::Quorum,
+        retry_delays: messaging::broker::default_retry_delays(),
+        service: None,
+    };
+    topology.declare_everything(&vhost.amqp_url()).await.unwrap();
     let first = testkit::ServiceProcess::start(binary, &env).await.unwrap();
     let product = uuid::Uuid::now_v7();
     let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();

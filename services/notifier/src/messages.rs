@@ -57,8 +57,22 @@ pub fn invoice(order: &OrderConfirmed) -> Rendered {
         ("total", &total),
         ("currency", &currency),
     ];
-    let text_vars = [&vars[..], &[("lines", text_lines.as_str())]].concat();
-    let html_vars = [&vars[..], &[("lines", html_lines.trim_end())]].concat();
+    // A guest order's link (with its access token); account orders have none: log in instead.
+    let (link_text, link_html) = match &order.order_link {
+        Some(link) => {
+            let mut escaped = String::new();
+            template::escape_html(link, &mut escaped);
+            (
+                format!("\nView or cancel your order: {link}"),
+                format!("\n<p><a href=\"{escaped}\">View or cancel your order</a></p>"),
+            )
+        }
+        None => (String::new(), String::new()),
+    };
+    let text_vars =
+        [&vars[..], &[("lines", text_lines.as_str()), ("order_link", link_text.as_str())]].concat();
+    let html_vars =
+        [&vars[..], &[("lines", html_lines.trim_end()), ("order_link", link_html.as_str())]].concat();
     let (subject, text) = template::INVOICE_TEXT.render_with_subject(&text_vars);
     Rendered {
         kind: NotificationKind::Invoice,

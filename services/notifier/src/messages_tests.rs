@@ -40,6 +40,7 @@ fn confirmed() -> OrderConfirmed {
         total_amount: amount("2004.98"),
         placed_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 15, 4, 5).single().unwrap_or_default(),
         payment_id: Uuid::from_u128(9),
+        order_link: None,
     }
 }
 
@@ -132,6 +133,28 @@ fn names_are_escaped_in_html_and_left_alone_in_text() {
     assert!(rendered.html.contains("<td>Cables &amp; &lt;Adapters&gt;</td>"));
     assert!(!rendered.html.contains("<script>"));
     assert!(rendered.text.contains("Name: Ada <script>alert(1)</script> & Co"));
+}
+
+#[test]
+fn a_guest_invoice_carries_its_order_link_and_an_account_invoice_none() {
+    let mut order = confirmed();
+    order.order_link = Some("https://shop.example/api/v1/orders/x?access_token=ab-c_d&x=<y>".into());
+    let rendered = invoice(&order);
+    assert!(
+        rendered.text.ends_with(
+            "Thank you for your order!\nView or cancel your order: https://shop.example/api/v1/orders/x?access_token=ab-c_d&x=<y>\n"
+        ),
+        "{}",
+        rendered.text
+    );
+    assert!(
+        rendered.html.contains(
+            r#"<a href="https://shop.example/api/v1/orders/x?access_token=ab-c_d&amp;x=&lt;y&gt;">View or cancel your order</a>"#
+        ),
+        "{}",
+        rendered.html
+    );
+    assert!(!invoice(&confirmed()).text.contains("View or cancel"), "an account's invoice has no link");
 }
 
 /// Every form of every message, pinned; `cargo insta review` shows a change before it ships.

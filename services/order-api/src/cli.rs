@@ -41,3 +41,32 @@ pub async fn create_admin(args: impl IntoIterator<Item = String>) -> anyhow::Res
     }
     Ok(())
 }
+
+/// `order-api jwt-keys`: a fresh token signing key and its public JWK set, as `.env` lines
+/// (`JWT_SIGNING_KEY` for the gateway only, `JWT_PUBLIC_KEYS` for every service).
+/// `order-api jwt-keys --public` prints the JWK set of the key in `JWT_SIGNING_KEY` instead
+/// (to add a new key to the services' `JWT_PUBLIC_KEYS` during a rollover).
+pub fn jwt_keys(args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
+    let matches = clap::Command::new("order-api jwt-keys")
+        .about("Generate a token signing key (or, with --public, print the public keys of JWT_SIGNING_KEY)")
+        .arg(clap::Arg::new("public").long("public").action(clap::ArgAction::SetTrue))
+        .try_get_matches_from(args)?;
+    let public_only = matches.get_flag("public");
+    let pem = if public_only {
+        platform::settings::Secret::new(
+            std::env::var("JWT_SIGNING_KEY").map_err(|_| anyhow::anyhow!("set JWT_SIGNING_KEY"))?,
+        )
+    } else {
+        platform::auth::generate_signing_key_pem()
+    };
+    let key = platform::auth::SigningKey::from_pem(&pem)?;
+    let jwks = serde_json::to_string(&platform::auth::jwk_set([key.public_jwk()]))?;
+    if public_only {
+        println!("{jwks}");
+    } else {
+        // One line each, newlines escaped: fits an .env file and a Kubernetes literal.
+        println!("JWT_SIGNING_KEY='{}'", pem.expose().trim_end().replace('\n', "\\n"));
+        println!("JWT_PUBLIC_KEYS='{jwks}'");
+    }
+    Ok(())
+}

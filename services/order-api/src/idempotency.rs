@@ -1,6 +1,12 @@
 //! Safe retries: the first answer to a (caller, `Idempotency-Key`) is stored and replayed for
 //! 24 hours. The same key with a different request is refused; a retry that arrives while the
-//! first is still being handled gets a 409 instead of running twice.
+//! first is still being handled gets a 409 instead of running twice, until the first has been
+//! unanswered for longer than any request can run: then it died (a crash, a kill), and the
+//! retry takes the key over. Expired rows are purged in bounded batches by `maintenance`.
+//!
+//! The caller is the account, or for a guest the client address (`guest:<address>`): a guest
+//! cannot replay another guest's answer by guessing their key. Answers that carry secrets are not
+//! stored as they are (see `http::guards`).
 
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -46,14 +52,18 @@ pub fn valid_key(key: &str) -> bool {
 /// fingerprint, status, body, content type, location
 type StoredRow = (Vec<u8>, Option<i32>, Option<Vec<u8>>, Option<String>, Option<String>);
 
+/// How long an answer is replayed.
+pub const RETENTION: &str = "24 hours";
+
 pub async fn begin(
     conn: &mut AsyncPgConnection,
     scope: &str,
     key: &str,
     fingerprint: &[u8],
+    in_flight_timeout: std::time::Duration,
 ) -> QueryResult<Begin> {
     // Keys older than 24 h are forgotten, so the same key may start afresh.
-    diesel::sql_query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < now() - interval '24 hours'")
+    diesel::sql_query(format!("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < now() - interval '{RETENTION}'"))
         .bind::<Text, _>(scope)
         .bind::<Text, _>(key)
         .execute(conn)
@@ -68,6 +78,23 @@ pub async fn begin(
         .execute(conn)
         .await?;
     if inserted == 1 {
+        return Ok(Begin::Fresh);
+    }
+    // The same request still unanswered after the timeout: its handler is gone, take the key
+    // over. The conditional update lets exactly one of several racing retries win.
+    let taken_over = diesel::sql_query(
+        "UPDATE idempotency_keys SET created_at = now() \
+         WHERE scope = $1 AND key = $2 AND fingerprint = $3 AND response_status IS NULL \
+           AND created_at < now() - make_interval(secs => $4)",
+    )
+    .bind::<Text, _>(scope)
+    .bind::<Text, _>(key)
+    .bind::<diesel::sql_types::Bytea, _>(fingerprint)
+    .bind::<diesel::sql_types::Double, _>(in_flight_timeout.as_secs_f64())
+    .execute(conn)
+    .await?;
+    if taken_over == 1 {
+        tracing::warn!(scope, key, "took over an idempotency key whose request never answered");
         return Ok(Begin::Fresh);
     }
     let (stored_fingerprint, status, body, content_type, location): StoredRow = idempotency_keys::table
@@ -113,10 +140,24 @@ pub async fn finish(
     Ok(())
 }
 
-/// Forgets the key (the request failed in a way worth retrying: a 5xx, a 429).
+/// Forgets the key (the request failed in a way worth retrying: a 5xx, a 429; or its answer
+/// carries a secret that must not be stored).
 pub async fn abandon(conn: &mut AsyncPgConnection, scope: &str, key: &str) -> QueryResult<()> {
     diesel::delete(idempotency_keys::table.find((scope, key))).execute(conn).await?;
     Ok(())
+}
+
+/// Deletes up to `batch` expired keys, oldest first; returns how many. `SKIP LOCKED` lets
+/// several gateway replicas purge at once without waiting on each other's rows.
+pub async fn purge_expired(conn: &mut AsyncPgConnection, batch: i64) -> QueryResult<usize> {
+    diesel::sql_query(format!(
+        "DELETE FROM idempotency_keys WHERE (scope, key) IN ( \
+           SELECT scope, key FROM idempotency_keys WHERE created_at < now() - interval '{RETENTION}' \
+           ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+    ))
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)
+    .await
 }
 
 #[cfg(test)]

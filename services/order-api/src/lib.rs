@@ -6,6 +6,7 @@ pub mod dead_letters;
 pub mod domain;
 pub mod http;
 pub mod idempotency;
+pub mod maintenance;
 pub mod order_metrics;
 pub mod orders;
 pub mod saga;

@@ -8,9 +8,13 @@ async fn main() -> anyhow::Result<()> {
         args.next();
         return order_api::cli::create_admin(args).await;
     }
+    if std::env::args().nth(1).as_deref() == Some("jwt-keys") {
+        args.next();
+        return order_api::cli::jwt_keys(args);
+    }
     messaging::runtime::main(
         order_api::SERVICE,
-        "The public gateway and the order saga (also: `order-api create-admin --email E`)",
+        "The public gateway and the order saga (also: `order-api create-admin --email E`, `order-api jwt-keys`)",
         Settings::load,
         |s: &Settings| &s.common,
         MIGRATIONS,

@@ -2,9 +2,10 @@
 
 use crate::SERVICE;
 use crate::domain::access::{Access, can_cancel, can_read};
+use crate::domain::access_token;
 use crate::domain::new_order::{CreateOrderRequest, Limits, NewOrder};
 use crate::domain::status::{OrderStatus, Trigger};
-use crate::store::{self, OrderFilter, OrderRow};
+use crate::store::{self, OpenOrdersOf, OrderFilter, OrderRow, TokenPurpose};
 use chrono::{DateTime, Utc};
 use contracts::events::{CancelledBy, OrderCancelled, OrderCreated};
 use contracts::{Amount, Currency, Event};
@@ -21,8 +22,12 @@ pub enum OrderError {
     Invalid(Vec<FieldError>),
     #[error("no such order")]
     NotFound,
+    /// No longer produced by reads (every refusal is `NotFound`, so ids reveal nothing); kept
+    /// for callers that still match on it.
     #[error("log in to see this order")]
     Unauthenticated,
+    #[error("{open} unpaid orders are open; the limit is {limit}")]
+    TooManyOpenOrders { open: i64, limit: i64 },
     #[error("the order is {current}; {attempted} is not possible")]
     Conflict { current: OrderStatus, attempted: &'static str },
     #[error(transparent)]
@@ -34,12 +39,15 @@ pub enum OrderError {
 pub async fn cancel(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    caller: &Claims,
+    caller: Option<&Claims>,
+    access_token: Option<&str>,
 ) -> Result<OrderView, OrderError> {
-    let by = if caller.role == Role::Admin { CancelledBy::Admin } else { CancelledBy::Customer };
+    let admin = caller.is_some_and(|c| c.role == Role::Admin);
+    let by = if admin { CancelledBy::Admin } else { CancelledBy::Customer };
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let order = store::lock_order(conn, id).await?.ok_or(OrderError::NotFound)?;
-        check(can_cancel(order.customer_id, Some(caller)))?;
+        let token_matches = token_matches(conn, &order, access_token).await?;
+        check(can_cancel(order.customer_id, caller, token_matches))?;
         let from = order.status()?;
         let to = from
             .next(Trigger::Cancel)
@@ -99,24 +107,71 @@ pub async fn set_manual_status(
 /// Validates, prices from the catalog read model, and stores the order as `pending` together
 /// with its `order.created` event. Needs only this service's database: RabbitMQ and the other
 /// services may all be down.
+/// How orders are taken from one client, from the settings.
+#[derive(Debug, Clone, Copy)]
+pub struct Intake {
+    pub limits: Limits,
+    /// Unpaid orders a client may have open at once; 0: no limit.
+    pub max_open_orders: i64,
+}
+
+/// Who places an order: an account, or a guest known by its client address.
+#[derive(Debug, Clone, Copy)]
+pub enum Placer<'a> {
+    Account(&'a Claims),
+    Guest(std::net::IpAddr),
+}
+
 pub async fn place(
     conn: &mut AsyncPgConnection,
     mut request: CreateOrderRequest,
-    limits: Limits,
-    caller: Option<&Claims>,
+    intake: Intake,
+    placer: Placer<'_>,
 ) -> Result<OrderView, OrderError> {
+    let caller = match placer {
+        Placer::Account(claims) => Some(claims),
+        Placer::Guest(_) => None,
+    };
+    let mut errors = Vec::new();
     if let Some(account) = caller {
+        // Messages about an account's orders go to the account's own address, never to one typed
+        // into the order (that would make us send mail to anyone, from our domain).
+        if let Some(given) = &request.customer_email
+            && crate::accounts::normalise_email(given) != crate::accounts::normalise_email(&account.email)
+        {
+            errors.push(FieldError::new(
+                "customer_email",
+                "must be your account's email; leave it out to use it",
+            ));
+        }
+        request.customer_email = Some(account.email.clone());
         request.fill_from_account(&account.name, &account.email);
     }
-    let errors = request.check_shape(limits);
+    errors.extend(request.check_shape(intake.limits));
     if !errors.is_empty() {
         return Err(OrderError::Invalid(errors));
     }
     let catalog = store::catalog_entries(conn, &request.product_ids()).await?;
     let order: NewOrder =
         request.price(&catalog, caller.map(|account| account.sub)).map_err(OrderError::Invalid)?;
+    let (client, guest_client) = match placer {
+        Placer::Account(claims) => (OpenOrdersOf::Account(claims.sub), None),
+        Placer::Guest(address) => (OpenOrdersOf::Guest(address.to_string()), Some(address.to_string())),
+    };
+    // A guest order is opened by its token alone; only the hash is kept.
+    let token = guest_client.is_some().then(access_token::generate);
     conn.transaction(async |conn: &mut AsyncPgConnection| {
-        store::insert_order(conn, &order).await?;
+        if intake.max_open_orders > 0 {
+            store::lock_client(conn, &client).await?;
+            let open = store::count_open_orders(conn, &client).await?;
+            if open >= intake.max_open_orders {
+                return Err(OrderError::TooManyOpenOrders { open, limit: intake.max_open_orders });
+            }
+        }
+        store::insert_order(conn, &order, guest_client.as_deref()).await?;
+        if let Some((_, hash)) = &token {
+            store::save_access_token(conn, order.id, TokenPurpose::Created, hash).await?;
+        }
         let created = OrderCreated {
             order_id: order.id,
             customer: order.customer.clone(),
@@ -130,7 +185,9 @@ pub async fn place(
     })
     .await?;
     metrics::counter!("orders_placed_total").increment(1);
-    find(conn, order.id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))
+    let mut view = find(conn, order.id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))?;
+    view.access_token = token.map(|(token, _)| token);
+    Ok(view)
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -171,24 +228,53 @@ pub struct OrderView {
     pub webhook_sent: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// Guest orders, in the answer to `POST /orders` only: the secret that reads or cancels
+    /// this order (`?access_token=` or the `Order-Access-Token` header). Shown once, stored
+    /// only hashed; the invoice email carries a link with a token too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token: Option<String>,
+}
+
+/// Whether `presented` is one of this guest order's access tokens (never for account orders).
+async fn token_matches(
+    conn: &mut AsyncPgConnection,
+    order: &OrderRow,
+    presented: Option<&str>,
+) -> Result<bool, OrderError> {
+    let Some(presented) = presented.filter(|_| order.customer_id.is_none()) else {
+        return Ok(false);
+    };
+    let stored = store::access_token_hashes(conn, order.id).await?;
+    Ok(stored.iter().any(|hash| access_token::matches(presented, hash)))
 }
 
 fn check(access: Access) -> Result<(), OrderError> {
     match access {
         Access::Allowed => Ok(()),
-        Access::Unauthenticated => Err(OrderError::Unauthenticated),
         Access::Hidden => Err(OrderError::NotFound),
     }
 }
 
-/// The order, if `caller` may see it.
+/// The order, if `caller` may see it (a guest order: with its access token, see `find_with_token`).
 pub async fn find_for(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     caller: Option<&Claims>,
 ) -> Result<OrderView, OrderError> {
+    find_with_token(conn, id, caller, None).await
+}
+
+/// The order, if `caller` may see it or `access_token` opens it; `NotFound` otherwise, exactly
+/// as for an id that does not exist.
+pub async fn find_with_token(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    caller: Option<&Claims>,
+    access_token: Option<&str>,
+) -> Result<OrderView, OrderError> {
     let order = store::find_order(conn, id).await?.ok_or(OrderError::NotFound)?;
-    check(can_read(order.customer_id, caller))?;
+    let token_matches = token_matches(conn, &order, access_token).await?;
+    check(can_read(order.customer_id, caller, token_matches))?;
     find(conn, id).await?.ok_or(OrderError::NotFound)
 }
 
@@ -235,6 +321,7 @@ fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::History
         webhook_sent: order.webhook_sent,
         created_at: order.created_at,
         updated_at: order.updated_at,
+        access_token: None,
     }
 }
 

@@ -13,7 +13,10 @@ use diesel_async::AsyncPgConnection;
 use futures_util::future::BoxFuture;
 use messaging::{EventHandler, HandleError, outbox};
 
-pub struct OrderSaga;
+pub struct OrderSaga {
+    /// For the guest's order link in `order.confirmed` (`PUBLIC_BASE_URL`).
+    pub public_base_url: String,
+}
 
 impl EventHandler for OrderSaga {
     fn handle<'a>(
@@ -35,6 +38,7 @@ impl EventHandler for OrderSaga {
                             amount: Amount::from_db(order.total_amount.clone()),
                             currency: Currency::from_db(order.currency.clone()),
                             payment_method: order.payment_method.clone(),
+                            customer_id: order.customer_id,
                         };
                         outbox::enqueue(conn, SERVICE, &Event::PaymentRequested(request)).await?;
                     }
@@ -51,6 +55,7 @@ impl EventHandler for OrderSaga {
                         advance(conn, paid.order_id, Trigger::PaymentSucceeded, None, &cause).await?
                     {
                         let items = store::items_of(conn, order.id).await?;
+                        let order_link = self.guest_order_link(conn, &order).await?;
                         let confirmed = OrderConfirmed {
                             order_id: order.id,
                             customer: order.customer(),
@@ -59,16 +64,14 @@ impl EventHandler for OrderSaga {
                             total_amount: Amount::from_db(order.total_amount.clone()),
                             placed_at: order.created_at,
                             payment_id: paid.payment_id,
+                            order_link,
                         };
                         outbox::enqueue(conn, SERVICE, &Event::OrderConfirmed(confirmed)).await?;
                     }
                 }
                 Event::PaymentFailed(failed) => {
-                    let reason = match failed.code.as_str() {
-                        "card_declined" => FailureReason::PaymentDeclined,
-                        "insufficient_funds" => FailureReason::InsufficientFunds,
-                        _ => FailureReason::PaymentFailed,
-                    };
+                    // `payment_timeout` (a lapsed customer action) keeps its name up to the API.
+                    let reason = FailureReason::of_payment_code(&failed.code);
                     fail(conn, failed.order_id, Trigger::PaymentFailed, reason, &cause).await?;
                 }
                 // The invoice flag means the invoice email; an SMS copy does not count.
@@ -98,6 +101,23 @@ impl EventHandler for OrderSaga {
             }
             Ok(())
         })
+    }
+}
+
+impl OrderSaga {
+    /// A guest order's link for the invoice, with a token of its own (the one returned at
+    /// creation is stored only hashed, so it cannot be sent again). `None` for account orders.
+    async fn guest_order_link(
+        &self,
+        conn: &mut AsyncPgConnection,
+        order: &OrderRow,
+    ) -> Result<Option<String>, HandleError> {
+        if order.customer_id.is_some() {
+            return Ok(None);
+        }
+        let (token, hash) = crate::domain::access_token::generate();
+        store::save_access_token(conn, order.id, store::TokenPurpose::Invoice, &hash).await?;
+        Ok(Some(format!("{}/api/v1/orders/{}?access_token={token}", self.public_base_url, order.id)))
     }
 }
 

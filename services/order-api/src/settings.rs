@@ -1,4 +1,6 @@
+use crate::http::client::Cidr;
 use messaging::CommonSettings;
+use platform::settings::SettingsError;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -13,6 +15,9 @@ pub struct Settings {
     pub notifier_url: String,
     /// Base URL of `webhook-dispatcher` (webhook endpoints and deliveries).
     pub webhooks_url: String,
+    /// Forward the payment simulator's customer actions (`/payments/simulator/...`): only where
+    /// payment runs the simulator (`make run`, docker-compose, tests), never in production.
+    pub payment_simulator_enabled: bool,
     pub max_items_per_order: usize,
     pub max_quantity_per_line: i64,
     pub upstream_timeout_ms: u64,
@@ -32,6 +37,28 @@ pub struct Settings {
     pub json_max_depth: usize,
     /// An order `pending` or `processing` this long after its last status change is stuck.
     pub stuck_order_after_seconds: i64,
+    /// Comma-separated CIDRs of the proxies in front of the gateway (`10.0.0.0/8, ::1/128`).
+    /// `X-Forwarded-For` is believed only from these peers; empty: never (the peer address is
+    /// the client). The client address keys rate limits, guest idempotency and login backoff.
+    #[serde(default)]
+    pub trusted_proxies: String,
+    /// Unpaid (`pending` / `processing`) orders one client (an account, or a guest address) may
+    /// have open at once; 0 turns the limit off.
+    pub max_open_orders_per_client: i64,
+    /// A request holding an `Idempotency-Key` this long without an answer is taken to have died:
+    /// a retry with the key takes it over. Must exceed the longest request (`upstream_timeout_ms`).
+    pub idempotency_in_flight_timeout_ms: u64,
+    /// Failed logins per account (normalised email) before each further attempt must wait.
+    pub login_free_attempts_per_account: i64,
+    /// Failed logins per client address before each further attempt must wait (higher: many
+    /// people may share one address).
+    pub login_free_attempts_per_client: i64,
+    /// The longest wait the login backoff imposes (it doubles per failure up to this).
+    pub login_backoff_max_seconds: i64,
+    /// Where `/metrics` is served: a listener of its own, never the public API port.
+    pub metrics_addr: String,
+    /// The gateway's public base URL, for links in messages (a guest's invoice link).
+    pub public_base_url: String,
 }
 
 impl Settings {
@@ -42,6 +69,7 @@ impl Settings {
             ("payment_url", "http://127.0.0.1:8082".to_owned()),
             ("notifier_url", "http://127.0.0.1:8083".to_owned()),
             ("webhooks_url", "http://127.0.0.1:8084".to_owned()),
+            ("payment_simulator_enabled", "false".to_owned()),
             ("max_items_per_order", "50".to_owned()),
             ("max_quantity_per_line", "1000".to_owned()),
             ("upstream_timeout_ms", "10000".to_owned()),
@@ -50,8 +78,59 @@ impl Settings {
             ("rate_limit_burst", "200".to_owned()),
             ("json_max_depth", "32".to_owned()),
             ("stuck_order_after_seconds", "900".to_owned()),
+            ("max_open_orders_per_client", "10".to_owned()),
+            ("idempotency_in_flight_timeout_ms", "60000".to_owned()),
+            ("login_free_attempts_per_account", "5".to_owned()),
+            ("login_free_attempts_per_client", "50".to_owned()),
+            ("login_backoff_max_seconds", "900".to_owned()),
+            ("metrics_addr", "127.0.0.1:9464".to_owned()),
+            ("public_base_url", "http://127.0.0.1:8080".to_owned()),
         ]);
-        messaging::runtime::load_settings(&defaults)
+        let settings: Self = messaging::runtime::load_settings(&defaults)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Names the first bad key; called by `load` and again by `startup::build`.
+    pub fn validate(&self) -> Result<(), SettingsError> {
+        self.trusted_proxy_list()?;
+        let invalid = |key, reason: &str| Err(SettingsError::Invalid { key, reason: reason.to_owned() });
+        if self.max_open_orders_per_client < 0 {
+            return invalid("max_open_orders_per_client", "must be 0 (off) or more");
+        }
+        if self.idempotency_in_flight_timeout_ms == 0 {
+            return invalid("idempotency_in_flight_timeout_ms", "must be above 0 (e.g. 60000)");
+        }
+        if self.login_free_attempts_per_account < 1 || self.login_free_attempts_per_client < 1 {
+            return invalid(
+                "login_free_attempts_per_account",
+                "both login_free_attempts_* must be 1 or more",
+            );
+        }
+        if !(1..=86_400).contains(&self.login_backoff_max_seconds) {
+            return invalid("login_backoff_max_seconds", "must be between 1 and 86400");
+        }
+        if !(self.public_base_url.starts_with("https://") || self.public_base_url.starts_with("http://"))
+            || self.public_base_url.ends_with('/')
+        {
+            return invalid("public_base_url", "must be an http(s) URL without a trailing slash");
+        }
+        Ok(())
+    }
+
+    /// The parsed `trusted_proxies`.
+    pub fn trusted_proxy_list(&self) -> Result<Vec<Cidr>, SettingsError> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|entry| !entry.is_empty())
+            .map(|entry| {
+                entry.parse::<Cidr>().map_err(|reason| SettingsError::Invalid {
+                    key: "trusted_proxies",
+                    reason: format!("`{entry}`: {reason}; write CIDRs like 10.0.0.0/8 or fd00::/8"),
+                })
+            })
+            .collect()
     }
 }
 
@@ -62,5 +141,18 @@ mod tests {
     fn the_defaults_load_without_any_environment() {
         let loaded = super::Settings::load().map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(loaded, Ok(()));
+    }
+
+    #[test]
+    fn a_bad_trusted_proxy_names_the_key() {
+        let Ok(mut settings) = super::Settings::load() else { panic!("defaults load") };
+        settings.trusted_proxies = "10.0.0.0/8, 300.1.1.1/8".into();
+        let error = settings.validate().map_err(|e| e.to_string());
+        assert!(
+            matches!(&error, Err(e) if e.contains("trusted_proxies") && e.contains("300.1.1.1/8")),
+            "{error:?}"
+        );
+        settings.trusted_proxies = "10.0.0.0/8, ::1".into();
+        assert_eq!(settings.trusted_proxy_list().map(|l| l.len()).map_err(|e| e.to_string()), Ok(2));
     }
 }

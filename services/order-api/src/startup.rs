@@ -16,6 +16,23 @@ pub async fn build(
     consumer: ConsumerOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<Service> {
+    Ok(build_gateway(settings, consumer, cancel).await?.service)
+}
+
+/// The running gateway and the port of its metrics listener.
+pub struct Gateway {
+    pub service: Service,
+    /// `/metrics` is served here only (`METRICS_ADDR`), never on the public port.
+    pub metrics_port: u16,
+}
+
+/// `build`, also reporting the metrics port (tests bind port 0).
+pub async fn build_gateway(
+    settings: Settings,
+    consumer: ConsumerOptions,
+    cancel: CancellationToken,
+) -> anyhow::Result<Gateway> {
+    settings.validate()?;
     let upstreams = Upstreams {
         client: reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.upstream_timeout_ms))
@@ -28,16 +45,59 @@ pub async fn build(
     };
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
     bootstrap_admin(&runtime, &settings).await?;
-    runtime.consume(Arc::new(OrderSaga), consumer);
+    runtime.consume(Arc::new(OrderSaga { public_base_url: settings.public_base_url.clone() }), consumer);
+    runtime.spawn(crate::maintenance::run(runtime.pool.clone(), runtime.cancel.clone()));
+    let metrics_port = serve_metrics(&settings.metrics_addr, runtime.cancel.clone())?;
     runtime.spawn(crate::order_metrics::report(runtime.pool.clone(), runtime.cancel.clone()));
+    runtime.spawn(crate::accounts::sessions::refresh_revocations(
+        runtime.pool.clone(),
+        runtime.tokens.revocations().clone(),
+        runtime.tokens.ttl_seconds,
+        runtime.cancel.clone(),
+    ));
     let pool = runtime.http_pool.clone();
     let dead_letters = crate::dead_letters::DeadLetters { broker: runtime.broker.clone() };
     let common = settings.common.clone();
     // One limiter for all HTTP workers of this process.
     let limiter = actix_web::web::Data::new(http::guards::RateLimiter::default());
-    runtime.serve(&common, move |cfg| {
+    let service = runtime.serve(&common, move |cfg| {
+        // The public listener answers /metrics with "no such route"; it lives on its own port.
+        cfg.app_data(platform::http::MetricsElsewhere);
         http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone(), dead_letters.clone())
+    })?;
+    Ok(Gateway { service, metrics_port })
+}
+
+/// `/metrics` on a listener of its own (`METRICS_ADDR`, 127.0.0.1 by default): the gateway's
+/// public port must not hand its internals (routes, volumes, queue names) to the internet.
+/// Prometheus scrapes this port from inside the network; nothing routes to it from outside.
+fn serve_metrics(addr: &str, cancel: CancellationToken) -> anyhow::Result<u16> {
+    use actix_web::{App, HttpResponse, HttpServer, web};
+    let (listener, port) = platform::http::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on METRICS_ADDR `{addr}`: {e}"))?;
+    let metrics = platform::http::metrics_handle();
+    let server = HttpServer::new(move || {
+        let metrics = metrics.clone();
+        App::new().route(
+            "/metrics",
+            web::get().to(move || {
+                let body = metrics.render();
+                async move { HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body) }
+            }),
+        )
     })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        cancel.cancelled().await;
+        handle.stop(true).await;
+    });
+    tokio::spawn(server);
+    tracing::info!(port, "metrics listening");
+    Ok(port)
 }
 
 /// Creates the first admin from `BOOTSTRAP_ADMIN_EMAIL` / `BOOTSTRAP_ADMIN_PASSWORD` when both

@@ -41,6 +41,16 @@ diesel::table! {
         updated_at -> Timestamptz,
         customer_id -> Nullable<Uuid>,
         customer_phone -> Nullable<Text>,
+        guest_client -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    order_access_tokens (order_id, purpose) {
+        order_id -> Uuid,
+        purpose -> Text,
+        token_hash -> Bytea,
+        created_at -> Timestamptz,
     }
 }
 
@@ -95,11 +105,14 @@ impl OrderRow {
         })
     }
 
+    /// The customer as events carry them. A guest's phone number stays here: nobody verified
+    /// it, and texting whatever number an anonymous caller typed is toll fraud waiting to
+    /// happen, so notifier never learns it (no SMS for guest orders).
     pub fn customer(&self) -> Customer {
         Customer {
             name: self.customer_name.clone(),
             email: self.customer_email.clone(),
-            phone: self.customer_phone.clone(),
+            phone: self.customer_id.and(self.customer_phone.clone()),
         }
     }
 }
@@ -196,7 +209,12 @@ pub async fn catalog_entries(
         .collect())
 }
 
-pub async fn insert_order(conn: &mut AsyncPgConnection, order: &NewOrder) -> QueryResult<()> {
+/// `guest_client`: the address that placed a guest order (the open-order limit counts by it).
+pub async fn insert_order(
+    conn: &mut AsyncPgConnection,
+    order: &NewOrder,
+    guest_client: Option<&str>,
+) -> QueryResult<()> {
     diesel::insert_into(orders::table)
         .values((
             orders::id.eq(order.id),
@@ -208,6 +226,7 @@ pub async fn insert_order(conn: &mut AsyncPgConnection, order: &NewOrder) -> Que
             orders::payment_method.eq(&order.payment_method),
             orders::customer_id.eq(order.owner),
             orders::customer_phone.eq(&order.customer.phone),
+            orders::guest_client.eq(guest_client),
         ))
         .execute(conn)
         .await?;
@@ -365,4 +384,86 @@ pub async fn list_orders(
         query = query.filter(orders::created_at.lt(before));
     }
     query.load(conn).await
+}
+
+/// Who an open (unpaid) order is counted against.
+#[derive(Debug, Clone)]
+pub enum OpenOrdersOf {
+    Account(Uuid),
+    Guest(String),
+}
+
+/// Serialises order intake per client until the transaction ends, so the open-order count
+/// cannot be raced past its limit by parallel requests (on any replica).
+pub async fn lock_client(conn: &mut AsyncPgConnection, client: &OpenOrdersOf) -> QueryResult<()> {
+    let key = match client {
+        OpenOrdersOf::Account(id) => format!("open-orders:account:{id}"),
+        OpenOrdersOf::Guest(address) => format!("open-orders:guest:{address}"),
+    };
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind::<diesel::sql_types::Text, _>(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Orders of `client` still `pending` or `processing` (placed, not yet paid or failed).
+pub async fn count_open_orders(conn: &mut AsyncPgConnection, client: &OpenOrdersOf) -> QueryResult<i64> {
+    let open = orders::table
+        .filter(orders::status.eq_any([OrderStatus::Pending.as_str(), OrderStatus::Processing.as_str()]))
+        .count()
+        .into_boxed();
+    match client {
+        OpenOrdersOf::Account(id) => open.filter(orders::customer_id.eq(*id)).get_result(conn).await,
+        OpenOrdersOf::Guest(address) => {
+            open.filter(orders::guest_client.eq(address.clone())).get_result(conn).await
+        }
+    }
+}
+
+/// What an access token was issued for.
+#[derive(Debug, Clone, Copy)]
+pub enum TokenPurpose {
+    /// Returned once by `POST /orders`.
+    Created,
+    /// Sent in the invoice link.
+    Invoice,
+}
+
+impl TokenPurpose {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Invoice => "invoice",
+        }
+    }
+}
+
+/// Stores (or replaces) the hash of an order's access token for `purpose`.
+pub async fn save_access_token(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    purpose: TokenPurpose,
+    token_hash: &[u8],
+) -> QueryResult<()> {
+    diesel::insert_into(order_access_tokens::table)
+        .values((
+            order_access_tokens::order_id.eq(order_id),
+            order_access_tokens::purpose.eq(purpose.as_str()),
+            order_access_tokens::token_hash.eq(token_hash),
+        ))
+        .on_conflict((order_access_tokens::order_id, order_access_tokens::purpose))
+        .do_update()
+        .set(order_access_tokens::token_hash.eq(token_hash))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub async fn access_token_hashes(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Vec<Vec<u8>>> {
+    order_access_tokens::table
+        .filter(order_access_tokens::order_id.eq(order_id))
+        .select(order_access_tokens::token_hash)
+        .load(conn)
+        .await
 }

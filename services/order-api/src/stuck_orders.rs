@@ -20,9 +20,9 @@ use messaging::outbox;
 use serde::Serialize;
 use uuid::Uuid;
 
-/// What `orders.failure_reason` and the status history say about an expired order. The
-/// `order.failed` event carries `payment_failed` (the contract has no closer reason).
-pub const EXPIRED: &str = "expired";
+/// What `orders.failure_reason`, the status history and `order.failed` say about an order an
+/// operator expired: one reason from the contract's enum, everywhere.
+pub const EXPIRED: FailureReason = FailureReason::Expired;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct StuckOrder {
@@ -106,6 +106,7 @@ pub async fn redrive(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Redriven,
                 amount: Amount::from_db(order.total_amount.clone()),
                 currency: Currency::from_db(order.currency.clone()),
                 payment_method: order.payment_method.clone(),
+                customer_id: order.customer_id,
             }),
             OrderStatus::Confirmed
             | OrderStatus::Failed
@@ -146,12 +147,12 @@ pub async fn expire(
             Some(note) => format!("admin: {note}"),
             None => "admin".to_owned(),
         };
-        store::set_status(conn, id, to, Some(EXPIRED), &cause).await?;
+        store::set_status(conn, id, to, Some(EXPIRED.as_str()), &cause).await?;
         let items = store::items_of(conn, id).await?;
         let failed = OrderFailed {
             order_id: id,
             customer: order.customer(),
-            reason: FailureReason::PaymentFailed,
+            reason: EXPIRED,
             lines: items.iter().map(store::ItemRow::to_reserved_line).collect(),
         };
         outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;

@@ -19,9 +19,22 @@ async fn sigterm_under_load_loses_no_accepted_order() {
     let env = [
         ("DATABASE_URL", db.url_for("order_api")),
         ("AMQP_URL", vhost.amqp_url()),
-        ("JWT_SECRET", "drain-test-secret-that-is-long-enough".to_owned()),
+        (
+            "JWT_KEY_DIR",
+            std::env::temp_dir().join(format!("drain-jwt-{}", uuid::Uuid::new_v4())).display().to_string(),
+        ),
         ("RATE_LIMIT_PER_SECOND", "0".to_owned()),
+        // One client places hundreds of orders that nothing processes here.
+        ("MAX_OPEN_ORDERS_PER_CLIENT", "0".to_owned()),
+        ("METRICS_ADDR", "127.0.0.1:0".to_owned()),
     ];
+    // As an operator loads the definitions: the gateway declares only its own queues.
+    let topology = messaging::Topology {
+        queue_type: messaging::QueueType::Quorum,
+        retry_delays: messaging::broker::default_retry_delays(),
+        service: None,
+    };
+    topology.declare_everything(&vhost.amqp_url()).await.unwrap();
     let gateway = testkit::ServiceProcess::start(env!("CARGO_BIN_EXE_order-api"), &env).await.unwrap();
     let product = uuid::Uuid::now_v7();
     let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();

@@ -1,13 +1,16 @@
-//! Payment routes (the gateway forwards `/api/v1/payments/**` and an order's payment here):
-//! the payment of an order, provider callbacks, and the simulator's customer actions.
+//! Payment routes (the gateway forwards an allow-list of them): the payment of an order and
+//! the simulator's customer actions, for the order's owner or an admin; provider callbacks,
+//! authenticated by their signature.
 
 use crate::callbacks::{CallbackError, Callbacks};
+use crate::domain::access::may_access;
 use crate::provider::signature;
 use crate::provider::simulated::{self, SimError, Simulated};
 use crate::store::{self, log};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use contracts::Amount;
+use platform::auth::Authenticated;
 use platform::db::PgPool;
 use platform::problem::Problem;
 use serde_json::json;
@@ -35,6 +38,13 @@ fn db(error: impl std::fmt::Display) -> Problem {
     Problem::internal(&error)
 }
 
+/// The payment, when `caller` may see it; another customer's payment answers as an unknown one.
+fn visible(payment: Option<store::Payment>, caller: &Authenticated) -> Result<store::Payment, Problem> {
+    payment
+        .filter(|payment| may_access(payment.customer_id, caller.0.sub, caller.0.role))
+        .ok_or_else(|| Problem::not_found("Payment"))
+}
+
 async fn view(pool: &PgPool, payment: store::Payment) -> Result<serde_json::Value, Problem> {
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
     let refunds: Vec<serde_json::Value> = log::refunds_of(&mut conn, payment.id)
@@ -59,20 +69,18 @@ async fn view(pool: &PgPool, payment: store::Payment) -> Result<serde_json::Valu
     }))
 }
 
-/// The gateway checks that the caller may read the order; here any valid token is required too,
-/// so payment details never leave this service without credentials.
+/// The gateway checks that the caller may read the order; this service checks again that the
+/// caller placed it (or is an admin), so a token alone opens nobody else's payment.
 async fn payment_of_order(
-    _caller: platform::auth::Authenticated,
+    caller: Authenticated,
     pool: web::Data<PgPool>,
     order_id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
     let payment = store::find_by_order(&mut conn, order_id.into_inner()).await.map_err(db)?;
     drop(conn);
-    match payment {
-        Some(payment) => Ok(HttpResponse::Ok().json(view(&pool, payment).await?)),
-        None => Err(Problem::not_found("Payment")),
-    }
+    let payment = visible(payment, &caller)?;
+    Ok(HttpResponse::Ok().json(view(&pool, payment).await?))
 }
 
 /// The raw body is verified as it came; it is parsed only after the signature matched.
@@ -109,26 +117,30 @@ fn callback_problem(error: CallbackError) -> Problem {
 }
 
 async fn complete(
+    caller: Authenticated,
     id: web::Path<Uuid>,
     pool: web::Data<PgPool>,
     simulator: web::Data<Simulated>,
     callbacks: web::Data<Callbacks>,
 ) -> Result<HttpResponse, Problem> {
-    customer_action(id.into_inner(), true, &pool, &simulator, &callbacks).await
+    customer_action(&caller, id.into_inner(), true, &pool, &simulator, &callbacks).await
 }
 
 async fn fail(
+    caller: Authenticated,
     id: web::Path<Uuid>,
     pool: web::Data<PgPool>,
     simulator: web::Data<Simulated>,
     callbacks: web::Data<Callbacks>,
 ) -> Result<HttpResponse, Problem> {
-    customer_action(id.into_inner(), false, &pool, &simulator, &callbacks).await
+    customer_action(&caller, id.into_inner(), false, &pool, &simulator, &callbacks).await
 }
 
 /// The customer acts at the simulated provider, which then sends its signed callback; it takes
-/// the same path (verification included) as any callback.
+/// the same path (verification included) as any callback. Only the customer who placed the
+/// order (or an admin) may act: anyone else could confirm an order nobody paid for.
 async fn customer_action(
+    caller: &Authenticated,
     id: Uuid,
     succeed: bool,
     pool: &PgPool,
@@ -144,7 +156,7 @@ async fn customer_action(
     };
     let payment = {
         let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-        store::find(&mut conn, id).await.map_err(db)?.ok_or_else(|| Problem::not_found("Payment"))?
+        visible(store::find(&mut conn, id).await.map_err(db)?, caller)?
     };
     let reference = payment.provider_ref.clone().ok_or_else(not_waiting)?;
     let intent = simulator.customer_action(&reference, succeed).await.map_err(|error| match error {

@@ -16,7 +16,10 @@ use uuid::Uuid;
 /// The timing rules, from settings.
 #[derive(Debug, Clone)]
 pub struct Policy {
+    /// How long a payment may wait on the provider.
     pub grace_ms: i64,
+    /// How long a payment may wait on the customer (its order's stock held meanwhile).
+    pub action_ms: i64,
     pub recheck_ms: i64,
 }
 
@@ -38,6 +41,7 @@ pub async fn request(
         provider,
         status: PaymentStatus::Pending.as_str(),
         traceparent: platform::trace::current_traceparent(),
+        customer_id: request.customer_id,
     };
     if !store::insert(conn, &new).await? {
         return Ok(false);
@@ -116,13 +120,13 @@ pub async fn apply_intent(
                 .await?
         }
         IntentStatus::RequiresAction | IntentStatus::Processing => {
-            let (trigger, same) = match intent.status {
+            let (trigger, same, millis) = match intent.status {
                 IntentStatus::RequiresAction => {
-                    (Trigger::ProviderRequiresAction, PaymentStatus::RequiresAction)
+                    (Trigger::ProviderRequiresAction, PaymentStatus::RequiresAction, policy.action_ms)
                 }
-                _ => (Trigger::ProviderProcessing, PaymentStatus::Processing),
+                _ => (Trigger::ProviderProcessing, PaymentStatus::Processing, policy.grace_ms),
             };
-            store::change(conn, payment.id, Change::ExpiresIn { millis: policy.grace_ms }).await?;
+            store::change(conn, payment.id, Change::ExpiresIn { millis }).await?;
             if status == same { None } else { move_to(conn, payment, trigger, cause).await? }
         }
         IntentStatus::RequiresConfirmation => None,

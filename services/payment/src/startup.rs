@@ -2,7 +2,7 @@ use crate::callbacks::Callbacks;
 use crate::handlers::PaymentRequests;
 use crate::lifecycle::Policy;
 use crate::provider::Provider;
-use crate::provider::simulated::Simulated;
+use crate::provider::simulated::{self, Simulated};
 use crate::provider::stripe::Stripe;
 use crate::settings::Settings;
 use crate::sweeper::Sweeper;
@@ -10,10 +10,12 @@ use crate::worker::{Faults, Worker};
 use crate::{SERVICE, http};
 use messaging::{ConsumerOptions, Runtime, Service};
 use platform::db::PgPool;
+use platform::settings::Secret;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 pub const MIGRATIONS: diesel_migrations::EmbeddedMigrations =
     diesel_migrations::embed_migrations!("migrations");
@@ -33,6 +35,7 @@ pub fn provider(settings: &Settings, pool: &PgPool) -> anyhow::Result<Providers>
             )?;
             (Arc::new(stripe), None)
         }
+        // `validate` admits the simulator only when PAYMENT_SIMULATOR_ENABLED is set.
         _ => {
             let simulated = Arc::new(Simulated { pool: pool.clone() });
             (simulated.clone(), Some(simulated))
@@ -40,10 +43,23 @@ pub fn provider(settings: &Settings, pool: &PgPool) -> anyhow::Result<Providers>
     })
 }
 
+/// The secret callbacks are verified with. A real provider's is required (`validate`); the
+/// simulator without one signs with a random secret of this process, so no well-known value can
+/// forge its callbacks (its own customer actions are verified in the same process).
+pub fn callback_secret(settings: &Settings) -> Secret {
+    let configured = settings.payment_webhook_secret.expose().trim();
+    if configured.is_empty() && settings.payment_provider == simulated::NAME {
+        tracing::info!("PAYMENT_WEBHOOK_SECRET is not set: the simulator signs with a random secret");
+        return Secret::new(format!("whsec_{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
+    }
+    Secret::new(configured)
+}
+
 pub fn policy(settings: &Settings) -> Policy {
     let millis = |value: u64| i64::try_from(value).unwrap_or(i64::MAX);
     Policy {
         grace_ms: millis(settings.payment_grace_period_ms),
+        action_ms: millis(settings.payment_action_timeout_ms),
         recheck_ms: millis(settings.payment_recheck_interval_ms),
     }
 }
@@ -95,7 +111,7 @@ pub async fn build(
     let callbacks = Callbacks {
         pool: http_pool.clone(),
         provider: provider.name(),
-        secret: settings.payment_webhook_secret.clone(),
+        secret: callback_secret(&settings),
         tolerance_seconds: settings.payment_callback_tolerance_seconds,
         policy: policy(&settings),
     };

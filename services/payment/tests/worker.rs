@@ -15,6 +15,11 @@ use std::time::Duration;
 use testkit::{TestDatabase, eventually};
 use uuid::Uuid;
 
+/// A long wait on the provider, a short one on the customer.
+fn policy() -> Policy {
+    Policy { grace_ms: 60_000, action_ms: 1_000, recheck_ms: 60_000 }
+}
+
 struct Harness {
     db: TestDatabase,
     pool: platform::db::PgPool,
@@ -33,7 +38,7 @@ impl Harness {
         Worker {
             pool: self.pool.clone(),
             provider: Arc::new(Simulated { pool: self.pool.clone() }),
-            policy: Policy { grace_ms: 60_000, recheck_ms: 60_000 },
+            policy: policy(),
             retry_delays: vec![Duration::from_millis(1); 3],
             // A crashed worker's lease runs out almost at once.
             lease: Duration::from_millis(50),
@@ -49,6 +54,7 @@ impl Harness {
             amount: "42.00".parse().unwrap(),
             currency: "EUR".parse().unwrap(),
             payment_method: method.into(),
+            customer_id: Some(Uuid::now_v7()),
         };
         let mut conn = self.pool.get().await.unwrap();
         assert!(lifecycle::request(&mut conn, &request, "simulated", "test").await.unwrap());
@@ -177,5 +183,43 @@ async fn a_cancellation_before_any_provider_call_voids_locally() {
     harness.work_until(&harness.worker(Faults::default()), order_id, "voided").await;
     assert_eq!(harness.count("SELECT count(*) AS n FROM payment.sim_intents").await, 0);
     assert_eq!(harness.events("payment.voided").await, 1);
+    harness.db.drop_database().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_waiting_on_the_customer_lapses_after_the_action_timeout_not_the_grace_period() {
+    let harness = Harness::start().await;
+    let order_id = harness.request("pm_card_no_callback").await;
+    let worker = harness.worker(Faults::default());
+    harness.work_until(&worker, order_id, "requires_action").await;
+    let deadline = format!(
+        "SELECT count(*) AS n FROM payment.payments WHERE order_id = '{order_id}' \
+         AND expires_at <= now() + interval '1 second' AND expires_at > now() - interval '30 seconds'"
+    );
+    assert_eq!(harness.count(&deadline).await, 1, "the customer's deadline is the action timeout");
+    // Re-checks while the customer is away never push the deadline out.
+    worker.run_once().await;
+    assert_eq!(harness.count(&deadline).await, 1);
+
+    let sweeper = payment::sweeper::Sweeper {
+        pool: harness.pool.clone(),
+        provider: worker.provider.clone(),
+        policy: policy(),
+        interval: Duration::from_millis(100),
+    };
+    eventually("the payment to lapse", Duration::from_secs(20), || async {
+        sweeper.sweep_once().await.unwrap();
+        (harness.status(order_id).await == "failed").then_some(())
+    })
+    .await;
+    let timed_out = format!(
+        "SELECT count(*) AS n FROM payment.payments WHERE order_id = '{order_id}' AND failure_code = 'payment_timeout'"
+    );
+    assert_eq!(harness.count(&timed_out).await, 1);
+    assert_eq!(harness.events("payment.failed").await, 1);
+    assert_eq!(
+        harness.count("SELECT count(*) AS n FROM payment.sim_intents WHERE status = 'canceled'").await,
+        1
+    );
     harness.db.drop_database().await.unwrap();
 }

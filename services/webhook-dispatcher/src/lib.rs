@@ -6,6 +6,8 @@ pub mod domain;
 pub mod guard;
 pub mod handlers;
 pub mod http;
+pub mod redact;
+pub mod secrets;
 pub mod sender;
 pub mod settings;
 pub mod signing;

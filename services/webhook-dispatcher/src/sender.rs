@@ -2,12 +2,15 @@
 //! address checked first, and the connection is pinned to those addresses
 //! (`ClientBuilder::resolve_to_addrs`), so a second DNS answer cannot point it elsewhere.
 //! Redirects are never followed: a redirect is the endpoint's misconfiguration, and following
-//! it could carry the signed body somewhere unintended.
+//! it could carry the signed body somewhere unintended. Proxies from the environment
+//! (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`) are ignored too: the guard checked the addresses
+//! we connect to, and a proxy would make that check moot (it would reach, on our behalf, what
+//! the guard refused) as well as see every signed body.
 
 use crate::domain::parse_retry_after;
 use crate::guard::Guard;
-use crate::signing;
 use crate::store::Claimed;
+use crate::{redact, signing};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
@@ -37,6 +40,13 @@ impl Sent {
         self.status.is_some_and(|s| (200..300).contains(&s))
     }
 
+    /// An attempt that failed before anything was sent, to be retried on the schedule.
+    pub fn failed(message: String) -> Self {
+        let mut sent = Self::error(message, false);
+        sent.started_at = chrono::Utc::now();
+        sent
+    }
+
     fn error(message: String, refused: bool) -> Self {
         Self { error: Some(message.chars().take(MAX_ERROR_CHARS).collect()), refused, ..Self::default() }
     }
@@ -52,6 +62,7 @@ pub struct Sender {
 
 fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
     reqwest::Client::builder()
+        .no_proxy()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .redirect(reqwest::redirect::Policy::none())
@@ -67,25 +78,32 @@ impl Sender {
         &self.guard
     }
 
-    pub async fn send(&self, delivery: &Claimed) -> Sent {
+    /// Sends `delivery` signed with each of `secrets` (plaintext: the current one first).
+    pub async fn send(&self, delivery: &Claimed, secrets: &[String]) -> Sent {
         let (started_at, started) = (chrono::Utc::now(), Instant::now());
-        let mut sent = self.attempt(delivery).await;
+        let mut sent = self.attempt(delivery, secrets).await;
         sent.started_at = started_at;
         sent.duration = started.elapsed();
         sent
     }
 
-    async fn attempt(&self, delivery: &Claimed) -> Sent {
+    async fn attempt(&self, delivery: &Claimed, secrets: &[String]) -> Sent {
         let url = match reqwest::Url::parse(&delivery.url) {
             Ok(url) => url,
             Err(error) => return Sent::error(format!("invalid URL: {error}"), true),
         };
+        let mut sent = self.attempt_to(delivery, secrets, url.clone()).await;
+        // The error is stored, listed to admins and logged: no credential from the URL in it.
+        sent.error = sent.error.map(|error| redact::scrub(&error, &url));
+        sent
+    }
+
+    async fn attempt_to(&self, delivery: &Claimed, secrets: &[String], url: reqwest::Url) -> Sent {
         let client = match self.client_for(&url).await {
             Ok(client) => client,
             Err(error) => return Sent::error(format!("refused: {error}"), true),
         };
-        let mut secrets = vec![delivery.secret.as_str()];
-        secrets.extend(delivery.previous_secret.as_deref());
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
         let id = delivery.event_id.to_string();
         let timestamp = chrono::Utc::now().timestamp();
         let signed = match signing::headers_for_all(&secrets, &id, timestamp, &delivery.payload) {
@@ -111,7 +129,8 @@ impl Sender {
         }
         match request.body(delivery.payload.clone()).send().await {
             Ok(response) => answered(response).await,
-            Err(error) => Sent::error(describe(&error), false),
+            // reqwest's message quotes the URL, credentials and all.
+            Err(error) => Sent::error(describe(&error.without_url()), false),
         }
     }
 
@@ -192,5 +211,32 @@ mod tests {
         let sent = Sent::error(error.unwrap_or_default(), false);
         assert!(sent.error.as_ref().is_some_and(|e| !e.is_empty() && e.chars().count() <= MAX_ERROR_CHARS));
         assert!(!sent.is_success());
+    }
+
+    /// The attempt's error is stored, listed and logged, so it must not quote the URL's
+    /// credentials. reqwest 0.13 moves them out of the URL before it can name it in an error;
+    /// this guards that (and our scrubbing) against an upgrade that changes it.
+    #[tokio::test]
+    async fn a_failed_attempt_never_quotes_the_urls_credentials() {
+        let Ok(guard) = Guard::new("127.0.0.0/8", false) else { return };
+        let Ok(sender) = Sender::new(guard, Duration::from_secs(2)) else { return };
+        let delivery = Claimed {
+            id: uuid::Uuid::now_v7(),
+            endpoint_id: uuid::Uuid::now_v7(),
+            event_id: uuid::Uuid::now_v7(),
+            event_type: "payment.failed".into(),
+            order_id: None,
+            payload: b"{}".to_vec(),
+            attempts: 0,
+            schedule_base: 0,
+            url: "http://hook-user:Pw-s3cret-value@127.0.0.1:9/in".into(),
+            secret: String::new(),
+            previous_secret: None,
+            headers: serde_json::json!({}),
+        };
+        let sent = sender.send(&delivery, &[signing::generate_secret()]).await;
+        let error = sent.error.unwrap_or_default();
+        assert!(error.contains("127.0.0.1:9") || error.contains("refused"), "{error}");
+        assert!(!error.contains("Pw-s3cret-value") && !error.contains("hook-user"), "{error}");
     }
 }

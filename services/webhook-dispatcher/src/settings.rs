@@ -1,6 +1,7 @@
 use crate::guard::Guard;
+use crate::secrets::{Key, Keyring, local_key};
 use messaging::CommonSettings;
-use platform::settings::{SettingsError, parse_millis_list};
+use platform::settings::{Secret, SettingsError, parse_millis_list};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -24,6 +25,17 @@ pub struct Settings {
     pub webhook_endpoint_concurrency: usize,
     /// An endpoint whose attempts have all failed for this long is disabled.
     pub webhook_disable_after_ms: u64,
+    /// Base64 of 32 random bytes: the AES-256-GCM key that seals endpoint signing secrets at
+    /// rest. Required in production (see `webhook_secret_key_file`).
+    #[serde(default)]
+    pub webhook_secret_key: Option<Secret>,
+    /// Comma-separated base64 keys that sealed secrets before a key rotation: they still open
+    /// them, and start-up re-seals every row under `webhook_secret_key`.
+    #[serde(default)]
+    pub webhook_secret_old_keys: Option<Secret>,
+    /// Where a key is kept (created on first start) when `webhook_secret_key` is unset, so
+    /// `make run` needs no configuration. Empty: no file, the key is required.
+    pub webhook_secret_key_file: String,
 }
 
 impl Settings {
@@ -40,6 +52,7 @@ impl Settings {
         defaults.push(("webhook_https_only", "false".to_owned()));
         defaults.push(("webhook_endpoint_concurrency", "4".to_owned()));
         defaults.push(("webhook_disable_after_ms", (5 * 24 * 3600 * 1000_u64).to_string()));
+        defaults.push(("webhook_secret_key_file", "var/webhook-secret.key".to_owned()));
         messaging::runtime::load_settings(&defaults)
     }
 
@@ -80,12 +93,59 @@ impl Settings {
         Duration::from_millis(self.webhook_disable_after_ms)
     }
 
-    /// Every check, before anything connects.
+    /// The configured key (checked, not the local file's), or `None` when it is to come from
+    /// `webhook_secret_key_file`.
+    fn configured_key(&self) -> Result<Option<Key>, SettingsError> {
+        let Some(key) = self.webhook_secret_key.as_ref().filter(|k| !k.expose().trim().is_empty()) else {
+            if self.webhook_secret_key_file.trim().is_empty() {
+                return Err(SettingsError::Invalid {
+                    key: "webhook_secret_key",
+                    reason: "is required when webhook_secret_key_file is empty (as in production): set \
+                             WEBHOOK_SECRET_KEY to 32 random bytes in base64 (`openssl rand -base64 32`)"
+                        .into(),
+                });
+            }
+            return Ok(None);
+        };
+        Key::from_base64(key.expose())
+            .map(Some)
+            .map_err(|e| SettingsError::Invalid { key: "webhook_secret_key", reason: e.to_string() })
+    }
+
+    fn old_keys(&self) -> Result<Vec<Key>, SettingsError> {
+        let raw = self.webhook_secret_old_keys.as_ref().map(Secret::expose).unwrap_or_default();
+        raw.split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .enumerate()
+            .map(|(index, k)| {
+                Key::from_base64(k).map_err(|e| SettingsError::Invalid {
+                    key: "webhook_secret_old_keys",
+                    reason: format!("entry {} {e}", index + 1),
+                })
+            })
+            .collect()
+    }
+
+    /// The keys that seal and open endpoint secrets; without a configured key, the one in
+    /// `webhook_secret_key_file` (created on first start).
+    pub fn secret_keys(&self) -> Result<Keyring, SettingsError> {
+        let current = match self.configured_key()? {
+            Some(key) => key,
+            None => local_key(&self.webhook_secret_key_file)
+                .map_err(|reason| SettingsError::Invalid { key: "webhook_secret_key_file", reason })?,
+        };
+        Ok(Keyring::new(current, self.old_keys()?))
+    }
+
+    /// Every check, before anything connects (the local key file is not created here).
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.retry_delays()?;
         self.timeout()?;
         self.guard()?;
         self.endpoint_concurrency()?;
+        self.configured_key()?;
+        self.old_keys()?;
         Ok(())
     }
 }
@@ -100,5 +160,28 @@ mod tests {
         let Ok(settings) = loaded else { return };
         assert_eq!(settings.validate().map_err(|e| e.to_string()), Ok(()));
         assert_eq!(settings.guard().map_err(|e| e.to_string()), super::Guard::new("127.0.0.0/8,::1", false));
+    }
+
+    /// Production turns the local key file off (`WEBHOOK_SECRET_KEY_FILE=""`): then start-up
+    /// refuses to run without a key, naming the setting and how to make one.
+    #[test]
+    fn security_webhooks_without_a_key_file_the_secret_key_is_required_and_checked() {
+        let Ok(mut settings) = super::Settings::load() else { return };
+        settings.webhook_secret_key = None;
+        settings.webhook_secret_key_file = String::new();
+        let error = settings.validate().map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(error.contains("webhook_secret_key") && error.contains("openssl rand -base64 32"), "{error}");
+        settings.webhook_secret_key = Some(super::Secret::new("dG9vIHNob3J0"));
+        let error = settings.validate().map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(error.contains("webhook_secret_key") && error.contains("32 bytes"), "{error}");
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        settings.webhook_secret_key = Some(super::Secret::new(key));
+        assert_eq!(settings.validate().map_err(|e| e.to_string()), Ok(()));
+        settings.webhook_secret_old_keys = Some(super::Secret::new(format!("{key}, nope")));
+        let error = settings.validate().map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(error.contains("webhook_secret_old_keys") && error.contains("entry 2"), "{error}");
+        assert!(!error.contains(key), "a key never appears in an error");
+        settings.webhook_secret_old_keys = Some(super::Secret::new(key));
+        assert_eq!(settings.secret_keys().map(|k| k.current_id().len()).map_err(|e| e.to_string()), Ok(12));
     }
 }

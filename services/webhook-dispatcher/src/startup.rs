@@ -1,8 +1,9 @@
 use crate::handlers::WebhookEvents;
 use crate::http::AppState;
+use crate::secrets::Keyring;
 use crate::settings::Settings;
 use crate::worker::Worker;
-use crate::{SERVICE, http};
+use crate::{SERVICE, http, store};
 use actix_web::web;
 use messaging::{ConsumerOptions, Runtime, Service};
 use std::sync::Arc;
@@ -21,11 +22,33 @@ pub async fn build(
 ) -> anyhow::Result<Service> {
     // Checked before connecting to anything, so a bad schedule fails fast.
     settings.validate()?;
+    let keyring = Arc::new(settings.secret_keys()?);
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    seal_stored_secrets(&runtime, &keyring).await?;
     let wake = Arc::new(Notify::new());
     runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
-    let worker = Worker::new(runtime.pool.clone(), &settings, wake.clone(), cancel)?;
+    let worker = Worker::new(runtime.pool.clone(), &settings, keyring.clone(), wake.clone(), cancel)?;
     runtime.spawn(worker.run());
-    let state = web::Data::new(AppState { pool: runtime.http_pool.clone(), guard: settings.guard()?, wake });
+    let state =
+        web::Data::new(AppState { pool: runtime.http_pool.clone(), guard: settings.guard()?, wake, keyring });
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, state.clone()))
+}
+
+/// Before anything is sent: every stored secret sealed under the current key (those stored in
+/// plaintext before sealing existed, and those sealed under a rotated-out key). A secret that
+/// no configured key opens stops the start, naming the key it needs: running on would fail
+/// every delivery to that endpoint.
+async fn seal_stored_secrets(runtime: &Runtime, keyring: &Keyring) -> anyhow::Result<()> {
+    let mut conn = runtime.pool.get().await?;
+    let resealed = store::reseal_secrets(&mut conn, keyring)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot seal the stored webhook secrets: {error}"))?;
+    if resealed > 0 {
+        tracing::info!(
+            resealed,
+            key_id = keyring.current_id(),
+            "webhook endpoint secrets sealed under the current key"
+        );
+    }
+    Ok(())
 }

@@ -6,11 +6,12 @@
 //! crash between a 2xx and its record sends again after the lease), which is why `webhook-id`
 //! is stable.
 
-use crate::SERVICE;
 use crate::domain::{AfterFailure, after_failure, next_delay};
+use crate::secrets::{Keyring, SealError};
 use crate::sender::{Sender, Sent};
 use crate::settings::Settings;
 use crate::store::{self, Claimed, DisabledReason, NewAttempt};
+use crate::{SERVICE, redact};
 use contracts::Event;
 use contracts::events::{WebhookDelivered, WebhookEndpointDisabled, WebhookFailed};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
@@ -53,6 +54,8 @@ pub struct Worker {
 struct Shared {
     pool: PgPool,
     sender: Sender,
+    /// Opens the endpoints' sealed signing secrets, just before each attempt.
+    keyring: Arc<Keyring>,
     delays: Vec<Duration>,
     lease: Duration,
     disable_after: Duration,
@@ -62,6 +65,7 @@ impl Worker {
     pub fn new(
         pool: PgPool,
         settings: &Settings,
+        keyring: Arc<Keyring>,
         wake: Arc<Notify>,
         cancel: CancellationToken,
     ) -> Result<Self, WorkerError> {
@@ -69,6 +73,7 @@ impl Worker {
         let shared = Shared {
             pool,
             sender: Sender::new(settings.guard()?, timeout)?,
+            keyring,
             delays: settings.retry_delays()?,
             lease: timeout + LEASE_MARGIN,
             disable_after: settings.disable_after(),
@@ -168,12 +173,26 @@ impl Shared {
     }
 
     async fn attempt_traced(&self, delivery: Claimed) {
-        let sent = self.sender.send(&delivery).await;
+        let sent = match self.open_secrets(&delivery) {
+            Ok(secrets) => self.sender.send(&delivery, &secrets).await,
+            // Start-up checked every row, so this is a row written since by a replica with
+            // another key: retried on the schedule, in case that replica's key gets here too.
+            Err(error) => Sent::failed(format!("cannot open the endpoint's signing secret: {error}")),
+        };
         metrics::histogram!("webhook_attempt_duration_seconds").record(sent.duration.as_secs_f64());
         if let Err(error) = self.record(&delivery, &sent).await {
             // The lease expires and the row is attempted again; receivers dedupe on webhook-id.
             tracing::warn!(delivery_id = %delivery.id, %error, "could not record a webhook attempt; it will be retried");
         }
+    }
+
+    /// The current secret, then the one rotated out (while it still signs), in plaintext.
+    fn open_secrets(&self, delivery: &Claimed) -> Result<Vec<String>, SealError> {
+        let mut secrets = vec![self.keyring.open(delivery.endpoint_id, &delivery.secret)?];
+        if let Some(previous) = &delivery.previous_secret {
+            secrets.push(self.keyring.open(delivery.endpoint_id, previous)?);
+        }
+        Ok(secrets)
     }
 
     async fn record(&self, delivery: &Claimed, sent: &Sent) -> Result<(), DbError> {
@@ -221,7 +240,7 @@ impl Shared {
                 if let Some((url, reason)) = &disabled {
                     let event = Event::WebhookEndpointDisabled(WebhookEndpointDisabled {
                         endpoint_id: delivery.endpoint_id,
-                        url: url.clone(),
+                        url: redact::url(url),
                         reason: reason.as_str().to_owned(),
                     });
                     outbox::enqueue(conn, SERVICE, &event).await?;
@@ -233,6 +252,7 @@ impl Shared {
         tracing::info!(delivery_id = %delivery.id, event_id = %delivery.event_id, attempts, ?status, %error, outcome = label, "webhook attempt");
         if let Some((url, reason)) = disabled {
             // An alert: someone should tell the integrator.
+            let url = redact::url(&url);
             tracing::error!(endpoint_id = %delivery.endpoint_id, %url, reason = reason.as_str(), "webhook endpoint disabled");
             metrics::counter!("webhook_endpoints_disabled_total", "reason" => reason.as_str()).increment(1);
         }

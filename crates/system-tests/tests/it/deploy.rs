@@ -24,7 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// (service, database role, port) as the code's defaults give them.
-const SERVICES: [(&str, &str, u16); 5] = [
+pub(crate) const SERVICES: [(&str, &str, u16); 5] = [
     ("order-api", "order_api", 8080),
     ("inventory", "inventory", 8081),
     ("payment", "payment", 8082),
@@ -59,16 +59,16 @@ const METRICS: [&str; 15] = [
 ];
 const HISTOGRAMS: [&str; 2] = ["http_request_duration_seconds", "message_batch_duration_seconds"];
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     testkit::repo_root()
 }
 
-fn read(path: impl AsRef<Path>) -> String {
+pub(crate) fn read(path: impl AsRef<Path>) -> String {
     let path = root().join(path);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
-fn yaml(path: impl AsRef<Path>) -> Value {
+pub(crate) fn yaml(path: impl AsRef<Path>) -> Value {
     let path = path.as_ref();
     let mut value: Value =
         serde_yaml::from_str(&read(path)).unwrap_or_else(|e| panic!("{} parses: {e}", path.display()));
@@ -77,6 +77,12 @@ fn yaml(path: impl AsRef<Path>) -> Value {
 }
 
 /// The port the code listens on by default, from `CommonSettings::defaults`.
+/// Where Prometheus scrapes `service`: its HTTP port, but the gateway's metrics listener
+/// (`METRICS_ADDR`; the public port has no /metrics).
+fn scrape_port(service: &str, port: u16) -> u16 {
+    if service == "order-api" { 9464 } else { port }
+}
+
 fn code_port(role: &'static str, port: u16) -> u16 {
     let defaults = messaging::CommonSettings::defaults(role, port);
     let addr = defaults.iter().find(|(k, _)| *k == "http_addr").map(|(_, v)| v.clone()).unwrap();
@@ -121,7 +127,7 @@ fn assert_settings(service: &str, role: &'static str, port: u16, names: &[String
     }
 }
 
-fn str_seq(value: &Value) -> Vec<&str> {
+pub(crate) fn str_seq(value: &Value) -> Vec<&str> {
     value.as_sequence().map(|s| s.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
 }
 
@@ -166,9 +172,13 @@ fn docker_compose_parses_and_wires_every_service_as_the_code_expects() {
             Some(service),
             "{service} image builds its own binary"
         );
-        let ports: Vec<&str> =
-            entry["ports"].as_sequence().unwrap().iter().filter_map(Value::as_str).collect();
-        assert_eq!(ports, [format!("{port}:{port}")], "{service} ports");
+        // Only the gateway is published on every interface (security_deploy.rs checks all).
+        let published = if service == "order-api" {
+            format!("{port}:{port}")
+        } else {
+            format!("127.0.0.1:{port}:{port}")
+        };
+        assert_eq!(str_seq(&entry["ports"]), [published], "{service} ports");
     }
     let gateway = &services["order-api"]["environment"];
     assert_eq!(gateway["INVENTORY_URL"].as_str(), Some("http://inventory:8081"));
@@ -197,10 +207,27 @@ fn compose_services_have_health_checks_telemetry_start_order_and_only_real_setti
             Some("http://otel-collector:4318"),
             "{service} exports traces to the collector"
         );
+        // Only the gateway holds the token signing key; every service has the public keys and
+        // logs in to RabbitMQ as its own user.
         assert!(
-            entry["environment"]["JWT_SECRET"].as_str().is_some_and(|v| v.starts_with("${JWT_SECRET")),
-            "{service}: JWT_SECRET comes from the environment"
+            entry["environment"]["JWT_PUBLIC_KEYS"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("${JWT_PUBLIC_KEYS:?")),
+            "{service}: JWT_PUBLIC_KEYS comes from the environment"
         );
+        assert_eq!(
+            entry["environment"]["JWT_SIGNING_KEY"].as_str().is_some(),
+            service == "order-api",
+            "{service}: JWT_SIGNING_KEY is the gateway's only"
+        );
+        assert!(
+            entry["environment"]["AMQP_URL"].as_str().is_some_and(|v| v.starts_with(&format!(
+                "amqp://{service}:${{RABBITMQ_{}_PASSWORD:?",
+                service.to_uppercase().replace('-', "_")
+            ))),
+            "{service}: its own broker user, password required"
+        );
+        assert!(entry["depends_on"].get("rabbitmq-setup").is_some(), "{service}: waits for its broker user");
         let names: Vec<String> = env.keys().filter_map(Value::as_str).map(str::to_owned).collect();
         assert_settings(service, role, port, &names, &format!("docker-compose {service}"));
 
@@ -221,7 +248,12 @@ fn compose_services_have_health_checks_telemetry_start_order_and_only_real_setti
         assert_eq!(str_seq(&migrate["command"]), ["migrate"], "{service}-migrate runs `{service} migrate`");
         assert_eq!(migrate["image"], entry["image"], "{service}-migrate uses the service's image");
         assert_eq!(migrate["build"]["args"]["SERVICE"].as_str(), Some(service));
-        assert_eq!(migrate["environment"]["DATABASE_URL"], entry["environment"]["DATABASE_URL"]);
+        // The migration connects as the schema owner, the service as its runtime role.
+        let migrate_url = migrate["environment"]["DATABASE_URL"].as_str().unwrap_or_default();
+        assert!(
+            migrate_url.starts_with(&format!("postgres://{role}_owner:")),
+            "{service}-migrate connects as {role}_owner: {migrate_url}"
+        );
         assert_eq!(migrate["depends_on"]["postgres"]["condition"].as_str(), Some("service_healthy"));
         let names: Vec<String> = migrate["environment"]
             .as_mapping()
@@ -430,11 +462,11 @@ fn by_kind_and_name(docs: Vec<Value>) -> BTreeMap<(String, String), Value> {
     map
 }
 
-const KUSTOMIZATIONS: [&str; 3] =
+pub(crate) const KUSTOMIZATIONS: [&str; 3] =
     ["deploy/k8s/base", "deploy/k8s/overlays/staging", "deploy/k8s/overlays/production"];
 
 /// The rendered objects of a kustomization, checked against kubectl when it is there.
-fn render(kustomization: &str) -> BTreeMap<(String, String), Value> {
+pub(crate) fn render(kustomization: &str) -> BTreeMap<(String, String), Value> {
     let dir = root().join(kustomization);
     let ours = by_kind_and_name(kustomize(&dir));
     if let Some(theirs) = kubectl_kustomize(&dir) {
@@ -478,7 +510,7 @@ fn probe_port(probe: &Value, container: &Value) -> u64 {
 }
 
 /// `secretKeyRef`s of a container, by variable name; they all name `orders-secrets`.
-fn secret_refs(container: &Value) -> BTreeMap<String, String> {
+pub(crate) fn secret_refs(container: &Value) -> BTreeMap<String, String> {
     let mut refs = BTreeMap::new();
     for var in container["env"].as_sequence().into_iter().flatten() {
         let Some(secret) = var["valueFrom"].get("secretKeyRef") else { continue };
@@ -524,7 +556,10 @@ fn kubernetes_manifests_render_and_match_every_service_port_probe_and_setting() 
                 .iter()
                 .filter_map(|p| p["containerPort"].as_u64())
                 .collect();
-            assert_eq!(ports, [port], "{at}: container port is the code's");
+            // The HTTP port, and the gateway's separate metrics listener.
+            let metrics = u64::from(scrape_port(service, port as u16));
+            let expected: Vec<u64> = if metrics == port { vec![port] } else { vec![port, metrics] };
+            assert_eq!(ports, expected, "{at}: container ports are the code's");
             assert_eq!(container["livenessProbe"]["httpGet"]["path"].as_str(), Some("/health/live"), "{at}");
             assert_eq!(
                 container["readinessProbe"]["httpGet"]["path"].as_str(),
@@ -546,7 +581,7 @@ fn kubernetes_manifests_render_and_match_every_service_port_probe_and_setting() 
             assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"].as_bool(), Some(true), "{at}");
             assert_eq!(
                 pod["metadata"]["annotations"]["prometheus.io/port"].as_str(),
-                Some(port.to_string().as_str()),
+                Some(scrape_port(service, port as u16).to_string().as_str()),
                 "{at}: scrape annotation"
             );
 
@@ -572,11 +607,14 @@ fn kubernetes_manifests_render_and_match_every_service_port_probe_and_setting() 
             let secrets = secret_refs(container);
             for (var, key) in [
                 ("DATABASE_URL", format!("{service}-database-url")),
-                ("AMQP_URL", "amqp-url".to_owned()),
-                ("JWT_SECRET", "jwt-secret".to_owned()),
+                ("AMQP_URL", format!("{service}-amqp-url")),
+                ("JWT_PUBLIC_KEYS", "jwt-public-keys".to_owned()),
             ] {
                 assert_eq!(secrets.get(var), Some(&key), "{at}: {var} from orders-secrets/{key}");
             }
+            // The token signing key reaches the gateway only.
+            let signing = (service == "order-api").then(|| "jwt-signing-key".to_owned());
+            assert_eq!(secrets.get("JWT_SIGNING_KEY"), signing.as_ref(), "{at}: JWT_SIGNING_KEY");
             let shadowed: Vec<&String> = keys.iter().filter(|k| secrets.contains_key(*k)).collect();
             assert!(shadowed.is_empty(), "{at}: set both in the ConfigMap and from the Secret: {shadowed:?}");
 
@@ -612,8 +650,8 @@ fn kubernetes_manifests_render_and_match_every_service_port_probe_and_setting() 
             assert_eq!(migrate["image"], container["image"], "{at}: the Job migrates with the same image");
             assert_eq!(
                 secret_refs(migrate).get("DATABASE_URL"),
-                secrets.get("DATABASE_URL"),
-                "{at}: Job database"
+                Some(&format!("{service}-owner-database-url")),
+                "{at}: the Job migrates as the schema owner"
             );
             assert_settings(service, role, port as u16, &env_names(migrate), &format!("{at} Job"));
             assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"].as_str(), Some("Never"));
@@ -791,6 +829,7 @@ fn prometheus_scrapes_every_service_and_rabbitmq() {
     let compose = yaml("docker-compose.yml");
     for (service, role, port) in SERVICES {
         let port = code_port(role, port);
+        let port = scrape_port(service, port);
         assert_eq!(targets_of(service), [format!("{service}:{port}")], "{service} scraped on its port");
         let job = jobs.iter().find(|j| j["job_name"].as_str() == Some(service)).unwrap();
         assert!(job["metrics_path"].as_str().is_none_or(|p| p == "/metrics"));

@@ -1,11 +1,10 @@
 //! Operations: dead letters listed, replayed once fixed and purged with confirmation; stuck
 //! orders listed, re-driven and failed, through the admin routes and the `ops` CLI.
 
-use crate::support::{Options, SAGA_TIMEOUT, System, TEST_JWT_SECRET};
+use crate::support::{Options, SAGA_TIMEOUT, System, mint_token, test_token_keys};
 use contracts::events::{ReservedLine, StockReserved};
 use contracts::{Envelope, Event};
-use platform::auth::{Role, TokenKeys};
-use platform::settings::Secret;
+use platform::auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -20,8 +19,7 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
 ];
 
 fn customer_token() -> String {
-    let keys = TokenKeys::new(&Secret::new(TEST_JWT_SECRET), 600).unwrap();
-    keys.issue(Uuid::now_v7(), "carol@example.com", "Carol", Role::Customer)
+    mint_token(&test_token_keys(600), Uuid::now_v7(), "carol@example.com", "Carol", Role::Customer)
 }
 
 fn queue<'a>(listing: &'a Value, name: &str) -> &'a Value {

@@ -1,11 +1,9 @@
 //! Product administration through the gateway: update, stock adjustments, soft delete, and who
 //! may do them (checked at the gateway and again by inventory).
 
-use crate::support::{SAGA_TIMEOUT, System, TEST_JWT_SECRET};
+use crate::support::{SAGA_TIMEOUT, System, test_token_keys};
 use contracts::events::{Customer, FailureReason, OrderCreated, OrderFailed, OrderLine, ReservedLine};
 use contracts::{Amount, Envelope, Event};
-use platform::auth::TokenKeys;
-use platform::settings::Secret;
 use reqwest::Method;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -166,8 +164,7 @@ async fn restocking_raises_stock_and_available_and_records_who_and_why() {
     assert_eq!((status, damaged["stock"].as_i64(), damaged["available"].as_i64()), (200, Some(10), Some(10)));
     assert_eq!(system.product_view(product).await["stock"], 10);
 
-    let admin_id =
-        TokenKeys::new(&Secret::new(TEST_JWT_SECRET), 60).unwrap().verify(&system.admin_token).unwrap().sub;
+    let admin_id = test_token_keys(60).verify(&system.admin_token).unwrap().sub;
     let recorded = format!(
         "SELECT count(*) AS n FROM inventory.stock_adjustments WHERE product_id = '{product}' AND actor = '{admin_id}' \
          AND ((delta = 7 AND reason = 'restock' AND note = 'pallet 42') OR (delta = -2 AND reason = 'damaged' AND note IS NULL))"

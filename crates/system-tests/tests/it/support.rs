@@ -6,6 +6,7 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use messaging::{CommonSettings, ConsumerOptions, QueueType};
+use platform::auth::{Role, Subject, TokenKeys, TokenPolicy};
 use platform::settings::Secret;
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
@@ -16,9 +17,38 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 pub const SAGA_TIMEOUT: Duration = Duration::from_secs(60);
-pub const TEST_JWT_SECRET: &str = "test-secret-that-is-at-least-32-bytes-long";
+/// This test process's token signing key (Ed25519, generated once): the gateway of every
+/// system started here signs with it; the other services get only its public half.
+pub fn test_signing_key() -> Secret {
+    static KEY: std::sync::OnceLock<Secret> = std::sync::OnceLock::new();
+    KEY.get_or_init(platform::auth::generate_signing_key_pem).clone()
+}
+
+/// The gateway's token keys as the tests' systems use them (`ttl_seconds` for minting).
+pub fn test_token_keys(ttl_seconds: i64) -> TokenKeys {
+    let signing = platform::auth::SigningKey::from_pem(&test_signing_key()).unwrap();
+    let policy = TokenPolicy { issuer: "order-api".into(), audience: "orders".into(), ttl_seconds };
+    TokenKeys::issuer(signing, vec![], policy).unwrap()
+}
+
+/// The public keys of [`test_signing_key`], as `JWT_PUBLIC_KEYS` carries them.
+pub fn test_public_keys() -> String {
+    serde_json::to_string(&test_token_keys(60).jwks()).unwrap()
+}
+
+/// A token the tests' gateways accept, minted directly (as only the gateway could).
+pub fn mint_token(keys: &TokenKeys, id: Uuid, email: &str, name: &str, role: Role) -> String {
+    keys.issue(&Subject { id, email, name, role, session_version: 0 }).unwrap()
+}
+/// The key the dispatcher seals endpoint secrets with in tests (32 bytes, base64).
+pub const TEST_WEBHOOK_SECRET_KEY: &str = "dGVzdC13ZWJob29rLXNlY3JldC1rZXktMzItYnl0ZXM=";
 pub const ADMIN_EMAIL: &str = "admin@example.com";
 pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+fn changed<T>(change: fn(&mut T), mut value: T) -> T {
+    change(&mut value);
+    value
+}
 
 /// Crash hooks per consumer: set one above zero to make that consumer die between commit and
 /// ack that many times.
@@ -65,17 +95,28 @@ pub struct System {
     /// Base URLs of the services behind the gateway, for calls that bypass it.
     pub notifier: String,
     pub dispatcher_url: String,
+    /// The gateway's metrics listener (`METRICS_ADDR`), apart from its public port.
+    pub metrics: String,
 }
 
 pub struct Options {
     pub inventory_instances: usize,
     /// Requests per second per client at the gateway; 0 (the default in tests) turns it off.
     pub rate_limit_per_second: f64,
+    /// How long a payment may wait on the customer (payment's PAYMENT_ACTION_TIMEOUT_MS).
+    pub payment_action_timeout_ms: u64,
+    /// Changes the gateway's settings before it starts.
+    pub gateway: fn(&mut order_api::settings::Settings),
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { inventory_instances: 1, rate_limit_per_second: 0.0 }
+        Self {
+            inventory_instances: 1,
+            rate_limit_per_second: 0.0,
+            payment_action_timeout_ms: 6000,
+            gateway: |_| {},
+        }
     }
 }
 
@@ -88,6 +129,10 @@ impl System {
         platform::telemetry::init(platform::telemetry::LogFormat::Pretty, "warn");
         let db = TestDatabase::create().await.expect("test database");
         let vhost = TestVhost::create().await.expect("test vhost (is rabbitmq_management enabled?)");
+        // Each service declares only its own queues; load the whole map first, as an operator
+        // loads deploy/rabbitmq/definitions.json.
+        let topology = common_settings(&db, &vhost, "inventory").topology().unwrap();
+        topology.declare_everything(&vhost.amqp_url()).await.expect("topology");
         let smtp = SmtpServer::start().await.expect("smtp server");
         let receiver = HttpReceiver::start().await.expect("webhook receiver");
         let cancel = CancellationToken::new();
@@ -108,7 +153,10 @@ impl System {
             tasks.push(tokio::spawn(app.run_until_stopped()));
         }
         let payment = payment::startup::build(
-            Self::payment_settings(common("payment")),
+            payment::settings::Settings {
+                payment_action_timeout_ms: options.payment_action_timeout_ms,
+                ..Self::payment_settings(common("payment"))
+            },
             hooks.payment.options(payment::SERVICE),
             cancel.clone(),
         )
@@ -140,6 +188,9 @@ impl System {
             webhook_https_only: false,
             webhook_endpoint_concurrency: 4,
             webhook_disable_after_ms: 5 * 24 * 3600 * 1000,
+            webhook_secret_key: Some(Secret::new(TEST_WEBHOOK_SECRET_KEY)),
+            webhook_secret_old_keys: None,
+            webhook_secret_key_file: String::new(),
         };
         let webhooks_cancel = cancel.child_token();
         let webhooks = webhook_dispatcher::startup::build(
@@ -152,30 +203,44 @@ impl System {
         let webhooks_port = webhooks.port;
         webhooks_settings.common.http_addr = format!("127.0.0.1:{webhooks_port}");
         let (payment_port, notifier_port) = (payment.port, notifier.port);
-        let gateway = order_api::startup::build(
-            order_api::settings::Settings {
-                common: common("order_api"),
-                inventory_url: format!("http://127.0.0.1:{inventory_port}"),
-                payment_url: format!("http://127.0.0.1:{payment_port}"),
-                notifier_url: format!("http://127.0.0.1:{notifier_port}"),
-                webhooks_url: format!("http://127.0.0.1:{webhooks_port}"),
-                max_items_per_order: 50,
-                max_quantity_per_line: 1000,
-                upstream_timeout_ms: 5000,
-                guest_checkout: true,
-                bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
-                bootstrap_admin_password: Some(Secret::new(ADMIN_PASSWORD)),
-                rate_limit_per_second: options.rate_limit_per_second,
-                rate_limit_burst: options.rate_limit_per_second * 2.0,
-                cors_allowed_origins: "https://shop.example".into(),
-                json_max_depth: 32,
-                stuck_order_after_seconds: 900,
-            },
+        let gateway = order_api::startup::build_gateway(
+            changed(
+                options.gateway,
+                order_api::settings::Settings {
+                    common: common("order_api"),
+                    inventory_url: format!("http://127.0.0.1:{inventory_port}"),
+                    payment_url: format!("http://127.0.0.1:{payment_port}"),
+                    notifier_url: format!("http://127.0.0.1:{notifier_port}"),
+                    webhooks_url: format!("http://127.0.0.1:{webhooks_port}"),
+                    payment_simulator_enabled: true,
+                    max_items_per_order: 50,
+                    max_quantity_per_line: 1000,
+                    upstream_timeout_ms: 5000,
+                    guest_checkout: true,
+                    bootstrap_admin_email: Some(ADMIN_EMAIL.into()),
+                    bootstrap_admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+                    rate_limit_per_second: options.rate_limit_per_second,
+                    rate_limit_burst: options.rate_limit_per_second * 2.0,
+                    cors_allowed_origins: "https://shop.example".into(),
+                    json_max_depth: 32,
+                    stuck_order_after_seconds: 900,
+                    trusted_proxies: String::new(),
+                    // Off: scenarios keep many orders unpaid at once; security_guests sets it.
+                    max_open_orders_per_client: 0,
+                    idempotency_in_flight_timeout_ms: 60_000,
+                    login_free_attempts_per_account: 5,
+                    login_free_attempts_per_client: 50,
+                    login_backoff_max_seconds: 900,
+                    metrics_addr: "127.0.0.1:0".into(),
+                    public_base_url: "http://127.0.0.1:8080".into(),
+                },
+            ),
             ConsumerOptions::new(order_api::SERVICE),
             cancel.clone(),
         )
         .await
         .expect("order-api starts");
+        let (gateway, metrics_port) = (gateway.service, gateway.metrics_port);
         let ports = [gateway.port, payment.port, notifier.port, webhooks_port, inventory_port];
         tasks.push(tokio::spawn(payment.run_until_stopped()));
         tasks.push(tokio::spawn(notifier.run_until_stopped()));
@@ -227,6 +292,7 @@ impl System {
             inventory: format!("http://127.0.0.1:{inventory_port}"),
             notifier: format!("http://127.0.0.1:{notifier_port}"),
             dispatcher_url: format!("http://127.0.0.1:{webhooks_port}"),
+            metrics: format!("http://127.0.0.1:{metrics_port}"),
         }
     }
 
@@ -316,7 +382,8 @@ impl System {
             let path = path.clone();
             let done = &done;
             async move {
-                let (status, body) = self.get(&path).await;
+                // As an admin: a guest order is not readable by its id alone.
+                let (status, body) = self.admin_get(&path).await;
                 (status == 200 && done(&body)).then_some(body)
             }
         })
@@ -433,6 +500,14 @@ impl System {
         &mut self,
         change: impl FnOnce(&mut webhook_dispatcher::settings::Settings),
     ) {
+        self.try_start_dispatcher(change).await.expect("webhook-dispatcher restarts");
+    }
+
+    /// [`Self::start_dispatcher`], returning the start-up error instead of failing the test.
+    pub async fn try_start_dispatcher(
+        &mut self,
+        change: impl FnOnce(&mut webhook_dispatcher::settings::Settings),
+    ) -> anyhow::Result<()> {
         change(&mut self.dispatcher.0);
         self.dispatcher.1 = self.cancel.child_token();
         let app = webhook_dispatcher::startup::build(
@@ -440,9 +515,9 @@ impl System {
             self.hooks.webhooks.options(webhook_dispatcher::SERVICE),
             self.dispatcher.1.clone(),
         )
-        .await
-        .expect("webhook-dispatcher restarts");
+        .await?;
         self.tasks[self.dispatcher.2] = tokio::spawn(app.run_until_stopped());
+        Ok(())
     }
 
     /// Starts one more notifier (a second replica) on this test's database, vhost and SMTP
@@ -475,11 +550,13 @@ impl System {
         payment::settings::Settings {
             common,
             payment_provider: "simulated".into(),
+            payment_simulator_enabled: true,
             payment_webhook_secret: Secret::new(Self::PAYMENT_WEBHOOK_SECRET),
             payment_callback_tolerance_seconds: 300,
             payment_retry_delays_ms: "100,200,400,800".into(),
             payment_recheck_interval_ms: 500,
             payment_grace_period_ms: 6000,
+            payment_action_timeout_ms: 6000,
             payment_sweep_interval_ms: 300,
             payment_lease_ms: 3000,
             stripe_api_base: "http://127.0.0.1:9".into(),
@@ -560,8 +637,12 @@ fn common_settings(db: &TestDatabase, vhost: &TestVhost, role: &str) -> CommonSe
         http_body_limit_bytes: 65536,
         amqp_queue_type: QueueType::Quorum,
         amqp_retry_delays_ms: "200,500,1000".into(),
-        jwt_secret: Some(Secret::new(TEST_JWT_SECRET)),
-        jwt_secret_file: String::new(),
+        // Only the gateway holds the private key; the others verify with the public one.
+        jwt_signing_key: (role == "order_api").then(test_signing_key),
+        jwt_public_keys: (role != "order_api").then(test_public_keys),
+        jwt_key_dir: String::new(),
+        jwt_issuer: "order-api".into(),
+        jwt_audience: "orders".into(),
         jwt_ttl_seconds: 600,
         shutdown_timeout_seconds: 10,
     }

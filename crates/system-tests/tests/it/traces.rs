@@ -113,7 +113,8 @@ async fn the_gateway_exposes_metrics_that_answer_operators_questions() {
     let text = eventually("the gateway's /metrics to show every family", Duration::from_secs(40), || {
         let system = &system;
         async move {
-            let text = system.http.get(system.url("/metrics")).send().await.ok()?.text().await.ok()?;
+            let metrics = format!("{}/metrics", system.metrics);
+            let text = system.http.get(metrics).send().await.ok()?.text().await.ok()?;
             expected.iter().all(|name| text.contains(name)).then_some(text)
         }
     })

@@ -1,9 +1,12 @@
 //! Accounts: who may call the API. Customers register themselves; admins come from the
 //! `BOOTSTRAP_ADMIN_*` settings or `order-api create-admin`, never from a default password.
 
+pub mod backoff;
 pub mod password;
+pub mod sessions;
 pub mod store;
 
+use diesel_async::AsyncConnection;
 use password::{PasswordError, check_policy};
 use platform::auth::{Role, TokenKeys};
 use platform::problem::FieldError;
@@ -19,10 +22,16 @@ pub enum AccountError {
     EmailTaken,
     #[error("wrong email or password")]
     InvalidCredentials,
+    #[error("too many failed logins; retry in {retry_after_seconds} s")]
+    Backoff { retry_after_seconds: u64 },
     #[error(transparent)]
     Password(#[from] PasswordError),
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
+    #[error(transparent)]
+    Token(#[from] platform::auth::KeyError),
+    #[error("the database is not reachable: {0}")]
+    Unavailable(String),
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -89,44 +98,122 @@ fn validate(registration: &Registration) -> Vec<FieldError> {
     errors
 }
 
-/// Creates an account with `role`. Hashing runs on a blocking thread (argon2 is deliberately slow).
-pub async fn register(
-    conn: &mut diesel_async::AsyncPgConnection,
-    registration: Registration,
-    role: Role,
-) -> Result<Profile, AccountError> {
+/// A checked registration with its password hashed: everything that needs no database, so the
+/// slow hashing never holds a pooled connection.
+pub struct PreparedAccount {
+    email: String,
+    name: String,
+    password_hash: String,
+}
+
+impl PreparedAccount {
+    /// What a registration answers when the email already has an account: the same shape as a
+    /// new profile (a fresh id, this request's name), so the answer does not tell whether the
+    /// email is registered. Nothing is stored.
+    pub fn look_alike_profile(&self) -> Profile {
+        Profile {
+            id: Uuid::now_v7(),
+            email: self.email.clone(),
+            name: self.name.clone(),
+            role: Role::Customer,
+            created_at: chrono::Utc::now(),
+        }
+    }
+}
+
+/// Validates and hashes (on a blocking thread: argon2 is deliberately slow). Every valid
+/// registration is hashed, taken email or not, so timing does not tell them apart either.
+pub async fn prepare(registration: Registration) -> Result<PreparedAccount, AccountError> {
     let errors = validate(&registration);
     if !errors.is_empty() {
         return Err(AccountError::Invalid(errors));
     }
-    let email = normalise_email(&registration.email);
-    if store::find_by_email(conn, &email).await?.is_some() {
-        return Err(AccountError::EmailTaken);
-    }
-    let hash = password::hash(registration.password).await?;
-    let user = store::insert(conn, &email, registration.name.trim(), &hash, role)
+    Ok(PreparedAccount {
+        email: normalise_email(&registration.email),
+        name: registration.name.trim().to_owned(),
+        password_hash: password::hash(registration.password).await?,
+    })
+}
+
+/// Stores the account; `EmailTaken` when the email has one (the unique index decides races).
+pub async fn create(
+    conn: &mut diesel_async::AsyncPgConnection,
+    account: &PreparedAccount,
+    role: Role,
+) -> Result<Profile, AccountError> {
+    let user = store::insert(conn, &account.email, &account.name, &account.password_hash, role)
         .await?
         .ok_or(AccountError::EmailTaken)?;
     Ok(user.into())
 }
 
-pub async fn login(
+/// Creates an account with `role` (the admin set-up paths; the public route uses `prepare` and
+/// `create` so no connection is held while hashing).
+pub async fn register(
     conn: &mut diesel_async::AsyncPgConnection,
+    registration: Registration,
+    role: Role,
+) -> Result<Profile, AccountError> {
+    let account = prepare(registration).await?;
+    create(conn, &account, role).await
+}
+
+/// Checks the credentials under the login backoff (`backoff`): the attempt is counted against
+/// the account and the client address first, and refused with `Backoff` while either must wait.
+/// The pooled connection is given back before argon2 runs, so slow hashing under a flood of
+/// logins cannot starve the pool.
+pub async fn login(
+    pool: &platform::db::PgPool,
     keys: &TokenKeys,
     credentials: Credentials,
+    client: std::net::IpAddr,
+    policy: backoff::LoginPolicy,
 ) -> Result<AccessToken, AccountError> {
-    let user = store::find_by_email(conn, &normalise_email(&credentials.email)).await?;
+    let email = normalise_email(&credentials.email);
+    let (account, client) = (backoff::Subject::Account(email.clone()), backoff::Subject::Client(client));
+    let user = {
+        let mut pooled = pool.get().await.map_err(|e| AccountError::Unavailable(e.to_string()))?;
+        let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
+        let max = policy.max_backoff_seconds;
+        // Both or neither: an attempt refused for one subject is not counted against the other.
+        conn.transaction(async |conn: &mut diesel_async::AsyncPgConnection| {
+            for (subject, free) in [(&client, policy.free_per_client), (&account, policy.free_per_account)] {
+                backoff::claim(conn, subject, free, max)
+                    .await?
+                    .map_err(|retry_after_seconds| AccountError::Backoff { retry_after_seconds })?;
+            }
+            Ok::<_, AccountError>(())
+        })
+        .await?;
+        store::find_by_email(conn, &email).await?
+    };
     // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = password::verify(credentials.password, stored).await?;
     match user {
-        Some(user) if matches => Ok(AccessToken {
-            access_token: keys.issue(user.id, &user.email, &user.name, user.role()),
-            token_type: "Bearer",
-            expires_in: keys.ttl_seconds,
-        }),
+        Some(user) if matches => {
+            let mut conn = pool.get().await.map_err(|e| AccountError::Unavailable(e.to_string()))?;
+            backoff::succeeded(&mut conn, &account, &client).await?;
+            Ok(access_token(keys, &user)?)
+        }
         _ => Err(AccountError::InvalidCredentials),
     }
+}
+
+/// A token for `user`, carrying its current session version.
+pub fn access_token(keys: &TokenKeys, user: &User) -> Result<AccessToken, AccountError> {
+    let subject = platform::auth::Subject {
+        id: user.id,
+        email: &user.email,
+        name: &user.name,
+        role: user.role(),
+        session_version: user.session_version,
+    };
+    Ok(AccessToken {
+        access_token: keys.issue(&subject)?,
+        token_type: "Bearer",
+        expires_in: keys.ttl_seconds,
+    })
 }
 
 /// Creates the admin named by the settings when no account has that email; an existing

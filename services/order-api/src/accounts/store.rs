@@ -14,6 +14,8 @@ diesel::table! {
         password_hash -> Text,
         role -> Text,
         created_at -> Timestamptz,
+        session_version -> Int8,
+        sessions_revoked_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -26,6 +28,9 @@ pub struct User {
     pub password_hash: String,
     pub role: String,
     pub created_at: DateTime<Utc>,
+    /// Raised by logout and (through a trigger) by a password or role change; tokens issued
+    /// under a lower version are refused.
+    pub session_version: i64,
 }
 
 impl User {
@@ -65,4 +70,45 @@ pub async fn insert(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Revokes every token of `id` issued so far; returns the new session version (`None`: no
+/// such account).
+pub async fn revoke_sessions(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<i64>> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::session_version.eq(users::session_version + 1),
+            users::sessions_revoked_at.eq(diesel::dsl::now),
+        ))
+        .returning(users::session_version)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Sets a new password hash; the trigger raises the session version, which is returned.
+pub async fn set_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    hash: &str,
+) -> QueryResult<Option<i64>> {
+    diesel::update(users::table.find(id))
+        .set(users::password_hash.eq(hash))
+        .returning(users::session_version)
+        .get_result(conn)
+        .await
+        .optional()
+}
+
+/// Accounts whose sessions were revoked after `since`, with the lowest session version still
+/// valid.
+pub async fn revoked_since(
+    conn: &mut AsyncPgConnection,
+    since: DateTime<Utc>,
+) -> QueryResult<Vec<(Uuid, i64)>> {
+    users::table
+        .filter(users::sessions_revoked_at.gt(since))
+        .select((users::id, users::session_version))
+        .load(conn)
+        .await
 }

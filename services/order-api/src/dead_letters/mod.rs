@@ -235,7 +235,15 @@ async fn republish(
         .with_message_id(ShortString::from(event_id(delivery).unwrap_or_default()))
         .with_headers(replay_headers(&delivery.properties.headers().clone().unwrap_or_default()));
     let confirm = channel
-        .basic_publish("".into(), inbox.into(), BasicPublishOptions::default(), &delivery.data, properties)
+        // Through the inbox's reroute exchange: the gateway's broker user may not publish to
+        // the default exchange.
+        .basic_publish(
+            messaging::topology::reroute_exchange(inbox).as_str().into(),
+            inbox.into(),
+            BasicPublishOptions::default(),
+            &delivery.data,
+            properties,
+        )
         .await?
         .await?;
     if confirm.is_nack() {

@@ -1,6 +1,7 @@
-//! Who may see or change an order: admins everything; a customer their own orders; anyone with
-//! its id a guest order (placed without an account). Another customer's order is "not found",
-//! so ids of others' orders reveal nothing.
+//! Who may see or change an order: admins everything; a customer their own orders; a guest
+//! order (placed without an account) whoever presents its access token. Everything else is
+//! "not found", the same answer as for an id that does not exist, for every caller: an id alone
+//! reveals nothing, not even whether it exists.
 
 use platform::auth::{Claims, Role};
 use uuid::Uuid;
@@ -8,30 +9,24 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Allowed,
-    /// Log in first (401).
-    Unauthenticated,
-    /// Not yours (404).
+    /// Not yours, or no such order (404).
     Hidden,
 }
 
-pub fn can_read(owner: Option<Uuid>, caller: Option<&Claims>) -> Access {
+/// Reading and cancelling follow the same rule. `token_matches`: the request carried the guest
+/// order's access token.
+pub fn can_read(owner: Option<Uuid>, caller: Option<&Claims>, token_matches: bool) -> Access {
     match (owner, caller) {
         (_, Some(claims)) if claims.role == Role::Admin => Access::Allowed,
-        (None, _) => Access::Allowed,
         (Some(owner), Some(claims)) if owner == claims.sub => Access::Allowed,
-        (Some(_), Some(_)) => Access::Hidden,
-        (Some(_), None) => Access::Unauthenticated,
+        (None, _) if token_matches => Access::Allowed,
+        _ => Access::Hidden,
     }
 }
 
-/// Cancelling needs an account: a customer cancels their own orders, an admin any order.
-pub fn can_cancel(owner: Option<Uuid>, caller: Option<&Claims>) -> Access {
-    match (owner, caller) {
-        (_, None) => Access::Unauthenticated,
-        (_, Some(claims)) if claims.role == Role::Admin => Access::Allowed,
-        (Some(owner), Some(claims)) if owner == claims.sub => Access::Allowed,
-        _ => Access::Hidden,
-    }
+/// A customer cancels their own orders, a guest with the order's token, an admin any order.
+pub fn can_cancel(owner: Option<Uuid>, caller: Option<&Claims>, token_matches: bool) -> Access {
+    can_read(owner, caller, token_matches)
 }
 
 #[cfg(test)]
@@ -44,34 +39,41 @@ mod tests {
             email: "a@b.co".into(),
             name: "A".into(),
             role,
-            iss: "orders".into(),
+            iss: "order-api".into(),
+            aud: "orders".into(),
             iat: 0,
             exp: 0,
+            sv: 0,
         }
     }
 
     #[test]
-    fn reading_follows_ownership() {
+    fn reading_follows_ownership_or_the_guest_token() {
         let (ada, bob, admin) =
             (claims(1, Role::Customer), claims(2, Role::Customer), claims(3, Role::Admin));
         let owned = Some(Uuid::from_u128(1));
-        assert_eq!(can_read(owned, Some(&ada)), Access::Allowed);
-        assert_eq!(can_read(owned, Some(&bob)), Access::Hidden);
-        assert_eq!(can_read(owned, Some(&admin)), Access::Allowed);
-        assert_eq!(can_read(owned, None), Access::Unauthenticated);
-        assert_eq!(can_read(None, None), Access::Allowed, "guest orders are readable by id");
-        assert_eq!(can_read(None, Some(&bob)), Access::Allowed);
+        assert_eq!(can_read(owned, Some(&ada), false), Access::Allowed);
+        assert_eq!(can_read(owned, Some(&bob), false), Access::Hidden);
+        assert_eq!(can_read(owned, Some(&admin), false), Access::Allowed);
+        assert_eq!(can_read(owned, None, false), Access::Hidden, "no 401: the same answer as unknown");
+        assert_eq!(can_read(owned, None, true), Access::Hidden, "a token opens guest orders only");
+        assert_eq!(can_read(None, None, false), Access::Hidden, "a guest order's id alone is not enough");
+        assert_eq!(can_read(None, None, true), Access::Allowed);
+        assert_eq!(can_read(None, Some(&bob), false), Access::Hidden);
+        assert_eq!(can_read(None, Some(&bob), true), Access::Allowed);
+        assert_eq!(can_read(None, Some(&admin), false), Access::Allowed);
     }
 
     #[test]
-    fn cancelling_needs_an_owner_or_an_admin() {
+    fn cancelling_needs_an_owner_the_token_or_an_admin() {
         let (ada, bob, admin) =
             (claims(1, Role::Customer), claims(2, Role::Customer), claims(3, Role::Admin));
         let owned = Some(Uuid::from_u128(1));
-        assert_eq!(can_cancel(owned, Some(&ada)), Access::Allowed);
-        assert_eq!(can_cancel(owned, Some(&bob)), Access::Hidden);
-        assert_eq!(can_cancel(None, Some(&bob)), Access::Hidden);
-        assert_eq!(can_cancel(None, Some(&admin)), Access::Allowed);
-        assert_eq!(can_cancel(owned, None), Access::Unauthenticated);
+        assert_eq!(can_cancel(owned, Some(&ada), false), Access::Allowed);
+        assert_eq!(can_cancel(owned, Some(&bob), false), Access::Hidden);
+        assert_eq!(can_cancel(None, Some(&bob), false), Access::Hidden);
+        assert_eq!(can_cancel(None, None, true), Access::Allowed);
+        assert_eq!(can_cancel(None, Some(&admin), false), Access::Allowed);
+        assert_eq!(can_cancel(owned, None, false), Access::Hidden);
     }
 }

@@ -40,6 +40,8 @@ fn order_problem(error: OrderError) -> Problem {
             format!("An order that is {current} cannot {attempted}"),
         )
         .with_extension("current_status", current.as_str()),
+        // Only order intake counts open orders; no admin action places one.
+        OrderError::TooManyOpenOrders { .. } => Problem::internal(&error),
         OrderError::Db(error) => Problem::internal(&error),
     }
 }

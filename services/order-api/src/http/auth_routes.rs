@@ -1,11 +1,13 @@
+use crate::accounts::backoff::LoginPolicy;
 use crate::accounts::{self, AccountError, Credentials, Registration, store};
+use crate::http::client::ClientAddress;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use platform::auth::{Authenticated, Role, TokenKeys};
 use platform::db::PgPool;
 use platform::problem::{FieldError, Problem};
 
-fn problem(error: AccountError) -> Problem {
+pub(super) fn problem(error: AccountError) -> Problem {
     match error {
         AccountError::Invalid(errors) => Problem::validation(errors),
         AccountError::EmailTaken => {
@@ -15,8 +17,17 @@ fn problem(error: AccountError) -> Problem {
         AccountError::InvalidCredentials => {
             Problem::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong email or password")
         }
+        AccountError::Backoff { retry_after_seconds } => Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "login_backoff",
+            "Too many failed logins for this account or from this address",
+        )
+        .with_detail(format!("retry in {retry_after_seconds} s"))
+        .with_extension("retry_after_seconds", retry_after_seconds),
         AccountError::Password(error) => Problem::internal(&error),
         AccountError::Db(error) => Problem::internal(&error),
+        AccountError::Token(error) => Problem::internal(&error),
+        AccountError::Unavailable(reason) => Problem::unavailable(reason),
     }
 }
 
@@ -25,26 +36,48 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = Registration,
-    responses((status = 201, body = accounts::Profile), (status = 409, body = crate::http::openapi::ProblemDoc), (status = 422, body = crate::http::openapi::ProblemDoc)))]
+    description = "Answers 201 with a profile whether or not the email already had an account, so \
+                   registration does not reveal who is registered; only the real owner can then log in.",
+    responses((status = 201, body = accounts::Profile), (status = 422, body = crate::http::openapi::ProblemDoc)))]
 pub async fn register(
     pool: web::Data<PgPool>,
     body: web::Json<Registration>,
 ) -> Result<HttpResponse, Problem> {
+    // Hash first, with no connection held; then one short insert.
+    let account = accounts::prepare(body.into_inner()).await.map_err(problem)?;
     let mut conn = connection(&pool).await?;
-    let profile = accounts::register(&mut conn, body.into_inner(), Role::Customer).await.map_err(problem)?;
+    let profile = match accounts::create(&mut conn, &account, Role::Customer).await {
+        Ok(profile) => profile,
+        Err(AccountError::EmailTaken) => account.look_alike_profile(),
+        Err(error) => return Err(problem(error)),
+    };
     Ok(HttpResponse::Created().json(profile))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = Credentials,
-    responses((status = 200, body = accounts::AccessToken), (status = 401, body = crate::http::openapi::ProblemDoc)))]
+    responses((status = 200, body = accounts::AccessToken), (status = 401, body = crate::http::openapi::ProblemDoc),
+        (status = 429, description = "Login backoff: too many failed logins for the account or from the address (`Retry-After`)", body = crate::http::openapi::ProblemDoc)))]
 pub async fn login(
     pool: web::Data<PgPool>,
     keys: web::Data<TokenKeys>,
+    policy: web::Data<LoginPolicy>,
+    client: ClientAddress,
     body: web::Json<Credentials>,
 ) -> Result<HttpResponse, Problem> {
-    let mut conn = connection(&pool).await?;
-    let token = accounts::login(&mut conn, &keys, body.into_inner()).await.map_err(problem)?;
-    Ok(HttpResponse::Ok().json(token))
+    match accounts::login(&pool, &keys, body.into_inner(), client.0, **policy).await {
+        Ok(token) => Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(token)),
+        Err(AccountError::Backoff { retry_after_seconds }) => {
+            let mut response = actix_web::ResponseError::error_response(&problem(AccountError::Backoff {
+                retry_after_seconds,
+            }));
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from(retry_after_seconds),
+            );
+            Ok(response)
+        }
+        Err(error) => Err(problem(error)),
+    }
 }
 
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth",

@@ -1,13 +1,22 @@
-//! Forwarding admin routes to the service that owns the resource. The body is passed through
-//! untouched (signed provider callbacks need the raw bytes), with the request id, and the
-//! upstream's status and body come back as they are.
+//! Forwarding to the services that own a resource, through an allow-list. Every forwarded route
+//! is registered here with typed parameters (ids are UUIDs, provider names and actions are fixed
+//! words), and the upstream path is written from those parameters alone, never copied from the
+//! request: a path the gateway did not list cannot reach a service, whatever its encoding. Dot
+//! segments and encoded slashes are refused before routing with 400, in any encoding.
+//!
+//! The body is passed through untouched (signed provider callbacks need the raw bytes), with the
+//! request id, and the upstream's status and body come back as they are.
 
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpRequest, HttpResponse, ResponseError, Route, web};
 use platform::auth::{MaybeAuthenticated, Role};
 use platform::db::PgPool;
 use platform::http::REQUEST_ID_HEADER;
 use platform::problem::Problem;
+use uuid::Uuid;
 
 #[derive(Clone)]
 pub struct Upstreams {
@@ -18,16 +27,149 @@ pub struct Upstreams {
     pub webhooks: String,
 }
 
-/// Anyone reads the catalog; only admins change it (checked here and again by inventory).
-pub async fn products(
-    req: HttpRequest,
-    body: web::Bytes,
-    upstreams: web::Data<Upstreams>,
-) -> Result<HttpResponse, Problem> {
-    if req.method() != actix_web::http::Method::GET {
-        require_admin(&req)?;
+/// The service a route is forwarded to.
+#[derive(Debug, Clone, Copy)]
+enum Upstream {
+    Inventory,
+    Payment,
+    Notifier,
+    Webhooks,
+}
+
+impl Upstream {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Inventory => "inventory",
+            Self::Payment => "payment",
+            Self::Notifier => "notifier",
+            Self::Webhooks => "webhook-dispatcher",
+        }
     }
-    forward(&req, body, &upstreams.client, &upstreams.inventory, "inventory").await
+
+    fn base(self, upstreams: &Upstreams) -> &str {
+        match self {
+            Self::Inventory => &upstreams.inventory,
+            Self::Payment => &upstreams.payment,
+            Self::Notifier => &upstreams.notifier,
+            Self::Webhooks => &upstreams.webhooks,
+        }
+    }
+}
+
+/// Who the gateway lets through (the service checks again, with the same token).
+#[derive(Debug, Clone, Copy)]
+enum Gate {
+    /// Anyone: the catalogue, provider callbacks (their signature is checked by payment), the
+    /// simulator (payment checks the order's owner).
+    Open,
+    Admin,
+}
+
+/// The forwarded routes. `simulator`: also the payment simulator's customer actions and its
+/// callbacks, only where payment runs the simulator.
+pub fn routes(cfg: &mut web::ServiceConfig, simulator: bool) {
+    use web::{delete, get, patch, post};
+    let catalog = (Upstream::Inventory, Gate::Open);
+    let stock = (Upstream::Inventory, Gate::Admin);
+    let payment = (Upstream::Payment, Gate::Open);
+    let notifier = (Upstream::Notifier, Gate::Admin);
+    let webhooks = (Upstream::Webhooks, Gate::Admin);
+
+    let (products, product) = ("/products", "/products/{id}");
+    cfg.service(resource(products).route(fixed(get(), catalog, products)).route(fixed(
+        post(),
+        stock,
+        products,
+    )))
+    .service(
+        resource(product)
+            .route(item(get(), catalog, products, ""))
+            .route(item(patch(), stock, products, ""))
+            .route(item(delete(), stock, products, "")),
+    )
+    .service(resource("/products/{id}/stock-adjustments").route(item(
+        post(),
+        stock,
+        products,
+        "/stock-adjustments",
+    )));
+
+    cfg.service(resource("/orders/{id}/payment").route(get().to(order_payment)));
+    let stripe = "/payments/callbacks/stripe";
+    cfg.service(resource(stripe).route(fixed(post(), payment, stripe)));
+    if simulator {
+        let callbacks = "/payments/callbacks/simulated";
+        cfg.service(resource(callbacks).route(fixed(post(), payment, callbacks)));
+        for action in ["/complete", "/fail"] {
+            let path = format!("/payments/simulator/{{id}}{action}");
+            cfg.service(resource(&path).route(item(post(), payment, "/payments/simulator", action)));
+        }
+    }
+
+    let (notifications, retry_failed) = ("/notifications", "/notifications/retry-failed");
+    cfg.service(resource(notifications).route(fixed(get(), notifier, notifications)))
+        .service(resource(retry_failed).route(fixed(post(), notifier, retry_failed)))
+        .service(resource("/notifications/{id}").route(item(get(), notifier, notifications, "")))
+        .service(resource("/notifications/{id}/retry").route(item(
+            post(),
+            notifier,
+            notifications,
+            "/retry",
+        )));
+
+    let (endpoints, deliveries) = ("/webhook-endpoints", "/webhook-deliveries");
+    cfg.service(resource(endpoints).route(fixed(get(), webhooks, endpoints)).route(fixed(
+        post(),
+        webhooks,
+        endpoints,
+    )))
+    .service(
+        resource("/webhook-endpoints/{id}")
+            .route(item(get(), webhooks, endpoints, ""))
+            .route(item(patch(), webhooks, endpoints, ""))
+            .route(item(delete(), webhooks, endpoints, "")),
+    );
+    for (suffix, method) in [("/rotate-secret", post()), ("/deliveries", get()), ("/recover", post())] {
+        let path = format!("{endpoints}/{{id}}{suffix}");
+        cfg.service(resource(&path).route(item(method, webhooks, endpoints, suffix)));
+    }
+    cfg.service(resource("/webhook-deliveries/{id}").route(item(get(), webhooks, deliveries, ""))).service(
+        resource("/webhook-deliveries/{id}/resend").route(item(post(), webhooks, deliveries, "/resend")),
+    );
+}
+
+/// A listed path; another method on it is a 405 problem.
+fn resource(path: &str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(|| async {
+        Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
+            .error_response()
+    }))
+}
+
+/// A route without parameters, forwarded to the same fixed path.
+fn fixed(route: Route, (to, gate): (Upstream, Gate), path: &'static str) -> Route {
+    route.to(move |req: HttpRequest, body: web::Bytes, upstreams: web::Data<Upstreams>| async move {
+        admit(&req, gate)?;
+        forward(&req, body, &upstreams, to, path.to_owned()).await
+    })
+}
+
+/// A route about one item, forwarded to `{collection}/{id}{suffix}` with the id as parsed.
+fn item(route: Route, (to, gate): (Upstream, Gate), collection: &'static str, suffix: &'static str) -> Route {
+    route.to(
+        move |req: HttpRequest, id: web::Path<Uuid>, body: web::Bytes, upstreams: web::Data<Upstreams>| async move {
+            admit(&req, gate)?;
+            let path = format!("{collection}/{}{suffix}", id.into_inner());
+            forward(&req, body, &upstreams, to, path).await
+        },
+    )
+}
+
+fn admit(req: &HttpRequest, gate: Gate) -> Result<(), Problem> {
+    match gate {
+        Gate::Open => Ok(()),
+        Gate::Admin => require_admin(req),
+    }
 }
 
 fn require_admin(req: &HttpRequest) -> Result<(), Problem> {
@@ -38,71 +180,106 @@ fn require_admin(req: &HttpRequest) -> Result<(), Problem> {
     }
 }
 
-/// Provider callbacks and the simulator: authenticated by the payment service's signatures.
-pub async fn payments(
+/// An order's payment, for whoever may read the order (payment checks again that the caller
+/// placed it, or is an admin).
+async fn order_payment(
     req: HttpRequest,
-    body: web::Bytes,
-    upstreams: web::Data<Upstreams>,
-) -> Result<HttpResponse, Problem> {
-    forward(&req, body, &upstreams.client, &upstreams.payment, "payment").await
-}
-
-/// An order's payment, for whoever may read the order.
-pub async fn order_payment(
-    req: HttpRequest,
-    id: web::Path<uuid::Uuid>,
+    id: web::Path<Uuid>,
     caller: MaybeAuthenticated,
     pool: web::Data<PgPool>,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    crate::orders::find_for(&mut conn, id.into_inner(), caller.0.as_ref()).await.map_err(
-        |error| match error {
-            crate::orders::OrderError::Unauthenticated => {
-                Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Log in to see this order")
+    crate::orders::find_for(&mut conn, id, caller.0.as_ref()).await.map_err(|error| match error {
+        crate::orders::OrderError::Unauthenticated => {
+            Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Log in to see this order")
+        }
+        crate::orders::OrderError::Db(error) => Problem::internal(&error),
+        _ => Problem::not_found("Order"),
+    })?;
+    drop(conn);
+    let path = format!("/orders/{id}/payment");
+    forward(&req, web::Bytes::new(), &upstreams, Upstream::Payment, path).await
+}
+
+/// Refuses a path that could walk out of the route it names: `.` or `..` segments and encoded
+/// slashes or backslashes, however they are percent-encoded (`%2e%2e`, `%2E.`, `.%2e`,
+/// `%252e%252e`, `%2f`, `%5c`). Upstream paths are built from typed parameters anyway; this
+/// answers such a probe with a clear 400 instead of whatever route it happens to match.
+pub async fn refuse_dot_segments(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    if let Some(reason) = walks_out(req.uri().path()) {
+        tracing::warn!(path = %req.uri().path(), reason, "refused a path that walks out of its route");
+        let problem = Problem::new(StatusCode::BAD_REQUEST, "invalid_path", "The path is not allowed")
+            .with_detail(format!("the path has {reason}"));
+        return Ok(req.into_response(problem.error_response()));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
+/// How many times a path is percent-decoded in search of a hidden dot segment or slash; a path
+/// still encoded after that is refused too.
+const DECODE_ROUNDS: usize = 3;
+
+fn walks_out(raw: &str) -> Option<&'static str> {
+    let mut current = raw.to_owned();
+    for _ in 0..DECODE_ROUNDS {
+        let lower = current.to_ascii_lowercase();
+        if lower.contains("%2f") || lower.contains("%5c") {
+            return Some("an encoded slash");
+        }
+        if current.split(['/', '\\']).any(|segment| segment == "." || segment == "..") {
+            return Some("a dot segment");
+        }
+        let decoded = percent_decode(&current);
+        if decoded == current {
+            return None;
+        }
+        current = decoded;
+    }
+    Some("too many layers of percent-encoding")
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+            (b'%', Some(high), Some(low)) => {
+                // Two hex digits make at most 255.
+                out.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+                i += 3;
             }
-            crate::orders::OrderError::Db(error) => Problem::internal(&error),
-            _ => Problem::not_found("Order"),
-        },
-    )?;
-    forward(&req, web::Bytes::new(), &upstreams.client, &upstreams.payment, "payment").await
-}
-
-pub async fn notifications(
-    req: HttpRequest,
-    body: web::Bytes,
-    upstreams: web::Data<Upstreams>,
-) -> Result<HttpResponse, Problem> {
-    require_admin(&req)?;
-    forward(&req, body, &upstreams.client, &upstreams.notifier, "notifier").await
-}
-
-/// Webhook endpoints and their deliveries, owned by the dispatcher.
-pub async fn webhook_endpoints(
-    req: HttpRequest,
-    body: web::Bytes,
-    upstreams: web::Data<Upstreams>,
-) -> Result<HttpResponse, Problem> {
-    require_admin(&req)?;
-    forward(&req, body, &upstreams.client, &upstreams.webhooks, "webhook-dispatcher").await
+            (byte, ..) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 async fn forward(
     req: &HttpRequest,
     body: web::Bytes,
-    client: &reqwest::Client,
-    base: &str,
-    service: &str,
+    upstreams: &Upstreams,
+    to: Upstream,
+    path: String,
 ) -> Result<HttpResponse, Problem> {
-    let path = req.path().strip_prefix("/api/v1").unwrap_or(req.path());
-    let mut url = format!("{}{path}", base.trim_end_matches('/'));
+    let service = to.name();
+    let mut url = format!("{}{path}", to.base(upstreams).trim_end_matches('/'));
     if !req.query_string().is_empty() {
         url = format!("{url}?{}", req.query_string());
     }
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).map_err(|_| {
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
     })?;
-    let mut outgoing = client.request(method, &url).body(body.to_vec());
+    let mut outgoing = upstreams.client.request(method, &url).body(body.to_vec());
     for name in ["content-type", "authorization", "idempotency-key", "stripe-signature"] {
         if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             outgoing = outgoing.header(name, value);
@@ -142,4 +319,92 @@ async fn forward(
         .await
         .map_err(|error| Problem::unavailable(format!("{service} answered incompletely: {error}")))?;
     Ok(response.body(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dot_segments_and_encoded_slashes_are_found_in_any_encoding() {
+        for path in [
+            "/api/v1/payments/../orders/x/payment",
+            "/api/v1/payments/%2e%2e/orders/x/payment",
+            "/api/v1/products/%2E%2E/metrics",
+            "/api/v1/products/%2E./metrics",
+            "/api/v1/products/.%2e/metrics",
+            "/api/v1/products/./x",
+            "/api/v1/products/%2e",
+            "/api/v1/products/%252e%252e/metrics",
+            "/api/v1/products/%25252e%25252e/metrics",
+            "/api/v1/products/x%2fy",
+            "/api/v1/products/x%2F..%2Fmetrics",
+            "/api/v1/products/x%5c..%5cmetrics",
+            "/api/v1/products/..\\metrics",
+            "/api/v1/products/%252fmetrics",
+            "/api/v1/products/..",
+        ] {
+            assert!(walks_out(path).is_some(), "{path} was let through");
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_pass() {
+        for path in [
+            "/api/v1/products",
+            "/api/v1/products/0190a0b1-7c3e-7000-8000-000000000001",
+            "/api/v1/products/0190a0b1-7c3e-7000-8000-000000000001/stock-adjustments",
+            "/api/v1/payments/callbacks/stripe",
+            "/api/v1/products/a.b",
+            "/api/v1/products/...",
+            "/api/v1/webhook-endpoints/",
+        ] {
+            assert_eq!(walks_out(path), None, "{path}");
+        }
+    }
+
+    /// Where payment runs Stripe, the gateway does not even list the simulator's routes.
+    #[actix_web::test]
+    async fn the_simulator_routes_are_listed_only_where_the_simulator_runs() {
+        use actix_web::test::{TestRequest, call_service, init_service};
+        let nowhere = "http://127.0.0.1:9".to_owned();
+        let upstreams = Upstreams {
+            client: reqwest::Client::new(),
+            inventory: nowhere.clone(),
+            payment: nowhere.clone(),
+            notifier: nowhere.clone(),
+            webhooks: nowhere,
+        };
+        let id = Uuid::now_v7();
+        for simulator in [false, true] {
+            let app = init_service(
+                actix_web::App::new()
+                    .app_data(web::Data::new(upstreams.clone()))
+                    .service(web::scope("/api/v1").configure(|cfg| routes(cfg, simulator))),
+            )
+            .await;
+            let status = async |path: &str| {
+                call_service(&app, TestRequest::post().uri(path).to_request()).await.status()
+            };
+            for path in [
+                format!("/api/v1/payments/simulator/{id}/complete"),
+                format!("/api/v1/payments/simulator/{id}/fail"),
+                "/api/v1/payments/callbacks/simulated".to_owned(),
+            ] {
+                // Listed, it is forwarded (and payment is unreachable here: 503).
+                let expected =
+                    if simulator { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::NOT_FOUND };
+                assert_eq!(status(&path).await, expected, "{path} with the simulator {simulator}");
+            }
+            assert_eq!(status("/api/v1/payments/callbacks/stripe").await, StatusCode::SERVICE_UNAVAILABLE);
+            assert_eq!(status("/api/v1/payments/callbacks/paypal").await, StatusCode::NOT_FOUND);
+        }
+    }
+
+    #[test]
+    fn percent_decoding_leaves_broken_escapes_alone() {
+        assert_eq!(percent_decode("%2e%2E%41"), "..A");
+        assert_eq!(percent_decode("%zz%2"), "%zz%2");
+        assert_eq!(percent_decode("%252e"), "%2e");
+    }
 }

@@ -1,6 +1,7 @@
 //! What every public request passes through before its handler: CORS, per-client rate limits,
 //! the JSON depth limit and `Idempotency-Key` replay.
 
+use crate::http::client::ClientAddress;
 use crate::idempotency::{self, Begin, StoredResponse};
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -21,7 +22,14 @@ pub struct GuardSettings {
     pub rate_per_second: f64,
     pub burst: f64,
     pub json_max_depth: usize,
+    /// A request holding an `Idempotency-Key` this long without an answer is taken to have died.
+    pub idempotency_in_flight_timeout: std::time::Duration,
 }
+
+/// Put into a response's extensions by a handler whose answer carries a secret: the body to
+/// store for replays instead (the same answer with the secret left out).
+#[derive(Debug, Clone)]
+pub struct ReplayBody(pub web::Bytes);
 
 fn problem_response(problem: Problem) -> HttpResponse {
     problem.error_response()
@@ -68,8 +76,8 @@ pub async fn cors(
 
 // ---- Rate limiting --------------------------------------------------------------------------
 
-/// A token bucket per client (the account for authenticated calls, the peer address otherwise),
-/// in this process: with N gateway replicas a client gets N times the rate.
+/// A token bucket per client (the account for authenticated calls, the client address otherwise,
+/// see `http::client`), in this process: with N gateway replicas a client gets N times the rate.
 #[derive(Default)]
 pub struct RateLimiter {
     buckets: Mutex<HashMap<String, (f64, Instant)>>,
@@ -98,7 +106,7 @@ impl RateLimiter {
 fn client_of(req: &ServiceRequest) -> String {
     match platform::auth::caller(req.request()) {
         Ok(Some(claims)) => format!("user:{}", claims.sub),
-        _ => format!("ip:{}", req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()),
+        _ => format!("ip:{}", ClientAddress::of(req.request())),
     }
 }
 
@@ -186,7 +194,12 @@ pub async fn bodies(
         )]);
         return Ok(req.into_response(problem_response(problem)));
     }
-    let key = req.headers().get("idempotency-key").map(|v| v.to_str().map(str::to_owned));
+    // Login and registration answers carry tokens and are safe to repeat: never recorded.
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .filter(|_| !req.path().starts_with("/api/v1/auth/"))
+        .map(|v| v.to_str().map(str::to_owned));
     req.set_payload(payload_of(body.clone()));
     let key = match key {
         None => return Ok(next.call(req).await?.map_into_boxed_body()),
@@ -201,17 +214,19 @@ pub async fn bodies(
             return Ok(req.into_response(problem_response(problem)));
         }
     };
+    // Guests are told apart by address: one guest cannot replay another's answer by its key.
     let scope = match platform::auth::caller(req.request()) {
         Ok(Some(claims)) => claims.sub.to_string(),
-        _ => "guest".to_owned(),
+        _ => format!("guest:{}", ClientAddress::of(req.request())),
     };
+    let secret_route = req.path().starts_with("/api/v1/webhook-endpoints");
     let mut hasher = Sha256::new();
     hasher.update(req.method().as_str().as_bytes());
     hasher.update(req.uri().to_string().as_bytes());
     hasher.update(&body);
     let fingerprint = hasher.finalize().to_vec();
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    match idempotency::begin(&mut conn, &scope, &key, &fingerprint)
+    match idempotency::begin(&mut conn, &scope, &key, &fingerprint, settings.idempotency_in_flight_timeout)
         .await
         .map_err(|e| Problem::internal(&e))?
     {
@@ -247,15 +262,22 @@ pub async fn bodies(
     let (request, response) = response.into_parts();
     let status = response.status();
     let headers = response.headers().clone();
+    let replay_body = response.extensions().get::<ReplayBody>().cloned();
     let bytes =
         to_bytes(response.into_body()).await.map_err(|_| Problem::internal(&"unreadable response body"))?;
-    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+    let secret = secret_route || no_store(&headers) || carries_secret(&bytes);
+    let stored_body = match replay_body {
+        Some(ReplayBody(redacted)) => Some(redacted),
+        None if secret => None,
+        None => Some(bytes.clone()),
+    };
+    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || stored_body.is_none() {
         idempotency::abandon(&mut conn, &scope, &key).await.map_err(|e| Problem::internal(&e))?;
-    } else {
+    } else if let Some(stored_body) = stored_body {
         let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok()).map(str::to_owned);
         let stored = StoredResponse {
             status: status.as_u16(),
-            body: bytes.to_vec(),
+            body: stored_body.to_vec(),
             content_type: text(header::CONTENT_TYPE),
             location: text(header::LOCATION),
         };
@@ -266,6 +288,26 @@ pub async fn bodies(
         rebuilt.insert_header((name.clone(), value.clone()));
     }
     Ok(ServiceResponse::new(request, rebuilt.body(bytes)))
+}
+
+/// `Cache-Control: no-store`: the answer says itself that it must not be kept.
+fn no_store(headers: &actix_web::http::header::HeaderMap) -> bool {
+    headers
+        .get_all(header::CACHE_CONTROL)
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")))
+}
+
+/// A JSON object answer with a secret at its top level (a token, a signing secret). A safety
+/// net for answers whose route forgot to say so.
+fn carries_secret(body: &[u8]) -> bool {
+    const SECRET_FIELDS: [&str; 4] = ["access_token", "refresh_token", "secret", "token"];
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(fields)) => {
+            SECRET_FIELDS.iter().any(|name| fields.get(*name).is_some_and(|v| !v.is_null()))
+        }
+        _ => false,
+    }
 }
 
 fn replay(stored: StoredResponse) -> HttpResponse {
@@ -291,6 +333,19 @@ mod tests {
         assert_eq!(json_depth(br#"{"a": "\"[[["}"#), 1);
         assert_eq!(json_depth(b"42"), 0);
         assert_eq!(json_depth(&[b'['; 100]), 100);
+    }
+
+    #[test]
+    fn answers_with_secrets_are_recognised() {
+        assert!(carries_secret(br#"{"id": "x", "secret": "whsec_abc"}"#));
+        assert!(carries_secret(br#"{"access_token": "eyJ", "token_type": "Bearer"}"#));
+        assert!(!carries_secret(br#"{"id": "x", "secret": null}"#));
+        assert!(!carries_secret(br#"{"id": "x", "items": [{"secret": "nested is data"}]}"#));
+        assert!(!carries_secret(b"not json"));
+        let mut headers = actix_web::http::header::HeaderMap::new();
+        assert!(!no_store(&headers));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        assert!(no_store(&headers));
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 mod admin_routes;
 mod auth_routes;
+pub mod client;
 mod forward;
 pub mod guards;
 pub mod openapi;
 mod order_routes;
+mod session_routes;
 
 use crate::settings::Settings;
 use actix_web::middleware::from_fn;
@@ -23,6 +25,7 @@ pub fn routes(
     limiter: web::Data<guards::RateLimiter>,
     dead_letters: crate::dead_letters::DeadLetters,
 ) {
+    let payment_simulator = settings.payment_simulator_enabled;
     cfg.app_data(web::Data::new(pool))
         .app_data(limiter)
         .app_data(web::Data::new(guards::GuardSettings {
@@ -36,6 +39,16 @@ pub fn routes(
             rate_per_second: settings.rate_limit_per_second,
             burst: settings.rate_limit_burst,
             json_max_depth: settings.json_max_depth,
+            idempotency_in_flight_timeout: std::time::Duration::from_millis(
+                settings.idempotency_in_flight_timeout_ms,
+            ),
+        }))
+        // Validated at start-up (`Settings::validate`), so nothing is dropped here.
+        .app_data(web::Data::new(client::TrustedProxies(settings.trusted_proxy_list().unwrap_or_default())))
+        .app_data(web::Data::new(crate::accounts::backoff::LoginPolicy {
+            free_per_account: settings.login_free_attempts_per_account,
+            free_per_client: settings.login_free_attempts_per_client,
+            max_backoff_seconds: settings.login_backoff_max_seconds,
         }))
         .app_data(web::Data::new(order_routes::policy(settings)))
         .app_data(web::Data::new(upstreams))
@@ -43,6 +56,7 @@ pub fn routes(
         .app_data(web::Data::new(admin_routes::AdminPolicy {
             stuck_order_after_seconds: settings.stuck_order_after_seconds,
         }))
+        .route("/.well-known/jwks.json", web::get().to(session_routes::jwks))
         // Before the /api/v1 scope, which would otherwise claim /api/v1/openapi.json.
         .service(
             utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
@@ -56,26 +70,26 @@ pub fn routes(
         )
         .service(
             web::scope("/api/v1")
+                // Innermost: a path that walks out of its route is refused before any handler.
+                .wrap(from_fn(forward::refuse_dot_segments))
                 .wrap(from_fn(guards::bodies))
                 .wrap(from_fn(guards::rate_limit))
                 .wrap(from_fn(guards::cors))
+                // Outermost: every guard and handler sees the same client address.
+                .wrap(from_fn(client::resolve))
                 .route("/auth/register", web::post().to(auth_routes::register))
                 .route("/auth/login", web::post().to(auth_routes::login))
                 .route("/auth/me", web::get().to(auth_routes::me))
+                .route("/auth/logout", web::post().to(session_routes::logout))
+                .route("/auth/password", web::post().to(session_routes::change_password))
                 .route("/orders", web::post().to(order_routes::create))
                 .route("/orders", web::get().to(order_routes::list))
                 .route("/orders/{id}", web::get().to(order_routes::get))
                 .route("/orders/{id}/cancel", web::post().to(order_routes::cancel))
                 .route("/orders/{id}/status", web::post().to(order_routes::set_status))
-                .route("/products", web::to(forward::products))
-                .route("/products/{tail:.*}", web::to(forward::products))
-                .route("/orders/{id}/payment", web::get().to(forward::order_payment))
-                .route("/payments/{tail:.*}", web::to(forward::payments))
-                .route("/notifications", web::to(forward::notifications))
-                .route("/notifications/{tail:.*}", web::to(forward::notifications))
-                .route("/webhook-endpoints", web::to(forward::webhook_endpoints))
-                .route("/webhook-endpoints/{tail:.*}", web::to(forward::webhook_endpoints))
-                .route("/webhook-deliveries/{tail:.*}", web::to(forward::webhook_endpoints))
+                // Products, payments, notifications, webhook endpoints and deliveries: an
+                // allow-list of routes with typed parameters (forward.rs).
+                .configure(|cfg| forward::routes(cfg, payment_simulator))
                 .route("/admin/dead-letters", web::get().to(admin_routes::list_dead_letters))
                 .route("/admin/dead-letters/replay", web::post().to(admin_routes::replay_dead_letters))
                 .route("/admin/dead-letters/purge", web::post().to(admin_routes::purge_dead_letters))

@@ -149,11 +149,25 @@ mod forwarded {
     fn order_payment() {}
 
     #[utoipa::path(post, path = "/api/v1/payments/callbacks/{provider}", tag = "payments",
-        params(("provider" = String, Path, description = "`stripe` or `simulated`")),
+        params(("provider" = String, Path,
+            description = "`stripe`; `simulated` only where the simulator runs (PAYMENT_SIMULATOR_ENABLED)")),
         request_body(content = serde_json::Value, description = "The provider's signed event (raw body; `Stripe-Signature`)"),
         responses((status = 200, description = "Recorded (duplicates and unknown events are harmless)"),
-            (status = 400, description = "Forged, stale or unsigned", body = ProblemDoc)))]
+            (status = 400, description = "Forged, stale or unsigned", body = ProblemDoc),
+            (status = 404, description = "Not the provider payment runs", body = ProblemDoc)))]
     fn payment_callback() {}
+
+    #[utoipa::path(post, path = "/api/v1/payments/simulator/{payment_id}/{action}", tag = "payments",
+        params(("payment_id" = uuid::Uuid, Path), ("action" = String, Path, description = "`complete` or `fail`")),
+        description = "The customer finishes (or abandons) a payment waiting on them at the simulated \
+                       provider. Only where the simulator runs (PAYMENT_SIMULATOR_ENABLED; never in production), \
+                       and only for the customer who placed the order or an admin.",
+        responses((status = 200, description = "The payment after the simulator's signed callback"),
+            (status = 401, body = ProblemDoc),
+            (status = 404, description = "No such payment, or not yours", body = ProblemDoc),
+            (status = 409, description = "Not waiting on the customer (`not_awaiting_action`)", body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn simulator_action() {}
 
     #[utoipa::path(get, path = "/api/v1/notifications", tag = "notifications",
         params(("status" = Option<String>, Query), ("kind" = Option<String>, Query), ("channel" = Option<String>, Query),
@@ -225,11 +239,12 @@ impl Modify for BearerAuth {
     ),
     paths(
         super::auth_routes::register, super::auth_routes::login, super::auth_routes::me,
+        super::session_routes::logout, super::session_routes::change_password,
         super::order_routes::create, super::order_routes::list, super::order_routes::get,
         super::order_routes::cancel, super::order_routes::set_status,
         forwarded::create_product, forwarded::list_products, forwarded::get_product,
         forwarded::update_product, forwarded::delete_product, forwarded::adjust_stock,
-        forwarded::order_payment, forwarded::payment_callback,
+        forwarded::order_payment, forwarded::payment_callback, forwarded::simulator_action,
         forwarded::list_notifications, forwarded::retry_failed_notifications,
         forwarded::create_webhook_endpoint, forwarded::list_webhook_endpoints,
         forwarded::endpoint_deliveries, forwarded::rotate_secret, forwarded::resend_delivery,

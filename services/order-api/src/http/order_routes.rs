@@ -1,8 +1,10 @@
 use crate::domain::new_order::{CreateOrderRequest, Limits};
-use crate::orders::{self, OrderError};
+use crate::http::client::ClientAddress;
+use crate::http::guards::ReplayBody;
+use crate::orders::{self, Intake, OrderError, Placer};
 use crate::settings::Settings;
 use crate::store::OrderFilter;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use platform::auth::{Admin, Authenticated, MaybeAuthenticated, Role};
 use platform::db::PgPool;
@@ -12,18 +14,40 @@ use uuid::Uuid;
 
 /// How orders are taken, from the settings.
 pub struct OrderPolicy {
-    pub limits: Limits,
+    pub intake: Intake,
     pub guest_checkout: bool,
 }
 
 pub fn policy(settings: &Settings) -> OrderPolicy {
     OrderPolicy {
-        limits: Limits {
-            max_items: settings.max_items_per_order,
-            max_quantity: settings.max_quantity_per_line,
+        intake: Intake {
+            limits: Limits {
+                max_items: settings.max_items_per_order,
+                max_quantity: settings.max_quantity_per_line,
+            },
+            max_open_orders: settings.max_open_orders_per_client,
         },
         guest_checkout: settings.guest_checkout,
     }
+}
+
+/// A guest order's access token: `?access_token=` (what the invoice link uses) or the
+/// `Order-Access-Token` header (which keeps it out of access logs).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TokenQuery {
+    /// The guest order's access token (from `POST /orders` or the invoice link).
+    access_token: Option<String>,
+}
+
+const ACCESS_TOKEN_HEADER: &str = "order-access-token";
+
+fn access_token(req: &HttpRequest, query: TokenQuery) -> Option<String> {
+    req.headers()
+        .get(ACCESS_TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or(query.access_token)
 }
 
 fn problem(error: OrderError) -> Problem {
@@ -41,23 +65,38 @@ fn problem(error: OrderError) -> Problem {
             format!("An order that is {current} cannot {attempted}"),
         )
         .with_extension("current_status", current.as_str()),
+        OrderError::TooManyOpenOrders { open, limit } => Problem::new(
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+            "too_many_open_orders",
+            "Too many unpaid orders are open",
+        )
+        .with_detail(format!(
+            "{open} of your orders wait for payment (at most {limit}); pay or cancel one before placing another"
+        ))
+        .with_extension("limit", limit),
         OrderError::Db(error) => Problem::internal(&error),
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id")),
+    params(("id" = Uuid, Path, description = "Order id"), TokenQuery,
+        ("Order-Access-Token" = Option<String>, Header, description = "A guest order's access token (instead of the query parameter)")),
     responses((status = 200, description = "Cancelled; stock released or restocked, payment voided or refunded", body = crate::orders::OrderView),
-        (status = 401, body = crate::http::openapi::ProblemDoc), (status = 404, body = crate::http::openapi::ProblemDoc),
+        (status = 404, description = "No such order, or not yours (the same answer for both)", body = crate::http::openapi::ProblemDoc),
         (status = 409, description = "Not cancellable in its state (`current_status` says which)", body = crate::http::openapi::ProblemDoc)),
-    security(("bearer" = [])))]
+    security((), ("bearer" = [])))]
 pub async fn cancel(
+    req: HttpRequest,
     pool: web::Data<PgPool>,
     id: web::Path<Uuid>,
-    caller: Authenticated,
+    query: web::Query<TokenQuery>,
+    caller: MaybeAuthenticated,
 ) -> Result<HttpResponse, Problem> {
+    let token = access_token(&req, query.into_inner());
     let mut conn = connection(&pool).await?;
-    let order = orders::cancel(&mut conn, id.into_inner(), &caller.0).await.map_err(problem)?;
+    let order = orders::cancel(&mut conn, id.into_inner(), caller.0.as_ref(), token.as_deref())
+        .await
+        .map_err(problem)?;
     Ok(HttpResponse::Ok().json(order))
 }
 
@@ -88,16 +127,18 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
 }
 
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = CreateOrderRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h; reuse with another body is a 422")),
-    responses((status = 201, description = "Accepted as `pending`", body = crate::orders::OrderView, headers(("Location" = String))),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h (a guest's without its `access_token`); reuse with another body is a 422")),
+    responses((status = 201, description = "Accepted as `pending`; a guest order's answer carries its `access_token`, once", body = crate::orders::OrderView, headers(("Location" = String))),
         (status = 400, body = crate::http::openapi::ProblemDoc), (status = 401, description = "Guest checkout is off", body = crate::http::openapi::ProblemDoc),
         (status = 409, description = "Same Idempotency-Key still in flight", body = crate::http::openapi::ProblemDoc), (status = 413, body = crate::http::openapi::ProblemDoc),
-        (status = 422, body = crate::http::openapi::ProblemDoc), (status = 429, body = crate::http::openapi::ProblemDoc)),
+        (status = 422, description = "Invalid; for an account, `customer_email` other than the account's", body = crate::http::openapi::ProblemDoc),
+        (status = 429, description = "Rate limited, or too many unpaid orders open (`too_many_open_orders`)", body = crate::http::openapi::ProblemDoc)),
     security((), ("bearer" = [])))]
 pub async fn create(
     pool: web::Data<PgPool>,
     policy: web::Data<OrderPolicy>,
     caller: MaybeAuthenticated,
+    client: ClientAddress,
     body: web::Json<CreateOrderRequest>,
 ) -> Result<HttpResponse, Problem> {
     if caller.0.is_none() && !policy.guest_checkout {
@@ -107,26 +148,46 @@ pub async fn create(
             "Guest checkout is off: log in to order",
         ));
     }
+    let placer = match caller.0.as_ref() {
+        Some(claims) => Placer::Account(claims),
+        None => Placer::Guest(client.0),
+    };
     let mut conn = connection(&pool).await?;
-    let order = orders::place(&mut conn, body.into_inner(), policy.limits, caller.0.as_ref())
-        .await
-        .map_err(problem)?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Location", format!("/api/v1/orders/{}", order.id)))
-        .json(order))
+    let mut order =
+        orders::place(&mut conn, body.into_inner(), policy.intake, placer).await.map_err(problem)?;
+    let location = format!("/api/v1/orders/{}", order.id);
+    let Some(token) = order.access_token.take() else {
+        return Ok(HttpResponse::Created().insert_header(("Location", location)).json(order));
+    };
+    // The token is shown once: a replay of this answer (Idempotency-Key) goes without it.
+    let without_token = serde_json::to_vec(&order).map_err(|e| Problem::internal(&e))?;
+    order.access_token = Some(token);
+    let mut response = HttpResponse::Created()
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(order);
+    response.extensions_mut().insert(ReplayBody(without_token.into()));
+    Ok(response)
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders",
-    params(("id" = Uuid, Path, description = "Order id")),
-    responses((status = 200, body = crate::orders::OrderView), (status = 401, body = crate::http::openapi::ProblemDoc), (status = 404, body = crate::http::openapi::ProblemDoc)),
+    params(("id" = Uuid, Path, description = "Order id"), TokenQuery,
+        ("Order-Access-Token" = Option<String>, Header, description = "A guest order's access token (instead of the query parameter)")),
+    responses((status = 200, body = crate::orders::OrderView),
+        (status = 404, description = "No such order, or not yours (the same answer for both, for every caller)", body = crate::http::openapi::ProblemDoc)),
     security((), ("bearer" = [])))]
 pub async fn get(
+    req: HttpRequest,
     pool: web::Data<PgPool>,
     id: web::Path<Uuid>,
+    query: web::Query<TokenQuery>,
     caller: MaybeAuthenticated,
 ) -> Result<HttpResponse, Problem> {
+    let token = access_token(&req, query.into_inner());
     let mut conn = connection(&pool).await?;
-    let order = orders::find_for(&mut conn, id.into_inner(), caller.0.as_ref()).await.map_err(problem)?;
+    let order = orders::find_with_token(&mut conn, id.into_inner(), caller.0.as_ref(), token.as_deref())
+        .await
+        .map_err(problem)?;
     Ok(HttpResponse::Ok().json(order))
 }
 

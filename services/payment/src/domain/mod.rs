@@ -1,5 +1,6 @@
 //! The payment's rules: its state machine and what work a payment in a given state needs.
 
+pub mod access;
 pub mod status;
 
 pub use status::{IllegalTransition, PaymentStatus, Trigger};

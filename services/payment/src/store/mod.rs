@@ -36,6 +36,7 @@ diesel::table! {
         refunded_amount -> Numeric,
         cancel_requested -> Bool,
         traceparent -> Nullable<Text>,
+        customer_id -> Nullable<Uuid>,
     }
 }
 
@@ -66,6 +67,8 @@ pub struct Payment {
     /// The trace of the payment request, continued by the worker.
     #[serde(skip)]
     pub traceparent: Option<String>,
+    /// The account that placed the order; `None` for a guest order (only admins see those here).
+    pub customer_id: Option<Uuid>,
 }
 
 impl Payment {
@@ -95,6 +98,7 @@ pub struct NewPayment<'a> {
     pub provider: &'a str,
     pub status: &'a str,
     pub traceparent: Option<String>,
+    pub customer_id: Option<Uuid>,
 }
 
 /// The named changes to a payment row besides its status.
@@ -106,7 +110,9 @@ pub enum Change<'a> {
         decline_code: Option<&'a str>,
         message: &'a str,
     },
-    /// Start the grace period unless it already runs.
+    /// The payment must be decided within `millis` from now, or sooner if an earlier deadline
+    /// already runs: a repeated re-check never extends it, and waiting on the customer shortens
+    /// a longer wait on the provider.
     ExpiresIn {
         millis: i64,
     },
@@ -202,7 +208,8 @@ pub async fn change(conn: &mut AsyncPgConnection, id: Uuid, change: Change<'_>) 
         }
         Change::ExpiresIn { millis } => {
             diesel::sql_query(
-                "UPDATE payments SET expires_at = COALESCE(expires_at, now() + make_interval(secs => $2::double precision / 1000)) WHERE id = $1",
+                // LEAST ignores NULL: a payment without a deadline gets this one.
+                "UPDATE payments SET expires_at = LEAST(expires_at, now() + make_interval(secs => $2::double precision / 1000)) WHERE id = $1",
             )
             .bind::<SqlUuid, _>(id)
             .bind::<BigInt, _>(millis)

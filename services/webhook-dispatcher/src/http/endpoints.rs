@@ -4,8 +4,8 @@ use super::{AppState, connection, db_problem, next_cursor, page_limit};
 use crate::domain::{
     CreateEndpointRequest, EndpointChanges, NewEndpoint, SECRET_OVERLAP, UpdateEndpointRequest,
 };
-use crate::signing;
 use crate::store::{self, Endpoint};
+use crate::{redact, signing};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use platform::problem::{FieldError, Problem};
@@ -19,7 +19,8 @@ pub struct EndpointView {
     pub event_types: Vec<String>,
     pub description: Option<String>,
     pub headers: serde_json::Value,
-    /// Shown once, in the answer to the creation or a rotation; never listed.
+    /// Shown once, in the answer to the creation or a rotation; never listed (and stored only
+    /// sealed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
     /// Until when the secret before the last rotation still signs deliveries.
@@ -34,14 +35,16 @@ pub struct EndpointView {
 }
 
 impl EndpointView {
-    fn new(endpoint: Endpoint, reveal_secret: bool) -> Self {
+    /// `secret` is the plaintext secret, passed only in the answer that issued it; the row holds
+    /// it sealed. The URL is shown without its credentials.
+    fn new(endpoint: Endpoint, secret: Option<String>) -> Self {
         Self {
             id: endpoint.id,
-            url: endpoint.url,
+            url: redact::url(&endpoint.url),
             event_types: endpoint.event_types,
             description: endpoint.description,
             headers: endpoint.headers,
-            secret: reveal_secret.then_some(endpoint.secret),
+            secret,
             previous_secret_expires_at: endpoint.previous_secret_expires_at,
             enabled: endpoint.enabled,
             disabled_reason: endpoint.disabled_reason,
@@ -69,18 +72,19 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let endpoint = NewEndpoint::try_from(body.into_inner()).map_err(Problem::validation)?;
     check_target(&state, &endpoint.url).await?;
-    let secret = signing::generate_secret();
+    let (id, secret) = (Uuid::now_v7(), signing::generate_secret());
+    let sealed = state.keyring.seal(id, &secret);
     let mut conn = connection(&state).await?;
-    let created = store::insert_endpoint(&mut conn, &endpoint, &secret).await.map_err(db_problem)?;
+    let created = store::insert_endpoint(&mut conn, id, &endpoint, &sealed).await.map_err(db_problem)?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/webhook-endpoints/{}", created.id)))
-        .json(EndpointView::new(created, true)))
+        .json(EndpointView::new(created, Some(secret))))
 }
 
 pub async fn get(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
     let mut conn = connection(&state).await?;
     match store::find_endpoint(&mut conn, id.into_inner()).await.map_err(db_problem)? {
-        Some(endpoint) => Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, false))),
+        Some(endpoint) => Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, None))),
         None => Err(Problem::not_found("Webhook endpoint")),
     }
 }
@@ -98,7 +102,7 @@ pub async fn list(state: web::Data<AppState>, query: web::Query<ListQuery>) -> R
     let endpoints =
         store::list_endpoints(&mut conn, query.starting_after, limit).await.map_err(db_problem)?;
     let next_cursor = next_cursor(&endpoints, limit, |e| e.id);
-    let items: Vec<EndpointView> = endpoints.into_iter().map(|e| EndpointView::new(e, false)).collect();
+    let items: Vec<EndpointView> = endpoints.into_iter().map(|e| EndpointView::new(e, None)).collect();
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items, "next_cursor": next_cursor })))
 }
 
@@ -119,7 +123,7 @@ pub async fn update(
                 // Deliveries held back while it was off are due now.
                 state.wake.notify_one();
             }
-            Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, false)))
+            Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, None)))
         }
         None => Err(Problem::not_found("Webhook endpoint")),
     }
@@ -136,13 +140,11 @@ pub async fn delete(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<H
 
 /// A new secret, shown once; the old one keeps signing (next to it) for [`SECRET_OVERLAP`].
 pub async fn rotate_secret(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, Problem> {
-    let secret = signing::generate_secret();
+    let (id, secret) = (id.into_inner(), signing::generate_secret());
+    let sealed = state.keyring.seal(id, &secret);
     let mut conn = connection(&state).await?;
-    match store::rotate_secret(&mut conn, id.into_inner(), &secret, SECRET_OVERLAP)
-        .await
-        .map_err(db_problem)?
-    {
-        Some(endpoint) => Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, true))),
+    match store::rotate_secret(&mut conn, id, &sealed, SECRET_OVERLAP).await.map_err(db_problem)? {
+        Some(endpoint) => Ok(HttpResponse::Ok().json(EndpointView::new(endpoint, Some(secret)))),
         None => Err(Problem::not_found("Webhook endpoint")),
     }
 }

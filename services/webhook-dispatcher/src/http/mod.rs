@@ -6,6 +6,7 @@ mod deliveries;
 mod endpoints;
 
 use crate::guard::Guard;
+use crate::secrets::Keyring;
 use crate::store::{Attempt, Delivery};
 use actix_web::web;
 use chrono::{DateTime, Utc};
@@ -23,6 +24,8 @@ pub struct AppState {
     pub guard: Guard,
     /// The delivery worker's doorbell, rung when a resend or recovery makes deliveries due.
     pub wake: Arc<Notify>,
+    /// Seals the signing secrets issued at creation and rotation.
+    pub keyring: Arc<Keyring>,
 }
 
 /// Every route is admin-only, checked here too (not only at the gateway): the dispatcher is

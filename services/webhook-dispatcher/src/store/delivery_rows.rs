@@ -96,9 +96,10 @@ pub struct Claimed {
     pub schedule_base: i32,
     #[diesel(sql_type = Text)]
     pub url: String,
+    /// Sealed ([`crate::secrets`]); the worker opens it just before the attempt.
     #[diesel(sql_type = Text)]
     pub secret: String,
-    /// The secret rotated out less than a day ago, which still signs.
+    /// The secret rotated out less than a day ago, which still signs (sealed).
     #[diesel(sql_type = Nullable<Text>)]
     pub previous_secret: Option<String>,
     #[diesel(sql_type = Jsonb)]

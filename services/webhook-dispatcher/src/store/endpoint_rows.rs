@@ -2,10 +2,11 @@
 
 use super::{endpoints, millis};
 use crate::domain::{EndpointChanges, NewEndpoint};
+use crate::secrets::{Keyring, SealError};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz};
-use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use std::collections::BTreeMap;
 use std::time::Duration;
 use uuid::Uuid;
@@ -47,18 +48,21 @@ fn headers_json(headers: &BTreeMap<String, String>) -> serde_json::Value {
     serde_json::Value::Object(headers.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect())
 }
 
+/// `sealed_secret` is the signing secret sealed for `id` ([`Keyring::seal`]): no plaintext
+/// secret is ever written.
 pub async fn insert_endpoint(
     conn: &mut AsyncPgConnection,
+    id: Uuid,
     endpoint: &NewEndpoint,
-    secret: &str,
+    sealed_secret: &str,
 ) -> QueryResult<Endpoint> {
     diesel::insert_into(endpoints::table)
         .values((
-            endpoints::id.eq(Uuid::now_v7()),
+            endpoints::id.eq(id),
             endpoints::url.eq(&endpoint.url),
             endpoints::description.eq(&endpoint.description),
             endpoints::event_types.eq(&endpoint.event_types),
-            endpoints::secret.eq(secret),
+            endpoints::secret.eq(sealed_secret),
             endpoints::headers.eq(headers_json(&endpoint.headers)),
             endpoints::enabled.eq(endpoint.enabled),
         ))
@@ -126,11 +130,11 @@ pub async fn delete_endpoint(conn: &mut AsyncPgConnection, id: Uuid) -> QueryRes
     Ok(diesel::delete(endpoints::table.find(id)).execute(conn).await? == 1)
 }
 
-/// Makes `secret` the signing secret; the one it replaces keeps signing for `overlap`.
+/// Makes `sealed_secret` the signing secret; the one it replaces keeps signing for `overlap`.
 pub async fn rotate_secret(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    secret: &str,
+    sealed_secret: &str,
     overlap: Duration,
 ) -> QueryResult<Option<Endpoint>> {
     let expires = diesel::dsl::sql::<Timestamptz>("now() + ")
@@ -140,7 +144,7 @@ pub async fn rotate_secret(
         .set((
             endpoints::previous_secret.eq(endpoints::secret.nullable()),
             endpoints::previous_secret_expires_at.eq(expires.nullable()),
-            endpoints::secret.eq(secret),
+            endpoints::secret.eq(sealed_secret),
             endpoints::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Endpoint::as_returning())
@@ -202,4 +206,48 @@ pub async fn disable_endpoint(
         .get_result(conn)
         .await
         .optional()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResealError {
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("the signing secret of webhook endpoint {endpoint} {source}")]
+    Seal { endpoint: Uuid, source: SealError },
+}
+
+/// Seals under the current key every endpoint secret that is not yet: plaintext from before
+/// sealing existed, or sealed under a key since rotated out. One transaction, rows locked, so
+/// replicas starting together do the work once. Returns how many endpoints changed; fails,
+/// changing nothing, on a secret no configured key opens.
+pub async fn reseal_secrets(conn: &mut AsyncPgConnection, keyring: &Keyring) -> Result<usize, ResealError> {
+    let current = keyring.current_pattern();
+    conn.transaction(async |conn: &mut AsyncPgConnection| {
+        let stale: Vec<(Uuid, String, Option<String>)> = endpoints::table
+            .filter(endpoints::secret.not_like(&current).or(endpoints::previous_secret.not_like(&current)))
+            .select((endpoints::id, endpoints::secret, endpoints::previous_secret))
+            .order(endpoints::id)
+            .for_update()
+            .load(conn)
+            .await?;
+        for (id, secret, previous) in &stale {
+            let reseal = |stored: &str| -> Result<String, ResealError> {
+                if keyring.is_current(stored) {
+                    return Ok(stored.to_owned());
+                }
+                let opened = keyring
+                    .open(*id, stored)
+                    .map_err(|source| ResealError::Seal { endpoint: *id, source })?;
+                Ok(keyring.seal(*id, &opened))
+            };
+            let secret = reseal(secret)?;
+            let previous = previous.as_deref().map(reseal).transpose()?;
+            diesel::update(endpoints::table.find(id))
+                .set((endpoints::secret.eq(secret), endpoints::previous_secret.eq(previous)))
+                .execute(conn)
+                .await?;
+        }
+        Ok(stale.len())
+    })
+    .await
 }
