@@ -2,22 +2,32 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test bench setup build lint fmt clean-test-data
+.PHONY: run test bench chaos setup setup-test build lint fmt clean-test-data
 
 ## Install/start PostgreSQL and RabbitMQ if needed, build, run all five services (Ctrl-C stops).
 run:
 	@bash scripts/run.sh
 
 ## The whole test suite against real PostgreSQL and RabbitMQ.
-test: setup
+test: setup-test
 	@bash scripts/test.sh
 
 ## End-to-end throughput and latency with release builds; see docs/benchmarks.md.
 bench:
 	@bash scripts/bench.sh
 
+## Crash test: orders from retrying clients while services are killed and PostgreSQL and
+## RabbitMQ restart; then every order is checked. See docs/benchmarks.md.
+chaos:
+	@bash scripts/chaos.sh
+
+## PostgreSQL and RabbitMQ (what `make run` needs; it runs this itself).
 setup:
 	@bash scripts/setup-deps.sh
+
+## Also what only the tests need: Chromium and var/venv (Python test tools).
+setup-test: setup
+	@bash scripts/setup-test-deps.sh
 
 build:
 	$(CARGO) build --workspace

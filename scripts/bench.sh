@@ -129,6 +129,11 @@ label="$(git rev-parse --short HEAD 2>/dev/null || echo run)"
     echo "# load average before the run: $(cut -d" " -f1-3 /proc/loadavg)"
 } | tee "$OUT/result.txt"
 say "running loadgen"
+# Then the invariants every system test ends with (crates/invariants): no dead letters, outboxes
+# drained, every order's stock, money and invoice settled; a broken one fails the run.
 target/release/loadgen --gateway http://127.0.0.1:8080 --orders "$ORDERS" --concurrency "$CONCURRENCY" \
-    --pids "$PID_LIST" --label "$label" | tee -a "$OUT/result.txt"
+    --pids "$PID_LIST" --label "$label" \
+    --invariants-database-url "postgres://${PGSUPERUSER:-postgres}@127.0.0.1:5432/$DB_NAME" \
+    --invariants-amqp-url "amqp://guest:guest@127.0.0.1:5672/$VHOST" \
+    --invariants-management-url "$MANAGEMENT" | tee -a "$OUT/result.txt"
 say "results saved in $OUT/result.txt"

@@ -80,7 +80,9 @@ impl FromStr for Amount {
 
 impl fmt::Display for Amount {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.with_scale(2))
+        // With an explicit precision: BigDecimal prints a zero as `0` whatever its scale, and an
+        // amount always has two decimals (`0.00`, as a refunded amount of nothing shows).
+        write!(f, "{:.2}", self.0.with_scale(2))
     }
 }
 
@@ -155,6 +157,9 @@ mod tests {
     fn amounts_print_with_two_decimals() {
         assert_eq!(amount("5").to_string(), "5.00");
         assert_eq!(amount("999.9").to_string(), "999.90");
+        assert_eq!(amount("0").to_string(), "0.00", "a zero too");
+        assert_eq!(Amount::from_db(BigDecimal::from(0)).to_string(), "0.00");
+        assert_eq!(amount("12345678.9").to_string(), "12345678.90");
         assert_eq!(serde_json::to_string(&amount("1999.98")).ok(), Some("\"1999.98\"".into()));
     }
 

@@ -2,6 +2,7 @@
 //! clients, then watches them through the saga, and reports throughput, latency and CPU per
 //! order. Loopback gateways only. See docs/benchmarks.md.
 
+mod chaos;
 mod cpu;
 mod fire;
 mod gateway;
@@ -44,10 +45,30 @@ struct Cli {
     /// How long the gateway may take to learn the new product.
     #[arg(long, default_value_t = 30)]
     catalog_deadline_secs: u64,
+    /// After the run, the system's invariants (crates/invariants) are checked on this database
+    /// (a connection that reads every service's schema, e.g. the superuser); without it, they
+    /// are not checked.
+    #[arg(long, env = "INVARIANTS_DATABASE_URL")]
+    invariants_database_url: Option<String>,
+    /// The run's vhost, for the invariants' dead-letter and queue checks.
+    #[arg(long, env = "INVARIANTS_AMQP_URL", default_value = "amqp://guest:guest@127.0.0.1:5672/%2F")]
+    invariants_amqp_url: String,
+    /// The RabbitMQ management API (guest/guest), which lists the vhost's queues.
+    #[arg(long, env = "INVARIANTS_MANAGEMENT_URL", default_value = "http://127.0.0.1:15672")]
+    invariants_management_url: String,
+    /// How long the invariants may take to hold once every order is terminal.
+    #[arg(long, default_value_t = 20)]
+    invariants_settle_secs: u64,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // `loadgen chaos ...`: the crash test (chaos/mod.rs), with its own options.
+    let mut args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("chaos") {
+        args.remove(1);
+        return chaos::main(args).await;
+    }
     let cli = Cli::parse();
     if cli.orders == 0 || cli.concurrency == 0 {
         bail!("--orders and --concurrency must be at least 1");
@@ -107,5 +128,28 @@ async fn main() -> anyhow::Result<()> {
     if terminals.unfinished > 0 {
         bail!("{} orders were not terminal after {} s", terminals.unfinished, cli.deadline_secs);
     }
-    Ok(())
+    check_invariants(&cli).await
+}
+
+/// The same check every system test ends with: no dead letters, outboxes drained, every order's
+/// stock, money and invoice settled. Prints the verdict; an error (non-zero exit) when broken.
+async fn check_invariants(cli: &Cli) -> anyhow::Result<()> {
+    let Some(database_url) = &cli.invariants_database_url else {
+        eprintln!("invariants not checked: no --invariants-database-url");
+        return Ok(());
+    };
+    let target = invariants::Target::new(database_url.as_str(), cli.invariants_amqp_url.as_str())
+        .with_management(cli.invariants_management_url.as_str(), "guest", "guest");
+    let settle = Duration::from_secs(cli.invariants_settle_secs);
+    match invariants::verify(&target, &invariants::Expectations::new(), settle).await {
+        Ok(report) => {
+            println!("{report}");
+            Ok(())
+        }
+        Err(invariants::Error::Broken(report)) => {
+            println!("{report}");
+            bail!("the system's invariants do not hold after the run (see above)")
+        }
+        Err(other) => Err(other).context("checking the system's invariants"),
+    }
 }

@@ -9,7 +9,8 @@
 //! * undecodable or unknown events (poison) go straight to `<queue>.dlq`;
 //! * permanent handler failures go to `<queue>.dlq`;
 //! * transient failures go to the retry queue for their attempt, which dead-letters them back
-//!   after its delay (exponential schedule, ±20 % jitter); after the last retry, to the DLQ.
+//!   after its delay (`AMQP_RETRY_DELAYS_MS`, a `platform::retry::RetrySchedule`: n delays, n + 1
+//!   attempts, jitter only lengthens); after the last delay, to the DLQ.
 //!
 //! A crash anywhere before the ack leaves the batch unacked; RabbitMQ redelivers it and the
 //! inbox turns every already-committed event into a no-op.
@@ -33,6 +34,14 @@ use tracing::Instrument;
 
 /// What a service does with one event, inside the transaction that records it in the inbox.
 pub trait EventHandler: Send + Sync + 'static {
+    /// The event types this handler handles, each with a case of its own: exactly what the
+    /// service's queue is bound to in [`crate::topology::CONSUMERS`]. The table stays static
+    /// (it generates `deploy/rabbitmq/definitions.json` and the broker users' permissions);
+    /// [`binding_drift`] compares the two, at start-up (an error in the log) and in each
+    /// service's tests, so a binding without a case (dead letters on a good day) or a case
+    /// without a binding (events never received) fails the build.
+    const HANDLES: &'static [&'static str];
+
     fn handle<'a>(
         &'a self,
         conn: &'a mut AsyncPgConnection,
@@ -111,6 +120,9 @@ pub async fn run<H: EventHandler>(
     cancel: CancellationToken,
 ) {
     let queue = queue_name(options.service);
+    if let Some(drift) = binding_drift(options.service, H::HANDLES) {
+        tracing::error!(%queue, %drift, "the handler and the queue's bindings disagree");
+    }
     while let Some(connection) = broker.connection(&cancel).await {
         let outcome = async {
             let channel = connection.create_channel().await?;
@@ -249,7 +261,9 @@ async fn process_batch<H: EventHandler>(
         return Err(ConsumeError::SimulatedCrash);
     }
 
-    let delays = &broker.topology().retry_delays;
+    // One meaning for every retry setting (platform::retry): n delays between attempts, n + 1
+    // attempts; the failure after the last delay is final.
+    let schedule = platform::retry::RetrySchedule::new(broker.topology().retry_delays.clone());
     let dlq = dead_letter_queue(queue);
     // Through the service's own exchange: its broker user may not publish to the default one.
     let reroute = reroute_exchange(queue);
@@ -262,16 +276,16 @@ async fn process_batch<H: EventHandler>(
             Some(Verdict::Duplicate) => "duplicate",
             Some(Verdict::Retry(reason)) => {
                 let attempt = retry_count(delivery) + 1;
-                match delays.get(attempt as usize - 1) {
+                match schedule.delay_after(attempt) {
                     Some(delay) => {
                         let mut headers = carried_headers(delivery);
                         headers.insert(RETRY_COUNT_HEADER.into(), AMQPValue::LongLongInt(i64::from(attempt)));
                         headers.insert("x-last-error".into(), header_string(reason));
                         reroutes.push((
                             index,
-                            retry_queue(queue, *delay),
+                            retry_queue(queue, delay),
                             headers,
-                            Some(jittered_millis(*delay)),
+                            Some(jittered_millis(delay)),
                         ));
                         "retried"
                     }
@@ -317,12 +331,33 @@ async fn process_batch<H: EventHandler>(
     Ok(())
 }
 
+/// How `handles` (a handler's [`EventHandler::HANDLES`]) differs from what `service`'s queue is
+/// bound to; `None` when they are the same set.
+pub fn binding_drift(service: &str, handles: &[&str]) -> Option<String> {
+    let bound = crate::topology::bindings(service);
+    let unhandled: Vec<&str> = bound.iter().copied().filter(|key| !handles.contains(key)).collect();
+    let unbound: Vec<&str> = handles.iter().copied().filter(|key| !bound.contains(key)).collect();
+    if unhandled.is_empty() && unbound.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{service}: bound but not handled (would be dead-lettered): {unhandled:?}; handled but not bound (never received): {unbound:?}"
+    ))
+}
+
 async fn apply<H: EventHandler>(
     handler: &H,
     conn: &mut AsyncPgConnection,
     envelope: &Envelope,
     event: Event,
 ) -> Result<bool, HandleError> {
+    if !H::HANDLES.contains(&envelope.event_type.as_str()) {
+        // Bound by an older deployment, or published by hand: nothing here knows what to do.
+        return Err(HandleError::Permanent(format!(
+            "`{}` is not one of the types this service handles",
+            envelope.event_type
+        )));
+    }
     if !inbox::record(conn, envelope.id, &envelope.event_type).await? {
         return Ok(false);
     }
@@ -361,8 +396,10 @@ fn retry_count(delivery: &Delivery) -> u32 {
     }
 }
 
-/// ±20 % so retries of many messages that failed together do not return together.
+/// Up to 20 % longer (never shorter, as every retry schedule: platform::retry), so retries of
+/// many messages that failed together do not return together; the retry queue's TTL is the
+/// upper bound.
 fn jittered_millis(delay: Duration) -> u64 {
-    let factor: f64 = rand::random_range(0.8..1.2);
-    (delay.as_millis() as f64 * factor).max(1.0) as u64
+    let jittered = platform::retry::jittered(delay, rand::random::<f64>());
+    u64::try_from(jittered.as_millis()).unwrap_or(u64::MAX).max(1)
 }

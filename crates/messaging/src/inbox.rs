@@ -1,5 +1,7 @@
 //! The consumer's half of exactly-once effects: an event id is recorded in the same transaction
-//! as the handler's effects.
+//! as the handler's effects. Rows are kept for `INBOX_RETENTION_HOURS` ([`prune`], run by the
+//! runtime), long enough to outlast every redelivery the broker or an operator can cause:
+//! the retry schedule, and a dead letter replayed within the retention.
 
 use crate::schema::inbox;
 use diesel::prelude::*;
@@ -22,4 +24,23 @@ pub async fn record(
 
 pub async fn contains(conn: &mut AsyncPgConnection, event_id: uuid::Uuid) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(inbox::table.find(event_id))).get_result(conn).await
+}
+
+/// Deletes up to `batch` rows handled more than `older_than` ago, oldest first; returns how
+/// many went. `SKIP LOCKED` lets replicas prune side by side without waiting on each other.
+pub async fn prune(
+    conn: &mut AsyncPgConnection,
+    older_than: std::time::Duration,
+    batch: i64,
+) -> QueryResult<usize> {
+    use diesel::sql_types::{BigInt, Double};
+    diesel::sql_query(
+        "DELETE FROM inbox WHERE event_id IN (SELECT event_id FROM inbox \
+         WHERE handled_at < now() - make_interval(secs => $1) \
+         ORDER BY handled_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind::<Double, _>(older_than.as_secs_f64())
+    .bind::<BigInt, _>(batch)
+    .execute(conn)
+    .await
 }

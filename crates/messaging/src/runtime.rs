@@ -11,7 +11,7 @@ use diesel_migrations::EmbeddedMigrations;
 use platform::auth::{KeySettings, TokenKeys, TokenPolicy};
 use platform::db::{self, PgPool};
 use platform::http::{Check, HttpSettings, Readiness};
-use platform::settings::{Secret, SettingsError, parse_millis_list};
+use platform::settings::{Secret, SettingsError};
 use platform::telemetry::LogFormat;
 use serde::Deserialize;
 use std::future::Future;
@@ -56,6 +56,11 @@ pub struct CommonSettings {
     pub jwt_ttl_seconds: i64,
     /// How long a stopping service may take to finish in-flight requests and flush its outbox.
     pub shutdown_timeout_seconds: u64,
+    /// How long a handled event's inbox row is kept (and so how long a redelivery or a replayed
+    /// dead letter is still recognised as a duplicate); older rows are pruned in the
+    /// background. Published outbox rows need no setting: the relay deletes each row as soon
+    /// as RabbitMQ confirms it.
+    pub inbox_retention_hours: u64,
 }
 
 impl CommonSettings {
@@ -76,11 +81,15 @@ impl CommonSettings {
             ("jwt_audience", "orders".to_owned()),
             ("jwt_ttl_seconds", "3600".to_owned()),
             ("shutdown_timeout_seconds", "15".to_owned()),
+            ("inbox_retention_hours", "168".to_owned()),
         ]
     }
 
     pub fn topology(&self) -> Result<Topology, SettingsError> {
-        let retry_delays = parse_millis_list("amqp_retry_delays_ms", &self.amqp_retry_delays_ms)?;
+        let retry_delays =
+            platform::retry::RetrySchedule::parse("amqp_retry_delays_ms", &self.amqp_retry_delays_ms)?
+                .delays()
+                .to_vec();
         if retry_delays.is_empty() {
             return Err(SettingsError::Invalid {
                 key: "amqp_retry_delays_ms",
@@ -116,8 +125,24 @@ impl CommonSettings {
         .map_err(|error| SettingsError::Invalid { key, reason: error.to_string() })
     }
 
+    /// `inbox_retention_hours` as a duration.
+    pub fn inbox_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.inbox_retention_hours.saturating_mul(3600))
+    }
+
     pub fn validate(&self) -> Result<(), SettingsError> {
-        self.topology()?;
+        let topology = self.topology()?;
+        let retries: std::time::Duration = topology.retry_delays.iter().sum();
+        if self.inbox_retention_hours == 0 || self.inbox_retention() <= retries {
+            return Err(SettingsError::Invalid {
+                key: "inbox_retention_hours",
+                reason: format!(
+                    "must outlast the whole retry schedule ({} s) and the time a dead letter may wait \
+                     for replay; the default is 168 (a week)",
+                    retries.as_secs()
+                ),
+            });
+        }
         if self.db_pool_size < 2 {
             return Err(SettingsError::Invalid {
                 key: "db_pool_size",
@@ -190,6 +215,8 @@ impl Runtime {
         let relay =
             tokio::spawn(relay::run(pool.clone(), broker.clone(), relay_options, relay_cancel.clone()));
         tasks.spawn(report_pool(service, pool.clone(), cancel.clone()));
+        let retention = settings.inbox_retention();
+        tasks.spawn(prune_inbox(service, pool.clone(), retention, cancel.clone()));
         Ok(Self {
             service,
             tokens,
@@ -299,6 +326,52 @@ async fn report_pool(service: &'static str, pool: PgPool, cancel: CancellationTo
         let in_use = status.size.saturating_sub(status.available);
         for (state, value) in [("in_use", in_use), ("idle", status.available), ("max", status.max_size)] {
             metrics::gauge!("db_pool_connections", "service" => service, "state" => state).set(value as f64);
+        }
+    }
+}
+
+/// How often the inbox is pruned, and how much one run may delete: bounded work, so a first
+/// run on a large backlog takes a few runs instead of one long lock-holding delete.
+const PRUNE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+pub const PRUNE_BATCH: i64 = 5_000;
+pub const PRUNE_BATCHES_PER_RUN: usize = 10;
+
+/// Deletes inbox rows older than `retention`, at most [`PRUNE_BATCHES_PER_RUN`] batches of
+/// [`PRUNE_BATCH`]; returns how many went.
+pub async fn prune_inbox_once(pool: &PgPool, retention: std::time::Duration) -> anyhow::Result<usize> {
+    let mut conn = pool.get().await?;
+    let mut pruned = 0;
+    for _ in 0..PRUNE_BATCHES_PER_RUN {
+        let deleted = crate::inbox::prune(&mut conn, retention, PRUNE_BATCH).await?;
+        pruned += deleted;
+        if (deleted as i64) < PRUNE_BATCH {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+/// `inbox_rows_pruned_total{service}`: the inbox pruning job, once shortly after start, then
+/// every [`PRUNE_INTERVAL`].
+async fn prune_inbox(
+    service: &'static str,
+    pool: PgPool,
+    retention: std::time::Duration,
+    cancel: CancellationToken,
+) {
+    let mut tick = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        match prune_inbox_once(&pool, retention).await {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::info!(service, pruned, "pruned handled events from the inbox");
+                metrics::counter!("inbox_rows_pruned_total", "service" => service).increment(pruned as u64);
+            }
+            Err(error) => tracing::warn!(service, %error, "cannot prune the inbox; will try again"),
         }
     }
 }

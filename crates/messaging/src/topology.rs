@@ -21,8 +21,10 @@ use std::time::Duration;
 
 pub const EXCHANGE: &str = "orders.events";
 
-/// Who consumes what. Adding a binding is safe during a rolling deploy; removing one is not
-/// done by declaration (unbind it by hand once no version needs it).
+/// Who consumes what. Each list must be exactly its service's handler's
+/// [`crate::EventHandler::HANDLES`] ([`crate::consumer::binding_drift`], checked at start-up and
+/// by a test per service). Adding a binding is safe during a rolling deploy (its case first);
+/// removing one is not done by declaration (unbind it by hand once no version needs it).
 pub const CONSUMERS: &[(&str, &[&str])] = &[
     (
         "order-api",
@@ -42,10 +44,16 @@ pub const CONSUMERS: &[(&str, &[&str])] = &[
         ],
     ),
     ("inventory", &["order.created", "order.confirmed", "order.failed", "order.cancelled"]),
-    ("payment", &["payment.requested", "order.cancelled"]),
+    // `order.failed` too: an order that ends without success voids or refunds its payment.
+    ("payment", &["payment.requested", "order.cancelled", "order.failed"]),
     ("notifier", &["order.confirmed", "order.failed", "order.cancelled", "payment.refunded"]),
     ("webhook-dispatcher", contracts::events::WEBHOOK_EVENT_TYPES),
 ];
+
+/// The event types `service`'s queue is bound to (empty for a service that only publishes).
+pub fn bindings(service: &str) -> &'static [&'static str] {
+    CONSUMERS.iter().find(|(name, _)| *name == service).map_or(&[], |(_, keys)| keys)
+}
 
 /// Who publishes what: each event type has exactly one publishing service, and that service's
 /// broker user may publish only these routing keys (topic permissions on [`EXCHANGE`]).
@@ -102,7 +110,8 @@ pub fn retry_queue(queue: &str, delay: Duration) -> String {
     }
 }
 
-/// The queue TTL is a little above the delay so that per-message jitter (±20 %) decides.
+/// The queue TTL is a little above the delay so that per-message jitter (up to +20 %,
+/// `platform::retry::JITTER`) decides.
 fn retry_queue_ttl(delay: Duration) -> u32 {
     u32::try_from(delay.as_millis() * 6 / 5 + 1).unwrap_or(u32::MAX)
 }
@@ -329,6 +338,22 @@ mod tests {
             let informational = matches!(*event_type, "stock.committed" | "stock.released");
             assert!(informational || consumed.contains(event_type), "{event_type} has no consumer");
         }
+    }
+
+    #[test]
+    fn drift_between_a_handler_and_its_bindings_is_named_both_ways() {
+        let bound = bindings("payment");
+        assert_eq!(crate::consumer::binding_drift("payment", bound), None);
+        let drift = crate::consumer::binding_drift("payment", &["payment.requested", "stock.reserved"])
+            .unwrap_or_default();
+        assert!(
+            drift.contains(
+                r#"bound but not handled (would be dead-lettered): ["order.cancelled", "order.failed"]"#
+            ),
+            "{drift}"
+        );
+        assert!(drift.contains(r#"handled but not bound (never received): ["stock.reserved"]"#), "{drift}");
+        assert!(bindings("nobody").is_empty());
     }
 
     #[test]

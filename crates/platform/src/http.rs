@@ -1,5 +1,6 @@
 //! The HTTP server every service runs: request ids, access metrics, JSON error mapping,
-//! `/health/live`, `/health/ready` and `/metrics`, and a graceful stop on the shared token.
+//! `/health/live`, `/health/ready`, `/health/broker` and `/metrics`, and a graceful stop on the
+//! shared token.
 
 use crate::problem::{FieldError, Problem};
 use actix_web::dev::{Server, Service, ServiceResponse};
@@ -49,6 +50,20 @@ pub struct Check {
 
 pub type Readiness = Arc<dyn Fn() -> BoxFuture<'static, Vec<Check>> + Send + Sync>;
 
+/// The name of the broker's check (messaging's `Runtime::readiness`). It is a signal of its own
+/// (`/health/broker`, the `broker_connected` gauge), not part of readiness: readiness means "can
+/// do its job for its callers" (design §4a), which for the gateway is "can accept and durably
+/// store orders" — PostgreSQL. The outbox exists so that intake survives a broker outage; a
+/// readiness probe that failed with the broker would take every gateway pod out of the
+/// Kubernetes Service at once and refuse the very orders the outbox could hold. The services
+/// behind the gateway are the same: their callers reach them over HTTP and need their database,
+/// and their consumers reconnect by themselves whether or not the pod is in a Service, so
+/// leaving the broker out costs nothing and keeps their read APIs up during an outage.
+pub const BROKER_CHECK: &str = "broker";
+
+/// How often `broker_connected` is refreshed.
+const BROKER_GAUGE_PERIOD: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The process-wide Prometheus recorder; installed once even when tests start several services
 /// in one process.
 pub fn metrics_handle() -> PrometheusHandle {
@@ -96,6 +111,7 @@ where
     F: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
     let metrics = metrics_handle();
+    let gauge_readiness = readiness.clone();
     let body_limit = settings.body_limit_bytes;
     let service = settings.service;
     let server = HttpServer::new(move || {
@@ -133,7 +149,11 @@ where
             }))
             .app_data(web::PayloadConfig::new(body_limit))
             .route("/health/live", web::get().to(|| async { HttpResponse::Ok().json(serde_json::json!({"status": "live"})) }))
-            .route("/health/ready", web::get().to(move || ready(readiness.clone())))
+            .route("/health/ready", web::get().to({
+                let readiness = readiness.clone();
+                move || ready(readiness.clone())
+            }))
+            .route("/health/broker", web::get().to(move || broker_health(readiness.clone())))
             .route("/metrics", web::get().to(move |req: actix_web::HttpRequest| {
                 // A public service (the gateway) serves its metrics on a listener of its own.
                 let elsewhere = req.app_data::<MetricsElsewhere>().is_some();
@@ -156,6 +176,7 @@ where
     .listen(settings.listener)?
     .run();
     let handle = server.handle();
+    tokio::spawn(report_broker(service, gauge_readiness, cancel.clone()));
     tokio::spawn(async move {
         cancel.cancelled().await;
         handle.stop(true).await;
@@ -163,14 +184,50 @@ where
     Ok(server)
 }
 
+/// `/health/ready`, what the readiness probes ask: every check but the broker's.
 async fn ready(readiness: Readiness) -> HttpResponse {
-    let checks = readiness().await;
+    let checks: Vec<Check> =
+        readiness().await.into_iter().filter(|check| check.name != BROKER_CHECK).collect();
     let all_ok = checks.iter().all(|check| check.ok);
     let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     HttpResponse::build(status).json(serde_json::json!({
         "status": if all_ok { "ready" } else { "not_ready" },
         "checks": checks,
     }))
+}
+
+/// `/health/broker`: 200 while the RabbitMQ connection is up, 503 while it is not (for people
+/// and monitors; no probe should act on it). "No such route" on a service without a broker.
+async fn broker_health(readiness: Readiness) -> HttpResponse {
+    match readiness().await.into_iter().find(|check| check.name == BROKER_CHECK) {
+        Some(Check { ok: true, .. }) => HttpResponse::Ok().json(serde_json::json!({"status": "connected"})),
+        Some(Check { ok: false, .. }) => HttpResponse::ServiceUnavailable().json(serde_json::json!({
+            "status": "disconnected",
+            "detail": "RabbitMQ is unreachable: accepted work waits in the outbox and is published once it is back",
+        })),
+        None => Problem::new(StatusCode::NOT_FOUND, "route_not_found", "No such route").error_response_owned(),
+    }
+}
+
+/// `broker_connected{service}`, 1 or 0, from start-up on: a service that has never reached the
+/// broker reports 0 too (messaging's `amqp_connected` appears only after a first connection).
+/// The alert `BrokerDisconnected` watches it, since readiness no longer does.
+async fn report_broker(service: &'static str, readiness: Readiness, cancel: CancellationToken) {
+    let mut tick = tokio::time::interval(BROKER_GAUGE_PERIOD);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let checks = tokio::select! {
+            checks = readiness() => checks,
+            _ = cancel.cancelled() => return,
+        };
+        let Some(broker) = checks.into_iter().find(|check| check.name == BROKER_CHECK) else {
+            return; // A service without a broker has nothing to report.
+        };
+        metrics::gauge!("broker_connected", "service" => service).set(if broker.ok { 1.0 } else { 0.0 });
+    }
 }
 
 fn json_config(limit: usize) -> web::JsonConfig {
@@ -243,5 +300,24 @@ mod tests {
         assert_ne!(accept_request_id(Some("bad id\r\ninjected")), "bad id\r\ninjected");
         assert_eq!(accept_request_id(Some(&"a".repeat(129))).len(), 36);
         assert_eq!(accept_request_id(None).len(), 36);
+    }
+
+    fn fixed(database: bool, broker: bool) -> Readiness {
+        Arc::new(move || {
+            Box::pin(async move {
+                vec![Check { name: "database", ok: database }, Check { name: BROKER_CHECK, ok: broker }]
+            })
+        })
+    }
+
+    #[actix_web::test]
+    async fn ops_setup_readiness_leaves_the_broker_to_its_own_signal() {
+        assert_eq!(ready(fixed(true, false)).await.status(), StatusCode::OK);
+        assert_eq!(ready(fixed(false, true)).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(broker_health(fixed(true, false)).await.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(broker_health(fixed(false, true)).await.status(), StatusCode::OK);
+        let no_broker: Readiness =
+            Arc::new(|| Box::pin(async { vec![Check { name: "database", ok: true }] }));
+        assert_eq!(broker_health(no_broker).await.status(), StatusCode::NOT_FOUND);
     }
 }

@@ -4,8 +4,10 @@
 
 pub mod auth;
 pub mod db;
+pub mod exit;
 pub mod http;
 pub mod problem;
+pub mod retry;
 pub mod settings;
 pub mod shutdown;
 pub mod telemetry;

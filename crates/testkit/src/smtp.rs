@@ -1,7 +1,9 @@
 //! A small but real SMTP server (RFC 5321 subset: EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
 //! QUIT) on loopback, which keeps what it receives so tests can read the emails, and can be
-//! told to refuse recipients (`fail_with`) or to go down and come back on the same port.
+//! told to refuse every recipient (`fail_with`) or one address (`fail_for`), or to go down and
+//! come back on the same port.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -37,6 +39,10 @@ pub struct SmtpServer {
     received: Arc<Mutex<Vec<ReceivedMail>>>,
     /// The reply code to every RCPT TO, when set (e.g. 451 or 550); 0 means accept.
     fail_with: Arc<AtomicU16>,
+    /// Reply codes for single addresses (lower-cased), checked after `fail_with`.
+    fail_for: Arc<Mutex<HashMap<String, u16>>>,
+    /// Every `RCPT TO` address seen, accepted or not, in order: what was attempted.
+    attempted: Arc<Mutex<Vec<String>>>,
     /// The accept loop, which owns the listener and every open session; `None` while down.
     running: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
@@ -49,6 +55,8 @@ impl SmtpServer {
             port,
             received: Arc::new(Mutex::new(Vec::new())),
             fail_with: Arc::new(AtomicU16::new(0)),
+            fail_for: Arc::default(),
+            attempted: Arc::default(),
             running: Arc::new(Mutex::new(None)),
         };
         server.serve(listener);
@@ -56,7 +64,12 @@ impl SmtpServer {
     }
 
     fn serve(&self, listener: TcpListener) {
-        let (store, fail_with) = (self.received.clone(), self.fail_with.clone());
+        let refusals = Refusals {
+            all: self.fail_with.clone(),
+            by_address: self.fail_for.clone(),
+            attempted: self.attempted.clone(),
+        };
+        let store = self.received.clone();
         let task = tokio::spawn(async move {
             // Sessions live in the loop's JoinSet, so stopping the loop closes them too.
             let mut sessions = JoinSet::new();
@@ -64,9 +77,9 @@ impl SmtpServer {
                 tokio::select! {
                     accepted = listener.accept() => {
                         let Ok((socket, _)) = accepted else { return };
-                        let (store, fail_with) = (store.clone(), fail_with.clone());
+                        let (store, refusals) = (store.clone(), refusals.clone());
                         sessions.spawn(async move {
-                            if let Err(error) = session(socket, store, fail_with).await {
+                            if let Err(error) = session(socket, store, refusals).await {
                                 tracing::debug!(%error, "smtp test session ended");
                             }
                         });
@@ -93,6 +106,22 @@ impl SmtpServer {
         self.fail_with.store(code.unwrap_or(0), Ordering::SeqCst);
     }
 
+    /// Answers `RCPT TO` for `address` alone with `code` (e.g. 550: this mailbox does not
+    /// exist) until called with `None`; other addresses are unaffected.
+    pub fn fail_for(&self, address: &str, code: Option<u16>) {
+        if let Ok(mut by_address) = self.fail_for.lock() {
+            match code {
+                Some(code) => by_address.insert(address.to_ascii_lowercase(), code),
+                None => by_address.remove(&address.to_ascii_lowercase()),
+            };
+        }
+    }
+
+    /// Every `RCPT TO` address offered so far, refused ones included, in order.
+    pub fn attempted(&self) -> Vec<String> {
+        self.attempted.lock().map(|seen| seen.clone()).unwrap_or_default()
+    }
+
     /// Goes down: stops listening (connections are refused) and drops every open session.
     pub async fn stop(&self) {
         let task = self.running.lock().ok().and_then(|mut running| running.take());
@@ -112,10 +141,36 @@ impl SmtpServer {
     }
 }
 
+/// What a session needs to decide whether to refuse a recipient, and to note that it was tried.
+#[derive(Clone)]
+struct Refusals {
+    all: Arc<AtomicU16>,
+    by_address: Arc<Mutex<HashMap<String, u16>>>,
+    attempted: Arc<Mutex<Vec<String>>>,
+}
+
+impl Refusals {
+    /// The reply code for `address`, 0 to accept; records the attempt.
+    fn code_for(&self, address: &str) -> u16 {
+        if let Ok(mut attempted) = self.attempted.lock() {
+            attempted.push(address.to_owned());
+        }
+        match self.all.load(Ordering::SeqCst) {
+            0 => self
+                .by_address
+                .lock()
+                .ok()
+                .and_then(|by_address| by_address.get(&address.to_ascii_lowercase()).copied())
+                .unwrap_or(0),
+            code => code,
+        }
+    }
+}
+
 async fn session(
     socket: tokio::net::TcpStream,
     store: Arc<Mutex<Vec<ReceivedMail>>>,
-    fail_with: Arc<AtomicU16>,
+    refusals: Refusals,
 ) -> anyhow::Result<()> {
     let (read, mut write) = socket.into_split();
     let mut lines = BufReader::new(read);
@@ -138,9 +193,10 @@ async fn session(
             to.clear();
             write.write_all(b"250 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
-            match fail_with.load(Ordering::SeqCst) {
+            let recipient = address(&command[8..]);
+            match refusals.code_for(&recipient) {
                 0 => {
-                    to.push(address(&command[8..]));
+                    to.push(recipient);
                     write.write_all(b"250 OK\r\n").await?;
                 }
                 code => {

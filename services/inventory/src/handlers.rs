@@ -13,6 +13,9 @@ use messaging::{EventHandler, HandleError, outbox};
 pub struct OrderEvents;
 
 impl EventHandler for OrderEvents {
+    const HANDLES: &'static [&'static str] =
+        &["order.created", "order.confirmed", "order.failed", "order.cancelled"];
+
     fn handle<'a>(
         &'a self,
         conn: &'a mut AsyncPgConnection,

@@ -31,8 +31,27 @@ pub enum SendError {
     Permanent(String),
 }
 
+/// Who took a message, and whether it really left: a log-only provider accepts a message
+/// without sending it, and saying "sent" then would be a lie the operator cannot see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Delivered {
+    /// Stored with the notification: `smtp`, `mail_dir`, `http`, `log`.
+    pub provider: &'static str,
+    pub only_logged: bool,
+}
+
+impl Delivered {
+    pub fn sent(provider: &'static str) -> Self {
+        Self { provider, only_logged: false }
+    }
+
+    pub fn logged(provider: &'static str) -> Self {
+        Self { provider, only_logged: true }
+    }
+}
+
 pub trait Transport: Send + Sync {
-    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<(), SendError>>;
+    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<Delivered, SendError>>;
 }
 
 /// The transport of each channel.

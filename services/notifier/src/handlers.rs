@@ -19,6 +19,9 @@ pub struct OrderOutcomes {
 }
 
 impl EventHandler for OrderOutcomes {
+    const HANDLES: &'static [&'static str] =
+        &["order.confirmed", "order.failed", "order.cancelled", "payment.refunded"];
+
     fn handle<'a>(
         &'a self,
         conn: &'a mut AsyncPgConnection,

@@ -44,6 +44,9 @@ pub struct NotificationView {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Who took the message: `smtp`, `mail_dir`, `http` or `log` (a `logged` message); absent
+    /// until it is sent or logged.
+    pub provider: Option<String>,
 }
 
 impl From<Notification> for NotificationView {
@@ -60,6 +63,7 @@ impl From<Notification> for NotificationView {
             last_error: n.last_error,
             created_at: n.created_at,
             sent_at: n.sent_at,
+            provider: n.provider,
         }
     }
 }
@@ -93,7 +97,7 @@ async fn list_notifications(
         errors.push(FieldError::new("limit", "must be between 1 and 100"));
     }
     if query.status.as_deref().is_some_and(|status| !STATUSES.contains(&status)) {
-        errors.push(FieldError::new("status", "must be one of pending, sent, failed"));
+        errors.push(FieldError::new("status", "must be one of pending, sent, logged, failed"));
     }
     if query.kind.as_deref().is_some_and(|kind| domain::parse_kind(kind).is_none()) {
         errors.push(FieldError::new(
@@ -128,6 +132,7 @@ struct AttemptView {
     attempted_at: DateTime<Utc>,
     outcome: String,
     error: Option<String>,
+    provider: Option<String>,
 }
 
 /// One notification with every attempt at it.
@@ -143,7 +148,12 @@ async fn get_notification(
     let attempts = admin::attempts(&mut conn, id).await.map_err(|error| Problem::internal(&error))?;
     let attempts: Vec<AttemptView> = attempts
         .into_iter()
-        .map(|a| AttemptView { attempted_at: a.attempted_at, outcome: a.outcome, error: a.error })
+        .map(|a| AttemptView {
+            attempted_at: a.attempted_at,
+            outcome: a.outcome,
+            error: a.error,
+            provider: a.provider,
+        })
         .collect();
     let mut body = serde_json::to_value(NotificationView::from(notification)).unwrap_or_default();
     body["attempt_history"] = serde_json::json!(attempts);

@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod http;
 pub mod mailer;
 pub mod messages;
+pub mod money;
 pub mod retry;
 pub mod sender;
 pub mod settings;

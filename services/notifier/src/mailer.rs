@@ -1,7 +1,7 @@
 //! The email channel: one message over SMTP (STARTTLS, implicit TLS and authentication as
 //! `SMTP_URL` says) or into a directory of `.eml` files, and whether a failure is worth retrying.
 
-use crate::channels::{Outgoing, SendError, Transport};
+use crate::channels::{Delivered, Outgoing, SendError, Transport};
 use crate::settings::Settings;
 use futures_util::future::BoxFuture;
 use lettre::message::header::ContentType;
@@ -64,7 +64,7 @@ impl Mailer {
     /// Sends one email: plain text, with an HTML alternative when there is one. The
     /// Message-ID is stable per notification, so a rare resend (a lease that expired mid-send)
     /// can be recognised as the same email by the receiver.
-    pub async fn send(&self, message: Outgoing<'_>) -> Result<(), SendError> {
+    pub async fn send(&self, message: Outgoing<'_>) -> Result<Delivered, SendError> {
         let to: Mailbox = message.recipient.parse().map_err(|error| {
             SendError::Permanent(format!("invalid recipient `{}`: {error}", message.recipient))
         })?;
@@ -84,24 +84,30 @@ impl Mailer {
         let email =
             built.map_err(|error| SendError::Permanent(format!("cannot build the email: {error}")))?;
         match &self.transport {
-            SmtpOrFile::Smtp(smtp) => smtp.send(email).await.map(|_| ()).map_err(|error| {
-                // Only a 5xx answer is final; refused connections, timeouts and 4xx may pass.
-                if error.is_permanent() {
-                    SendError::Permanent(error.to_string())
-                } else {
-                    SendError::Transient(error.to_string())
-                }
-            }),
-            // A full or unwritable disk may recover; nothing here is the email's fault.
-            SmtpOrFile::File(file) => {
-                file.send(email).await.map(|_| ()).map_err(|error| SendError::Transient(error.to_string()))
+            SmtpOrFile::Smtp(smtp) => {
+                smtp.send(email).await.map(|_| Delivered::sent("smtp")).map_err(|error| {
+                    // Only a 5xx answer is final; refused connections, timeouts and 4xx may pass.
+                    if error.is_permanent() {
+                        SendError::Permanent(error.to_string())
+                    } else {
+                        SendError::Transient(error.to_string())
+                    }
+                })
             }
+            // A full or unwritable disk may recover; nothing here is the email's fault. The file
+            // is the delivery development asked for (a mailbox to read), so it counts as sent,
+            // and the provider says where it went.
+            SmtpOrFile::File(file) => file
+                .send(email)
+                .await
+                .map(|_| Delivered::sent("mail_dir"))
+                .map_err(|error| SendError::Transient(error.to_string())),
         }
     }
 }
 
 impl Transport for Mailer {
-    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<(), SendError>> {
+    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<Delivered, SendError>> {
         Box::pin(Mailer::send(self, message))
     }
 }

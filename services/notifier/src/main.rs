@@ -22,8 +22,14 @@ enum Command {
     RetryFailed(RetryFailed),
 }
 
+/// A start-up error ends the process with one line that says what to change
+/// (`platform::exit`), not a `Debug` dump; `make run` quotes that line.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    platform::exit::report(notifier::SERVICE, run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     if let Some(Command::RetryFailed(request)) = Cli::parse().command {
         let settings = Settings::load()?;
         platform::telemetry::init(settings.common.log_format, "info");

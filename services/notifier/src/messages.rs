@@ -2,6 +2,7 @@
 //! layouts are pinned by tests and a replayed event renders the same message.
 
 use crate::domain::Rendered;
+use crate::money::MoneyFormat;
 use crate::template::{self, Template};
 use contracts::events::{
     CancelledBy, Customer, NotificationKind, OrderCancelled, OrderConfirmed, OrderFailed, PaymentRefunded,
@@ -33,8 +34,13 @@ fn render(
     }
 }
 
+/// Every amount in the order's own currency: symbol and decimals per line, symbol and code
+/// in the total (`€42.00 EUR`, `¥1200 JPY`).
 pub fn invoice(order: &OrderConfirmed) -> Rendered {
-    let (order_id, date, total) = invoice_vars(order);
+    let (order_id, date) = invoice_vars(order);
+    let money = MoneyFormat::of(&order.currency);
+    let (total, total_money) =
+        (money.number(order.total_amount.as_decimal()), money.full(order.total_amount.as_decimal()));
     let currency = order.currency.to_string();
     let html_lines: String = order
         .lines
@@ -43,18 +49,19 @@ pub fn invoice(order: &OrderConfirmed) -> Rendered {
             template::INVOICE_LINE_HTML.render(&[
                 ("name", &line.product_name),
                 ("quantity", &line.quantity.to_string()),
-                ("price", &line.unit_price.to_string()),
-                ("subtotal", &line.subtotal.to_string()),
+                ("price", &money.short(line.unit_price.as_decimal())),
+                ("subtotal", &money.short(line.subtotal.as_decimal())),
             ])
         })
         .collect();
-    let text_lines = text_lines(order);
+    let text_lines = text_lines(order, &money);
     let vars: [(&str, &str); _] = [
         ("order_id", order_id.as_str()),
         ("date", &date),
         ("name", &order.customer.name),
         ("email", &order.customer.email),
         ("total", &total),
+        ("total_money", &total_money),
         ("currency", &currency),
     ];
     // A guest order's link (with its access token); account orders have none: log in instead.
@@ -84,28 +91,26 @@ pub fn invoice(order: &OrderConfirmed) -> Rendered {
     }
 }
 
-/// The plain-text invoice: fixed-width columns, 60-character rules, amounts with two decimals.
+/// The plain-text invoice: fixed-width columns, 60-character rules, amounts in the order's
+/// currency.
 pub fn invoice_body(order: &OrderConfirmed) -> String {
     invoice(order).text
 }
 
-fn invoice_vars(order: &OrderConfirmed) -> (String, String, String) {
-    (
-        order.order_id.to_string(),
-        order.placed_at.format("%B %-d, %Y %I:%M %p").to_string(),
-        order.total_amount.to_string(),
-    )
+fn invoice_vars(order: &OrderConfirmed) -> (String, String) {
+    (order.order_id.to_string(), order.placed_at.format("%B %-d, %Y %I:%M %p").to_string())
 }
 
 /// One fixed-width row per line: name (cut to fit), quantity, unit price, subtotal.
-fn text_lines(order: &OrderConfirmed) -> String {
+fn text_lines(order: &OrderConfirmed, money: &MoneyFormat) -> String {
     order
         .lines
         .iter()
         .map(|line| {
             let name: String = line.product_name.chars().take(MAX_ITEM_CHARS).collect();
-            let price = format!("${}", line.unit_price);
-            format!("{name:<31}{:<6}{price:<11}${}", line.quantity, line.subtotal)
+            let price = money.short(line.unit_price.as_decimal());
+            let subtotal = money.short(line.subtotal.as_decimal());
+            format!("{name:<31}{:<6}{price:<11}{subtotal}", line.quantity)
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -128,7 +133,8 @@ pub fn failure_notice(order: &OrderFailed) -> Rendered {
 
 pub fn cancellation_notice(order: &OrderCancelled) -> Rendered {
     let order_id = order.order_id.to_string();
-    let (total, currency) = (order.total_amount.to_string(), order.currency.to_string());
+    let total = MoneyFormat::of(&order.currency).number(order.total_amount.as_decimal());
+    let currency = order.currency.to_string();
     let cancelled_by = match order.cancelled_by {
         CancelledBy::Customer => "at your request",
         CancelledBy::Admin => "by our team",
@@ -162,8 +168,8 @@ pub fn cancellation_notice(order: &OrderCancelled) -> Rendered {
 /// `payment.refunded` does not name the customer; the caller finds them in the order ledger.
 pub fn refund_notice(refund: &PaymentRefunded, customer: &Customer) -> Rendered {
     let order_id = refund.order_id.to_string();
-    let (amount, currency, refund_id) =
-        (refund.amount.to_string(), refund.currency.to_string(), refund.refund_id.to_string());
+    let amount = MoneyFormat::of(&refund.currency).number(refund.amount.as_decimal());
+    let (currency, refund_id) = (refund.currency.to_string(), refund.refund_id.to_string());
     let vars: [(&str, &str); _] = [
         ("order_id", order_id.as_str()),
         ("name", &customer.name),

@@ -96,11 +96,38 @@ Item                           Qty   Price      Subtotal
 Laptop                         2     $999.99    $1999.98
 An extraordinarily long produc 1     $5.00      $5.00
 ------------------------------------------------------------
-TOTAL                                          $ 2004.98
+TOTAL                                          $2004.98 USD
 ============================================================
 Thank you for your order!
 ";
     assert_eq!(invoice_body(&confirmed()), expected);
+}
+
+/// Issue 10: every invoice used to print `$`, whatever the order's currency.
+#[test]
+fn notifier_fixes_invoices_print_the_order_currency_in_text_and_html() {
+    let priced = |code: &str, unit: &str, total: &str| {
+        let mut order = confirmed();
+        order.currency = code.parse().unwrap_or_else(|e| panic!("{e}"));
+        order.lines = vec![line("Laptop", 2, unit, total)];
+        order.total_amount = amount(total);
+        invoice(&order)
+    };
+    let cases = [
+        ("usd", priced("USD", "999.99", "1999.98")),
+        ("eur", priced("EUR", "12.5", "25")),
+        ("jpy", priced("JPY", "600", "1200")),
+    ];
+    for (code, rendered) in &cases {
+        insta::assert_snapshot!(format!("invoice_currency_{code}_text"), rendered.text);
+        insta::assert_snapshot!(format!("invoice_currency_{code}_html"), rendered.html);
+        insta::assert_snapshot!(format!("invoice_currency_{code}_sms"), rendered.sms);
+    }
+    let (eur, jpy) = (&cases[1].1, &cases[2].1);
+    assert!(!eur.text.contains('$') && !eur.html.contains('$'), "{}", eur.text);
+    assert!(eur.text.contains("€25.00 EUR") && eur.html.contains("€12.50"), "{}", eur.text);
+    assert!(jpy.text.contains("¥1200 JPY") && !jpy.text.contains("1200.00"), "{}", jpy.text);
+    assert!(jpy.html.contains("¥600") && jpy.sms.contains("1200 JPY"), "{}", jpy.html);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! transaction open, then records the attempt, the outcome and its event in one transaction.
 
 use crate::SERVICE;
-use crate::channels::{Channels, Outgoing, SendError};
+use crate::channels::{Channels, Delivered, Outgoing, SendError};
 use crate::domain::{Channel, parse_kind};
 use crate::store::{self, Claimed};
 use contracts::Event;
@@ -11,6 +11,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::StreamExt;
 use messaging::outbox;
 use platform::db::PgPool;
+use platform::retry::RetrySchedule;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -27,8 +28,8 @@ const POLL: Duration = Duration::from_secs(1);
 pub struct Sender {
     pub pool: PgPool,
     pub channels: Channels,
-    /// The wait after each failed attempt; its length is the attempt limit.
-    pub retry_delays: Vec<Duration>,
+    /// The waits between attempts: n delays, n + 1 attempts.
+    pub retry_delays: RetrySchedule,
     /// Signalled by the consumer after it commits new notifications.
     pub wake: Arc<Notify>,
 }
@@ -36,16 +37,28 @@ pub struct Sender {
 /// What to write after an attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
-    Sent,
-    Retry { error: String, delay_ms: i64 },
-    Failed { error: String },
+    Sent {
+        provider: &'static str,
+    },
+    /// A log-only provider took it: nothing left the building.
+    Logged {
+        provider: &'static str,
+    },
+    Retry {
+        error: String,
+        delay_ms: i64,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 impl Outcome {
     /// As stored in `notification_attempts.outcome`.
     pub fn label(&self) -> &'static str {
         match self {
-            Outcome::Sent => "sent",
+            Outcome::Sent { .. } => "sent",
+            Outcome::Logged { .. } => "logged",
             Outcome::Retry { .. } => "retry",
             Outcome::Failed { .. } => "failed",
         }
@@ -53,20 +66,23 @@ impl Outcome {
 }
 
 /// Decides what an attempt's result means for a row that had `attempts_before` attempts.
+/// `jitter` in [0, 1] lengthens the wait by up to 20 % (see `platform::retry`).
 pub fn outcome(
-    result: Result<(), SendError>,
+    result: Result<Delivered, SendError>,
     attempts_before: i32,
-    delays: &[Duration],
+    schedule: &RetrySchedule,
     jitter: f64,
 ) -> Outcome {
     match result {
-        Ok(()) => Outcome::Sent,
+        Ok(Delivered { provider, only_logged: false }) => Outcome::Sent { provider },
+        Ok(Delivered { provider, only_logged: true }) => Outcome::Logged { provider },
         Err(SendError::Permanent(error)) => Outcome::Failed { error },
         Err(SendError::Transient(error)) => {
-            let attempts = usize::try_from(attempts_before).unwrap_or(0) + 1;
-            match delays.get(attempts - 1).filter(|_| attempts < delays.len()) {
+            let attempts = u32::try_from(attempts_before).unwrap_or(0).saturating_add(1);
+            match schedule.delay_after(attempts) {
                 Some(delay) => {
-                    let delay_ms = (delay.as_millis() as f64 * jitter).max(1.0) as i64;
+                    let delay = platform::retry::jittered(delay, jitter);
+                    let delay_ms = i64::try_from(delay.as_millis()).unwrap_or(i64::MAX).max(1);
                     Outcome::Retry { error, delay_ms }
                 }
                 None => Outcome::Failed { error: format!("gave up after {attempts} attempts: {error}") },
@@ -127,8 +143,7 @@ impl Sender {
             // The column's CHECK makes this a corrupt row: no point retrying it.
             None => Err(SendError::Permanent(format!("unknown channel `{}`", row.channel))),
         };
-        let jitter: f64 = rand::random_range(0.8..1.2);
-        let outcome = outcome(result, row.attempts, &self.retry_delays, jitter);
+        let outcome = outcome(result, row.attempts, &self.retry_delays, rand::random::<f64>());
         metrics::counter!(
             "notification_attempts_total",
             "kind" => row.kind.clone(),
@@ -143,8 +158,11 @@ impl Sender {
             return;
         }
         match outcome {
-            Outcome::Sent => {
-                tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, channel = %row.channel, "notification sent")
+            Outcome::Sent { provider } => {
+                tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, channel = %row.channel, provider, "notification sent")
+            }
+            Outcome::Logged { provider } => {
+                tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, channel = %row.channel, provider, "notification only logged: no provider configured")
             }
             Outcome::Retry { error, delay_ms } => {
                 tracing::warn!(notification_id = %row.id, %error, delay_ms, "notification attempt failed; will retry")
@@ -161,16 +179,21 @@ impl Sender {
         let mut pooled = self.pool.get().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction(async |conn: &mut AsyncPgConnection| {
-            let error = match outcome {
-                Outcome::Sent => None,
-                Outcome::Retry { error, .. } | Outcome::Failed { error } => Some(error.as_str()),
+            let (error, provider) = match outcome {
+                Outcome::Sent { provider } | Outcome::Logged { provider } => (None, Some(*provider)),
+                Outcome::Retry { error, .. } | Outcome::Failed { error } => (Some(error.as_str()), None),
             };
-            store::record_attempt(conn, row.id, outcome.label(), error).await?;
+            store::record_attempt(conn, row.id, outcome.label(), error, provider).await?;
             match outcome {
-                Outcome::Sent => {
-                    if store::mark_sent(conn, row.id).await? {
+                Outcome::Sent { provider } => {
+                    if store::mark_delivered(conn, row.id, "sent", provider).await? {
                         outbox::enqueue(conn, SERVICE, &sent_event(row, kind)).await?;
                     }
+                }
+                // Not announced as `notification.sent`: nothing was sent. The row says `logged`
+                // and names the provider, for the operator.
+                Outcome::Logged { provider } => {
+                    store::mark_delivered(conn, row.id, "logged", provider).await?;
                 }
                 Outcome::Retry { error, delay_ms } => {
                     store::schedule_retry(conn, row.id, error, *delay_ms).await?;
@@ -211,27 +234,27 @@ fn failed_event(row: &Claimed, kind: NotificationKind, error: &str) -> Event {
 mod tests {
     use super::*;
 
-    fn delays() -> Vec<Duration> {
-        [2000, 4000, 8000].into_iter().map(Duration::from_millis).collect()
+    fn delays() -> RetrySchedule {
+        RetrySchedule::new([2000, 4000, 8000].into_iter().map(Duration::from_millis).collect())
     }
 
-    fn transient() -> Result<(), SendError> {
+    fn transient() -> Result<Delivered, SendError> {
         Err(SendError::Transient("421 try later".into()))
     }
 
+    fn retry(delay_ms: i64) -> Outcome {
+        Outcome::Retry { error: "421 try later".into(), delay_ms }
+    }
+
+    /// Issue 10: `2000,4000,8000` used to give up on the third attempt, never waiting 8 s.
     #[test]
-    fn transient_failures_wait_longer_each_time_then_give_up_on_the_third() {
+    fn notifier_fixes_three_delays_make_four_attempts_and_the_last_delay_is_used() {
+        assert_eq!(outcome(transient(), 0, &delays(), 0.0), retry(2000));
+        assert_eq!(outcome(transient(), 1, &delays(), 1.0), retry(4800), "jitter lengthens by up to 20 %");
+        assert_eq!(outcome(transient(), 2, &delays(), 0.0), retry(8000));
         assert_eq!(
-            outcome(transient(), 0, &delays(), 1.0),
-            Outcome::Retry { error: "421 try later".into(), delay_ms: 2000 }
-        );
-        assert_eq!(
-            outcome(transient(), 1, &delays(), 1.2),
-            Outcome::Retry { error: "421 try later".into(), delay_ms: 4800 }
-        );
-        assert_eq!(
-            outcome(transient(), 2, &delays(), 1.0),
-            Outcome::Failed { error: "gave up after 3 attempts: 421 try later".into() }
+            outcome(transient(), 3, &delays(), 0.0),
+            Outcome::Failed { error: "gave up after 4 attempts: 421 try later".into() }
         );
     }
 
@@ -239,9 +262,20 @@ mod tests {
     fn permanent_failures_are_final_at_once_and_success_is_success() {
         let permanent = Err(SendError::Permanent("550 no such user".into()));
         assert_eq!(
-            outcome(permanent, 0, &delays(), 1.0),
+            outcome(permanent, 0, &delays(), 0.0),
             Outcome::Failed { error: "550 no such user".into() }
         );
-        assert_eq!(outcome(Ok(()), 2, &delays(), 1.0), Outcome::Sent);
+        assert_eq!(
+            outcome(Ok(Delivered::sent("smtp")), 2, &delays(), 0.0),
+            Outcome::Sent { provider: "smtp" }
+        );
+    }
+
+    /// Issue 10: the log-only SMS provider used to be recorded as `sent`.
+    #[test]
+    fn notifier_fixes_a_log_only_delivery_is_logged_not_sent() {
+        let logged = outcome(Ok(Delivered::logged("log")), 0, &delays(), 0.0);
+        assert_eq!(logged, Outcome::Logged { provider: "log" });
+        assert_eq!(logged.label(), "logged");
     }
 }

@@ -1,7 +1,7 @@
 use messaging::CommonSettings;
-use platform::settings::{Secret, SettingsError, parse_millis_list};
+use platform::retry::RetrySchedule;
+use platform::settings::{Secret, SettingsError};
 use serde::{Deserialize, Deserializer};
-use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -13,8 +13,9 @@ pub struct Settings {
     pub smtp_url: Option<Secret>,
     pub mail_dir: String,
     pub mail_from: String,
-    /// Comma-separated milliseconds: the wait after each failed attempt. Its length is also the
-    /// number of attempts before a notification is given up as failed.
+    /// Comma-separated milliseconds: the waits between attempts, so n delays make n + 1
+    /// attempts (the default `2000,4000,8000` makes 4). Jitter only lengthens a wait, by up to
+    /// 20 %. Empty: one attempt, no retries.
     #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub notification_retry_delays_ms: String,
     /// Where text messages are POSTed as `{"to", "body"}`; absent (or empty), they are only
@@ -80,15 +81,8 @@ impl Settings {
         Ok((!recipients.is_empty()).then_some(DailySummary { at, recipients }))
     }
 
-    pub fn retry_delays(&self) -> Result<Vec<Duration>, SettingsError> {
-        let delays = parse_millis_list("notification_retry_delays_ms", &self.notification_retry_delays_ms)?;
-        if delays.is_empty() {
-            return Err(SettingsError::Invalid {
-                key: "notification_retry_delays_ms",
-                reason: "needs at least one delay".into(),
-            });
-        }
-        Ok(delays)
+    pub fn retry_delays(&self) -> Result<RetrySchedule, SettingsError> {
+        RetrySchedule::parse("notification_retry_delays_ms", &self.notification_retry_delays_ms)
     }
 }
 
@@ -109,6 +103,15 @@ mod tests {
     fn the_defaults_load_without_any_environment() {
         let loaded = super::Settings::load().map(|_| ()).map_err(|e| e.to_string());
         assert_eq!(loaded, Ok(()));
+    }
+
+    #[test]
+    fn notifier_fixes_the_default_retry_schedule_makes_four_attempts_and_a_bad_one_names_its_key() {
+        let Ok(mut settings) = super::Settings::load() else { panic!("defaults load") };
+        assert_eq!(settings.retry_delays().map(|s| s.attempts()).map_err(|e| e.to_string()), Ok(4));
+        settings.notification_retry_delays_ms = "2000,soon".into();
+        let error = settings.validate().map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert!(error.contains("notification_retry_delays_ms") && error.contains("`soon`"), "{error}");
     }
 
     #[test]

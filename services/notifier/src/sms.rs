@@ -1,7 +1,7 @@
 //! The SMS channel: a provider trait, an HTTP adapter (`POST {to, body}` as JSON with a bearer
 //! token, the shape most SMS gateways accept) and a log-only default for development.
 
-use crate::channels::{Outgoing, SendError, Transport};
+use crate::channels::{Delivered, Outgoing, SendError, Transport};
 use futures_util::future::BoxFuture;
 use platform::settings::Secret;
 use std::time::Duration;
@@ -10,14 +10,15 @@ use std::time::Duration;
 const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub trait SmsProvider: Send + Sync {
-    fn send_sms<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<(), SendError>>;
+    /// `Ok` says who took the text and whether it really left (see [`Delivered`]).
+    fn send_sms<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<Delivered, SendError>>;
 }
 
 /// The SMS transport: whichever provider is configured.
 pub struct Sms(pub Box<dyn SmsProvider>);
 
 impl Transport for Sms {
-    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<(), SendError>> {
+    fn send<'a>(&'a self, message: Outgoing<'a>) -> BoxFuture<'a, Result<Delivered, SendError>> {
         self.0.send_sms(message.recipient, message.body)
     }
 }
@@ -44,7 +45,7 @@ impl HttpSmsProvider {
 }
 
 impl SmsProvider for HttpSmsProvider {
-    fn send_sms<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<(), SendError>> {
+    fn send_sms<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<Delivered, SendError>> {
         Box::pin(async move {
             let mut request =
                 self.client.post(self.url.clone()).json(&serde_json::json!({ "to": to, "body": body }));
@@ -57,7 +58,7 @@ impl SmsProvider for HttpSmsProvider {
                 .map_err(|error| SendError::Transient(format!("SMS provider unreachable: {error}")))?;
             let status = response.status();
             if status.is_success() {
-                return Ok(());
+                return Ok(Delivered::sent("http"));
             }
             let error = format!("SMS provider answered {status}");
             // A 4xx says the request itself is wrong (bad number, bad token) except for a
@@ -74,14 +75,15 @@ impl SmsProvider for HttpSmsProvider {
     }
 }
 
-/// Development default: the message is logged (without the number or text), never sent.
+/// Development default: the message is logged (without the number or text), never sent, and
+/// says so: the notification is recorded as `logged`, not `sent`.
 pub struct LogSmsProvider;
 
 impl SmsProvider for LogSmsProvider {
-    fn send_sms<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<(), SendError>> {
+    fn send_sms<'a>(&'a self, to: &'a str, body: &'a str) -> BoxFuture<'a, Result<Delivered, SendError>> {
         let ending: String = to.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
         tracing::info!(to = %format!("…{ending}"), chars = body.chars().count(), "SMS not sent: no provider configured");
-        Box::pin(async { Ok(()) })
+        Box::pin(async { Ok(Delivered::logged("log")) })
     }
 }
 
@@ -98,7 +100,8 @@ mod tests {
     #[tokio::test]
     async fn a_text_is_posted_as_json_with_the_bearer_token() {
         let receiver = HttpReceiver::start().await.unwrap();
-        provider(&receiver).await.send_sms("+14155550123", "Order confirmed").await.unwrap();
+        let delivered = provider(&receiver).await.send_sms("+14155550123", "Order confirmed").await.unwrap();
+        assert_eq!(delivered, Delivered::sent("http"));
         let received = receiver.received();
         assert_eq!(received.len(), 1);
         assert_eq!(received[0].path, "/sms");
@@ -131,6 +134,12 @@ mod tests {
         let sms = HttpSmsProvider::new(&url, None).unwrap();
         assert!(matches!(sms.send_sms("+1", "x").await, Err(SendError::Transient(_))));
         assert!(HttpSmsProvider::new("ftp://example.com", None).is_err());
+    }
+
+    #[tokio::test]
+    async fn notifier_fixes_the_log_only_provider_says_it_only_logged() {
+        let delivered = LogSmsProvider.send_sms("+14155550123", "Order confirmed").await;
+        assert_eq!(delivered, Ok(Delivered::logged("log")));
     }
 
     fn free_port() -> u16 {

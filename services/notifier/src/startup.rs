@@ -29,7 +29,7 @@ pub async fn build(
     let wake = Arc::new(Notify::new());
     runtime.consume(Arc::new(OrderOutcomes { wake: wake.clone() }), consumer);
     if let Some(config) = daily_summary {
-        let job = SummaryJob { pool: runtime.pool.clone(), email: channels.email.clone(), config };
+        let job = SummaryJob::new(runtime.pool.clone(), channels.email.clone(), config);
         runtime.spawn(job.run(cancel.clone()));
     }
     let sender = Sender { pool: runtime.pool.clone(), channels, retry_delays, wake: wake.clone() };

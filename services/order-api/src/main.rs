@@ -1,8 +1,14 @@
 use order_api::settings::Settings;
 use order_api::startup::{MIGRATIONS, build};
 
+/// A start-up error ends the process with one line that says what to change
+/// (`platform::exit`), not a `Debug` dump; `make run` quotes that line.
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    platform::exit::report(order_api::SERVICE, run().await)
+}
+
+async fn run() -> anyhow::Result<()> {
     let mut args = std::env::args();
     if std::env::args().nth(1).as_deref() == Some("create-admin") {
         args.next();

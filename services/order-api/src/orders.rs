@@ -7,7 +7,7 @@ use crate::domain::new_order::{CreateOrderRequest, Limits, NewOrder};
 use crate::domain::status::{OrderStatus, Trigger};
 use crate::store::{self, OpenOrdersOf, OrderFilter, OrderRow, TokenPurpose};
 use chrono::{DateTime, Utc};
-use contracts::events::{CancelledBy, OrderCancelled, OrderCreated};
+use contracts::events::{CancelledBy, FailureReason, OrderCancelled, OrderCreated};
 use contracts::{Amount, Currency, Event};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use messaging::outbox;
@@ -22,10 +22,6 @@ pub enum OrderError {
     Invalid(Vec<FieldError>),
     #[error("no such order")]
     NotFound,
-    /// No longer produced by reads (every refusal is `NotFound`, so ids reveal nothing); kept
-    /// for callers that still match on it.
-    #[error("log in to see this order")]
-    Unauthenticated,
     #[error("{open} unpaid orders are open; the limit is {limit}")]
     TooManyOpenOrders { open: i64, limit: i64 },
     #[error("the order is {current}; {attempted} is not possible")]
@@ -122,11 +118,15 @@ pub enum Placer<'a> {
     Guest(std::net::IpAddr),
 }
 
+/// Places an order. With an idempotency `claim`, the order records it in its own transaction:
+/// a retry whose first request committed but never answered (the gateway died in between) gets
+/// that order back instead of a second one.
 pub async fn place(
     conn: &mut AsyncPgConnection,
     mut request: CreateOrderRequest,
     intake: Intake,
     placer: Placer<'_>,
+    claim: Option<&store::IdempotencyClaim>,
 ) -> Result<OrderView, OrderError> {
     let caller = match placer {
         Placer::Account(claims) => Some(claims),
@@ -160,7 +160,19 @@ pub async fn place(
     };
     // A guest order is opened by its token alone; only the hash is kept.
     let token = guest_client.is_some().then(access_token::generate);
-    conn.transaction(async |conn: &mut AsyncPgConnection| {
+    let order_id = conn
+        .transaction(async |conn: &mut AsyncPgConnection| {
+        if let Some(claim) = claim
+            && let Some(placed) = store::order_of_idempotency_key(conn, claim).await?
+        {
+            // The first answer was lost with its request; a guest gets a fresh token (only
+            // hashes are kept), which replaces the lost one.
+            if let Some((_, hash)) = &token {
+                store::save_access_token(conn, placed, TokenPurpose::Created, hash).await?;
+            }
+            tracing::warn!(order_id = %placed, "an idempotent retry found the order its first request placed");
+            return Ok::<_, OrderError>(placed);
+        }
         if intake.max_open_orders > 0 {
             store::lock_client(conn, &client).await?;
             let open = store::count_open_orders(conn, &client).await?;
@@ -168,7 +180,7 @@ pub async fn place(
                 return Err(OrderError::TooManyOpenOrders { open, limit: intake.max_open_orders });
             }
         }
-        store::insert_order(conn, &order, guest_client.as_deref()).await?;
+        store::insert_order(conn, &order, guest_client.as_deref(), claim).await?;
         if let Some((_, hash)) = &token {
             store::save_access_token(conn, order.id, TokenPurpose::Created, hash).await?;
         }
@@ -181,11 +193,13 @@ pub async fn place(
             payment_method: order.payment_method.clone(),
         };
         outbox::enqueue(conn, SERVICE, &Event::OrderCreated(created)).await?;
-        Ok::<_, OrderError>(())
+        Ok::<_, OrderError>(order.id)
     })
     .await?;
-    metrics::counter!("orders_placed_total").increment(1);
-    let mut view = find(conn, order.id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))?;
+    if order_id == order.id {
+        metrics::counter!("orders_placed_total").increment(1);
+    }
+    let mut view = find(conn, order_id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))?;
     view.access_token = token.map(|(token, _)| token);
     Ok(view)
 }
@@ -213,7 +227,12 @@ pub struct HistoryView {
 pub struct OrderView {
     pub id: Uuid,
     pub status: String,
-    pub failure_reason: Option<String>,
+    /// Why a failed order failed, one of the contract's `FailureReason`s: `out_of_stock`,
+    /// `unknown_product`, `payment_declined`, `insufficient_funds`, `payment_failed`,
+    /// `payment_timeout` (the customer did not finish paying in time), `expired` (an operator
+    /// failed an order stuck in the saga).
+    #[schema(value_type = Option<String>, example = "payment_timeout")]
+    pub failure_reason: Option<FailureReason>,
     pub customer_name: String,
     pub customer_email: String,
     pub customer_phone: Option<String>,
@@ -223,6 +242,11 @@ pub struct OrderView {
     pub items: Vec<ItemView>,
     #[schema(value_type = String, example = "1999.98")]
     pub total_amount: Amount,
+    /// What was given back to the customer (refunds after a cancellation, or after a payment
+    /// that completed once the order had already ended); each refund is also a `refunded` line
+    /// in `status_history`, and a payment cancelled before money moved a `voided` line.
+    #[schema(value_type = String, example = "0.00")]
+    pub refunded_amount: Amount,
     pub status_history: Vec<HistoryView>,
     pub invoice_sent: bool,
     pub webhook_sent: bool,
@@ -255,15 +279,6 @@ fn check(access: Access) -> Result<(), OrderError> {
     }
 }
 
-/// The order, if `caller` may see it (a guest order: with its access token, see `find_with_token`).
-pub async fn find_for(
-    conn: &mut AsyncPgConnection,
-    id: Uuid,
-    caller: Option<&Claims>,
-) -> Result<OrderView, OrderError> {
-    find_with_token(conn, id, caller, None).await
-}
-
 /// The order, if `caller` may see it or `access_token` opens it; `NotFound` otherwise, exactly
 /// as for an id that does not exist.
 pub async fn find_with_token(
@@ -278,20 +293,51 @@ pub async fn find_with_token(
     find(conn, id).await?.ok_or(OrderError::NotFound)
 }
 
+/// On whose behalf the gateway asks payment for an order's payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentReader {
+    /// The caller's own identity: the customer who placed the order, or an admin.
+    Caller,
+    /// A guest order opened with its access token: payment gets a token for that order alone.
+    GuestOrder,
+}
+
+/// Who reads `id`'s payment, if the caller (or the access token) may read the order at all;
+/// `NotFound` otherwise, as for the order itself.
+pub async fn payment_reader(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    caller: Option<&Claims>,
+    access_token: Option<&str>,
+) -> Result<PaymentReader, OrderError> {
+    let order = store::find_order(conn, id).await?.ok_or(OrderError::NotFound)?;
+    let token_matches = token_matches(conn, &order, access_token).await?;
+    check(can_read(order.customer_id, caller, token_matches))?;
+    let admin = caller.is_some_and(|claims| claims.role == Role::Admin);
+    // A customer reading a guest order got in with its token, not as an owner: payment would
+    // (rightly) not know them as the order's customer.
+    Ok(if order.customer_id.is_none() && !admin { PaymentReader::GuestOrder } else { PaymentReader::Caller })
+}
+
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<OrderView>, OrderError> {
     let Some(order) = store::find_order(conn, id).await? else {
         return Ok(None);
     };
     let items = store::items_of(conn, id).await?;
     let history = store::history_of(conn, id).await?;
-    Ok(Some(view(order, items, history)))
+    Ok(Some(view(order, items, history)?))
 }
 
-fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::HistoryRow>) -> OrderView {
-    OrderView {
+fn view(
+    order: OrderRow,
+    items: Vec<store::ItemRow>,
+    history: Vec<store::HistoryRow>,
+) -> Result<OrderView, diesel::result::Error> {
+    let failure_reason = order.failure_reason()?;
+    Ok(OrderView {
         id: order.id,
         status: order.status,
-        failure_reason: order.failure_reason,
+        failure_reason,
         customer_name: order.customer_name,
         customer_email: order.customer_email,
         customer_phone: order.customer_phone,
@@ -308,6 +354,7 @@ fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::History
             })
             .collect(),
         total_amount: Amount::from_db(order.total_amount),
+        refunded_amount: Amount::from_db(order.refunded_amount),
         status_history: history
             .into_iter()
             .map(|entry| HistoryView {
@@ -322,10 +369,11 @@ fn view(order: OrderRow, items: Vec<store::ItemRow>, history: Vec<store::History
         created_at: order.created_at,
         updated_at: order.updated_at,
         access_token: None,
-    }
+    })
 }
 
-/// A page of orders; pass `next_cursor` as `starting_after` for the next one (null: the end).
+/// A page of orders; pass `next_cursor` as `starting_after` (with the same `order`) for the
+/// next one (null: the end).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Page {
     pub items: Vec<OrderView>,
@@ -339,12 +387,19 @@ pub async fn list(
 ) -> Result<Page, OrderError> {
     let rows = store::list_orders(conn, filter, limit).await?;
     let next_cursor = if rows.len() as i64 == limit { rows.last().map(|row| row.id) } else { None };
-    let mut items = Vec::with_capacity(rows.len());
-    for row in rows {
-        let items_of = store::items_of(conn, row.id).await?;
-        let history = store::history_of(conn, row.id).await?;
-        items.push(view(row, items_of, history));
-    }
+    // Three queries a page whatever its size: the orders, then the items and the history of
+    // all of them at once.
+    let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
+    let mut items_of = store::items_of_orders(conn, &ids).await?;
+    let mut history_of = store::history_of_orders(conn, &ids).await?;
+    let items = rows
+        .into_iter()
+        .map(|row| {
+            let items = items_of.remove(&row.id).unwrap_or_default();
+            let history = history_of.remove(&row.id).unwrap_or_default();
+            view(row, items, history)
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Page { items, next_cursor })
 }
 

@@ -4,7 +4,7 @@
 
 use crate::SERVICE;
 use crate::domain::status::{OrderStatus, Trigger};
-use crate::store::{self, DeliveryFlag, OrderRow};
+use crate::store::{self, DeliveryFlag, MoneyBack, OrderRow};
 use contracts::events::{
     FailureReason, NotificationKind, OrderConfirmed, OrderFailed, PaymentRequested, StockRejectionReason,
 };
@@ -19,6 +19,23 @@ pub struct OrderSaga {
 }
 
 impl EventHandler for OrderSaga {
+    /// Every type has its own case below; `messaging::topology::CONSUMERS` binds exactly these
+    /// (`binding_drift`, tested in `saga_ends`).
+    const HANDLES: &'static [&'static str] = &[
+        "product.upserted",
+        "stock.reserved",
+        "stock.rejected",
+        "payment.succeeded",
+        "payment.failed",
+        "notification.sent",
+        "notification.failed",
+        "webhook.delivered",
+        "webhook.failed",
+        "webhook.endpoint_disabled",
+        "payment.refunded",
+        "payment.voided",
+    ];
+
     fn handle<'a>(
         &'a self,
         conn: &'a mut AsyncPgConnection,
@@ -92,6 +109,26 @@ impl EventHandler for OrderSaga {
                 Event::WebhookFailed(failed) => {
                     tracing::warn!(order_id = ?failed.order_id, endpoint_id = %failed.endpoint_id, error = %failed.error, "webhook delivery gave up");
                 }
+                // Kept (not unbound): removing a binding is not done by declaration, so an
+                // existing broker would go on routing it here. The gateway is where operators
+                // look, so it says so in its log and metrics; the dispatcher owns the endpoint.
+                Event::WebhookEndpointDisabled(disabled) => {
+                    tracing::warn!(endpoint_id = %disabled.endpoint_id, url = %disabled.url, reason = %disabled.reason, "a webhook endpoint was disabled");
+                    metrics::counter!("webhook_endpoints_disabled_total", "reason" => disabled.reason.clone())
+                        .increment(1);
+                }
+                // The money went back after the order ended (cancelled, failed, or a payment
+                // that completed after its order had failed): the order shows it.
+                Event::PaymentRefunded(refunded) => {
+                    let what = MoneyBack::Refunded {
+                        amount: refunded.amount.as_decimal(),
+                        currency: refunded.currency.as_str(),
+                    };
+                    money_back(conn, refunded.order_id, what, &cause).await?;
+                }
+                Event::PaymentVoided(voided) => {
+                    money_back(conn, voided.order_id, MoneyBack::Voided, &cause).await?;
+                }
                 other => {
                     return Err(HandleError::Permanent(format!(
                         "order-api does not handle `{}`",
@@ -142,7 +179,7 @@ async fn advance(
             return Ok(None);
         }
     };
-    store::set_status(conn, order_id, to, failure.map(FailureReason::as_str), cause).await?;
+    store::set_status(conn, order_id, to, failure, cause).await?;
     metrics::counter!("order_transitions_total", "from" => from.as_str(), "to" => to.as_str()).increment(1);
     Ok(Some(OrderRow { status: to.as_str().to_owned(), ..order }))
 }
@@ -166,4 +203,36 @@ async fn fail(
         outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;
     }
     Ok(())
+}
+
+/// Records a refund or a void on the order, under its lock (a refund and a cancel may arrive
+/// together).
+async fn money_back(
+    conn: &mut AsyncPgConnection,
+    order_id: uuid::Uuid,
+    what: MoneyBack<'_>,
+    cause: &str,
+) -> Result<(), HandleError> {
+    if store::lock_order(conn, order_id).await?.is_none() {
+        return Err(HandleError::Permanent(format!("no order {order_id}")));
+    }
+    store::record_money_back(conn, order_id, what, cause).await?;
+    let what = match what {
+        MoneyBack::Refunded { .. } => "refunded",
+        MoneyBack::Voided => "voided",
+    };
+    metrics::counter!("order_payments_returned_total", "outcome" => what).increment(1);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every type the queue is bound to has its case here, and nothing else: a binding without
+    /// a case was the dead letter of every refund, void and disabled endpoint.
+    #[test]
+    fn the_saga_handles_exactly_what_its_queue_is_bound_to() {
+        assert_eq!(messaging::consumer::binding_drift(SERVICE, OrderSaga::HANDLES), None);
+    }
 }

@@ -59,6 +59,10 @@ pub struct Settings {
     pub metrics_addr: String,
     /// The gateway's public base URL, for links in messages (a guest's invoice link).
     pub public_base_url: String,
+    /// The lifetime of the internal token the gateway signs for each request it forwards (the
+    /// services accept nothing else): how long a revoked session can still act behind the
+    /// gateway. At most 60.
+    pub jwt_internal_ttl_seconds: i64,
 }
 
 impl Settings {
@@ -85,6 +89,7 @@ impl Settings {
             ("login_backoff_max_seconds", "900".to_owned()),
             ("metrics_addr", "127.0.0.1:9464".to_owned()),
             ("public_base_url", "http://127.0.0.1:8080".to_owned()),
+            ("jwt_internal_ttl_seconds", platform::auth::INTERNAL_TTL_SECONDS.to_string()),
         ]);
         let settings: Self = messaging::runtime::load_settings(&defaults)?;
         settings.validate()?;
@@ -105,6 +110,12 @@ impl Settings {
             return invalid(
                 "login_free_attempts_per_account",
                 "both login_free_attempts_* must be 1 or more",
+            );
+        }
+        if !(1..=platform::auth::INTERNAL_TTL_SECONDS).contains(&self.jwt_internal_ttl_seconds) {
+            return invalid(
+                "jwt_internal_ttl_seconds",
+                "must be between 1 and 60 (revocation reaches the services within it)",
             );
         }
         if !(1..=86_400).contains(&self.login_backoff_max_seconds) {

@@ -44,6 +44,7 @@ pub async fn build_gateway(
         webhooks: settings.webhooks_url.clone(),
     };
     let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
+    runtime.tokens.internal_ttl_seconds = settings.jwt_internal_ttl_seconds;
     bootstrap_admin(&runtime, &settings).await?;
     runtime.consume(Arc::new(OrderSaga { public_base_url: settings.public_base_url.clone() }), consumer);
     runtime.spawn(crate::maintenance::run(runtime.pool.clone(), runtime.cancel.clone()));
@@ -112,8 +113,13 @@ async fn bootstrap_admin(runtime: &Runtime, settings: &Settings) -> anyhow::Resu
         Ok(true) => tracing::info!(%email, "created the bootstrap admin"),
         Ok(false) => tracing::debug!(%email, "bootstrap admin already exists; left unchanged"),
         Err(crate::accounts::AccountError::Invalid(errors)) => {
-            let reasons: Vec<String> = errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect();
-            anyhow::bail!("BOOTSTRAP_ADMIN_* is not acceptable: {}", reasons.join("; "));
+            // Named as the operator sets them (`BOOTSTRAP_ADMIN_PASSWORD`), so the one error line
+            // says which setting to change.
+            let reasons: Vec<String> = errors
+                .iter()
+                .map(|e| format!("BOOTSTRAP_ADMIN_{} {}", e.field.to_uppercase(), e.message))
+                .collect();
+            anyhow::bail!("{} (change it and start again)", reasons.join("; "));
         }
         Err(error) => return Err(error.into()),
     }

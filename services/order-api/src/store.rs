@@ -4,7 +4,7 @@ use crate::domain::new_order::{CatalogEntry, NewOrder};
 use crate::domain::status::OrderStatus;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
-use contracts::events::{Customer, OrderLine, ProductUpserted, ReservedLine};
+use contracts::events::{Customer, FailureReason, OrderLine, ProductUpserted, ReservedLine};
 use contracts::{Amount, Currency};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -42,6 +42,9 @@ diesel::table! {
         customer_id -> Nullable<Uuid>,
         customer_phone -> Nullable<Text>,
         guest_client -> Nullable<Text>,
+        refunded_amount -> Numeric,
+        idempotency_scope -> Nullable<Text>,
+        idempotency_key -> Nullable<Text>,
     }
 }
 
@@ -94,9 +97,26 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
     pub customer_id: Option<Uuid>,
     pub customer_phone: Option<String>,
+    /// What payment.refunded gave back so far.
+    pub refunded_amount: BigDecimal,
 }
 
 impl OrderRow {
+    /// `failure_reason` as the contract's enum: every writer stores one of its names, so a
+    /// value it does not know means a corrupt row, and the error says which.
+    pub fn failure_reason(&self) -> Result<Option<FailureReason>, diesel::result::Error> {
+        self.failure_reason
+            .as_deref()
+            .map(|raw| {
+                FailureReason::parse(raw).ok_or_else(|| {
+                    diesel::result::Error::DeserializationError(
+                        format!("order {}: unknown failure reason `{raw}`", self.id).into(),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// The column is constrained to the known statuses, so parsing cannot fail in practice;
     /// if it ever does, the error says which order is corrupt.
     pub fn status(&self) -> Result<OrderStatus, diesel::result::Error> {
@@ -210,10 +230,32 @@ pub async fn catalog_entries(
 }
 
 /// `guest_client`: the address that placed a guest order (the open-order limit counts by it).
+/// The caller's scope and `Idempotency-Key` a request came with (see `idempotency`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub scope: String,
+    pub key: String,
+}
+
+/// The order an earlier request with this key placed, if one committed.
+pub async fn order_of_idempotency_key(
+    conn: &mut AsyncPgConnection,
+    claim: &IdempotencyClaim,
+) -> QueryResult<Option<Uuid>> {
+    orders::table
+        .filter(orders::idempotency_scope.eq(&claim.scope))
+        .filter(orders::idempotency_key.eq(&claim.key))
+        .select(orders::id)
+        .first(conn)
+        .await
+        .optional()
+}
+
 pub async fn insert_order(
     conn: &mut AsyncPgConnection,
     order: &NewOrder,
     guest_client: Option<&str>,
+    claim: Option<&IdempotencyClaim>,
 ) -> QueryResult<()> {
     diesel::insert_into(orders::table)
         .values((
@@ -227,6 +269,8 @@ pub async fn insert_order(
             orders::customer_id.eq(order.owner),
             orders::customer_phone.eq(&order.customer.phone),
             orders::guest_client.eq(guest_client),
+            orders::idempotency_scope.eq(claim.map(|c| c.scope.as_str())),
+            orders::idempotency_key.eq(claim.map(|c| c.key.as_str())),
         ))
         .execute(conn)
         .await?;
@@ -282,9 +326,10 @@ pub async fn set_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
     status: OrderStatus,
-    failure_reason: Option<&str>,
+    failure_reason: Option<FailureReason>,
     caused_by: &str,
 ) -> QueryResult<()> {
+    let failure_reason = failure_reason.map(FailureReason::as_str);
     diesel::update(orders::table.find(id))
         .set((
             orders::status.eq(status.as_str()),
@@ -296,6 +341,46 @@ pub async fn set_status(
     record_status(conn, id, status, failure_reason, caused_by).await
 }
 
+/// What the payment did after the order ended: `refunded` (with the amount, added to
+/// `refunded_amount`) or `voided` (nothing was charged). A line in the status history that is
+/// not an order status: the order keeps the status that caused it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoneyBack<'a> {
+    Refunded { amount: &'a BigDecimal, currency: &'a str },
+    Voided,
+}
+
+pub async fn record_money_back(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    what: MoneyBack<'_>,
+    caused_by: &str,
+) -> QueryResult<()> {
+    let (entry, reason) = match what {
+        MoneyBack::Refunded { amount, currency } => {
+            diesel::update(orders::table.find(id))
+                .set((
+                    orders::refunded_amount.eq(orders::refunded_amount + amount),
+                    orders::updated_at.eq(diesel::dsl::now),
+                ))
+                .execute(conn)
+                .await?;
+            ("refunded", Some(format!("{amount} {currency}")))
+        }
+        MoneyBack::Voided => ("voided", None),
+    };
+    diesel::insert_into(order_status_history::table)
+        .values((
+            order_status_history::order_id.eq(id),
+            order_status_history::status.eq(entry),
+            order_status_history::reason.eq(reason),
+            order_status_history::caused_by.eq(caused_by),
+        ))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 async fn record_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -304,8 +389,10 @@ async fn record_status(
     caused_by: &str,
 ) -> QueryResult<()> {
     // `order_state_duration_seconds{from}`: how long the order stayed in the status it leaves.
+    let statuses = OrderStatus::ALL.map(OrderStatus::as_str);
     let previous: Option<(String, DateTime<Utc>)> = order_status_history::table
         .filter(order_status_history::order_id.eq(id))
+        .filter(order_status_history::status.eq_any(statuses))
         .order(order_status_history::id.desc())
         .select((order_status_history::status, order_status_history::at))
         .first(conn)
@@ -346,25 +433,50 @@ pub async fn mark_delivered(conn: &mut AsyncPgConnection, id: Uuid, flag: Delive
     Ok(())
 }
 
+diesel::define_sql_function! {
+    /// PostgreSQL's `lower(text)`: the email filter compares through it on both sides, and
+    /// `orders_customer_email_lower` indexes the same expression.
+    fn lower(text: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+/// Which end of the list comes first. Either way the cursor is the id of a page's last order
+/// and the next page holds the orders after it in the same direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ListOrder {
+    /// Oldest first (the default).
+    #[default]
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
 #[derive(Debug, Default)]
 pub struct OrderFilter {
     /// Only this customer's orders (every customer's listing is scoped to themselves).
     pub owner: Option<Uuid>,
+    /// Compared case-insensitively: guest orders keep the address as it was typed.
     pub customer_email: Option<String>,
     pub status: Option<OrderStatus>,
     pub starting_after: Option<Uuid>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
+    pub order: ListOrder,
 }
 
-/// Orders in id order (UUIDv7: creation order), so a cursor walk sees each order once even
-/// while new ones arrive (they sort after the cursor).
+/// Orders in id order (UUIDv7: creation order), oldest or newest first, so a cursor walk sees
+/// each order once even while new ones arrive: they sort after the cursor oldest first, and
+/// before the first page newest first.
 pub async fn list_orders(
     conn: &mut AsyncPgConnection,
     filter: &OrderFilter,
     limit: i64,
 ) -> QueryResult<Vec<OrderRow>> {
-    let mut query = orders::table.select(OrderRow::as_select()).order(orders::id).limit(limit).into_boxed();
+    let mut query = orders::table.select(OrderRow::as_select()).limit(limit).into_boxed();
+    query = match filter.order {
+        ListOrder::Asc => query.order(orders::id.asc()),
+        ListOrder::Desc => query.order(orders::id.desc()),
+    };
     if let Some(status) = filter.status {
         query = query.filter(orders::status.eq(status.as_str()));
     }
@@ -372,10 +484,13 @@ pub async fn list_orders(
         query = query.filter(orders::customer_id.eq(owner));
     }
     if let Some(email) = &filter.customer_email {
-        query = query.filter(orders::customer_email.eq(email.clone()));
+        query = query.filter(lower(orders::customer_email).eq(lower(email.clone())));
     }
-    if let Some(after) = filter.starting_after {
-        query = query.filter(orders::id.gt(after));
+    if let Some(cursor) = filter.starting_after {
+        query = match filter.order {
+            ListOrder::Asc => query.filter(orders::id.gt(cursor)),
+            ListOrder::Desc => query.filter(orders::id.lt(cursor)),
+        };
     }
     if let Some(after) = filter.created_after {
         query = query.filter(orders::created_at.gt(after));
@@ -384,6 +499,49 @@ pub async fn list_orders(
         query = query.filter(orders::created_at.lt(before));
     }
     query.load(conn).await
+}
+
+/// The items of every order in `ids`, by order, each in line order: one query for a page.
+pub async fn items_of_orders(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Vec<ItemRow>>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, ItemRow)> = order_items::table
+        .filter(order_items::order_id.eq_any(ids))
+        .order((order_items::order_id, order_items::line_no))
+        .select((order_items::order_id, ItemRow::as_select()))
+        .load(conn)
+        .await?;
+    Ok(group(rows))
+}
+
+/// The status history of every order in `ids`, by order, each oldest first: one query for a page.
+pub async fn history_of_orders(
+    conn: &mut AsyncPgConnection,
+    ids: &[Uuid],
+) -> QueryResult<HashMap<Uuid, Vec<HistoryRow>>> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(Uuid, HistoryRow)> = order_status_history::table
+        .filter(order_status_history::order_id.eq_any(ids))
+        .order((order_status_history::order_id, order_status_history::id))
+        .select((order_status_history::order_id, HistoryRow::as_select()))
+        .load(conn)
+        .await?;
+    Ok(group(rows))
+}
+
+/// Rows keyed by their order, keeping their order within each.
+fn group<T>(rows: Vec<(Uuid, T)>) -> HashMap<Uuid, Vec<T>> {
+    let mut grouped: HashMap<Uuid, Vec<T>> = HashMap::new();
+    for (order_id, row) in rows {
+        grouped.entry(order_id).or_default().push(row);
+    }
+    grouped
 }
 
 /// Who an open (unpaid) order is counted against.

@@ -130,7 +130,8 @@ pub async fn redrive(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Redriven,
 }
 
 /// Fails an order stuck in the saga: `failed` with reason `expired` (plus the operator's note in
-/// the history), and `order.failed` so inventory releases what it reserved and the customer is
+/// the history), and `order.failed` so inventory releases what it reserved, payment voids the
+/// open payment (or refunds it, should the customer still complete it) and the customer is
 /// told.
 pub async fn expire(
     conn: &mut AsyncPgConnection,
@@ -147,7 +148,7 @@ pub async fn expire(
             Some(note) => format!("admin: {note}"),
             None => "admin".to_owned(),
         };
-        store::set_status(conn, id, to, Some(EXPIRED.as_str()), &cause).await?;
+        store::set_status(conn, id, to, Some(EXPIRED), &cause).await?;
         let items = store::items_of(conn, id).await?;
         let failed = OrderFailed {
             order_id: id,

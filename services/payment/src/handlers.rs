@@ -1,5 +1,7 @@
-//! `payment.requested` → a pending payment (once per order); `order.cancelled` → remembered,
-//! and the payment voided or refunded by the worker. No provider is called here: the worker
+//! `payment.requested` → a pending payment (once per order); `order.cancelled` and
+//! `order.failed` (an order that ended without success, whatever ended it: a customer, an
+//! operator, a timeout) → remembered, and the payment voided or refunded by the worker; a
+//! capture that comes later is refunded too. No provider is called here: the worker
 //! does that outside this transaction, woken after commit.
 
 use crate::lifecycle;
@@ -16,6 +18,8 @@ pub struct PaymentRequests {
 }
 
 impl EventHandler for PaymentRequests {
+    const HANDLES: &'static [&'static str] = &["payment.requested", "order.cancelled", "order.failed"];
+
     fn handle<'a>(
         &'a self,
         conn: &'a mut AsyncPgConnection,
@@ -33,6 +37,12 @@ impl EventHandler for PaymentRequests {
                 Event::OrderCancelled(cancelled) => {
                     lifecycle::cancel_order(conn, cancelled.order_id, envelope.id).await?;
                 }
+                // A failed order must not keep the customer's money: an open payment (say, one
+                // still waiting on 3-D Secure when an operator failed the order) is voided, a
+                // captured one refunded. For a payment that itself failed this changes nothing.
+                Event::OrderFailed(failed) => {
+                    lifecycle::cancel_order(conn, failed.order_id, envelope.id).await?;
+                }
                 other => {
                     return Err(HandleError::Permanent(format!(
                         "payment does not handle `{}` ({})",
@@ -48,5 +58,16 @@ impl EventHandler for PaymentRequests {
     fn after_commit(&self) {
         // notify_one keeps a permit when the worker is busy, so the wake-up is never lost.
         self.wake.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payment_handles_exactly_what_its_queue_is_bound_to() {
+        assert_eq!(messaging::consumer::binding_drift(crate::SERVICE, PaymentRequests::HANDLES), None);
+        assert!(PaymentRequests::HANDLES.contains(&"order.failed"), "a failed order voids its payment");
     }
 }

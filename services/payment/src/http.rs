@@ -41,7 +41,7 @@ fn db(error: impl std::fmt::Display) -> Problem {
 /// The payment, when `caller` may see it; another customer's payment answers as an unknown one.
 fn visible(payment: Option<store::Payment>, caller: &Authenticated) -> Result<store::Payment, Problem> {
     payment
-        .filter(|payment| may_access(payment.customer_id, caller.0.sub, caller.0.role))
+        .filter(|payment| may_access(payment.customer_id, payment.order_id, &caller.0))
         .ok_or_else(|| Problem::not_found("Payment"))
 }
 
@@ -70,7 +70,8 @@ async fn view(pool: &PgPool, payment: store::Payment) -> Result<serde_json::Valu
 }
 
 /// The gateway checks that the caller may read the order; this service checks again that the
-/// caller placed it (or is an admin), so a token alone opens nobody else's payment.
+/// caller placed it, is an admin, or holds the gateway's token for this guest order, so a token
+/// alone opens nobody else's payment.
 async fn payment_of_order(
     caller: Authenticated,
     pool: web::Data<PgPool>,

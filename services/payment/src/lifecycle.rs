@@ -53,8 +53,10 @@ pub async fn request(
     Ok(true)
 }
 
-/// Remembers the cancellation and, when the order has a payment, asks the worker to void or
-/// refund it.
+/// Remembers that the order ended without success (`order.cancelled` or `order.failed`) and,
+/// when the order has a payment, asks the worker to void or refund it. A payment requested
+/// later is voided before it is charged; one the provider captures later is refunded
+/// ([`apply_intent`]: `cancel_requested` turns a success into a refund job).
 pub async fn cancel_order(conn: &mut AsyncPgConnection, order_id: Uuid, event_id: Uuid) -> QueryResult<()> {
     log::record_cancellation(conn, order_id, event_id).await?;
     if let Some(payment) = store::lock_by_order(conn, order_id).await? {

@@ -1,7 +1,7 @@
 use messaging::CommonSettings;
-use platform::settings::{Secret, SettingsError, parse_millis_list};
+use platform::retry::RetrySchedule;
+use platform::settings::{Secret, SettingsError};
 use serde::Deserialize;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -18,8 +18,9 @@ pub struct Settings {
     pub payment_webhook_secret: Secret,
     /// Callbacks signed longer ago (or further ahead) than this are refused as stale.
     pub payment_callback_tolerance_seconds: i64,
-    /// Comma-separated milliseconds to wait after each transient provider error; once used up,
-    /// the job gives up (a charge fails with `provider_unavailable`).
+    /// Comma-separated milliseconds to wait between provider calls after transient errors
+    /// (n delays, n + 1 calls; jitter only lengthens a wait); once used up, the job gives up
+    /// (a charge fails with `provider_unavailable`).
     #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub payment_retry_delays_ms: String,
     /// How often a payment waiting on the customer or the provider is re-checked.
@@ -72,8 +73,9 @@ impl Settings {
         ]
     }
 
-    pub fn retry_delays(&self) -> Result<Vec<Duration>, SettingsError> {
-        parse_millis_list("payment_retry_delays_ms", &self.payment_retry_delays_ms)
+    /// The waits between provider calls after transient errors (n delays, n + 1 calls).
+    pub fn retry_delays(&self) -> Result<RetrySchedule, SettingsError> {
+        RetrySchedule::parse("payment_retry_delays_ms", &self.payment_retry_delays_ms)
     }
 
     /// Every check, before anything connects.

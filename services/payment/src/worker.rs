@@ -40,7 +40,7 @@ pub struct Worker {
     pub pool: PgPool,
     pub provider: Arc<dyn Provider>,
     pub policy: Policy,
-    pub retry_delays: Vec<Duration>,
+    pub retry_delays: platform::retry::RetrySchedule,
     pub lease: Duration,
     pub wake: Arc<Notify>,
     pub faults: Faults,
@@ -280,19 +280,17 @@ impl Worker {
         lifecycle::reschedule(conn, id, &self.policy).await
     }
 
-    /// A transient error waits its turn in the backoff schedule (±20 %); once the schedule is
-    /// used up, or at once for a permanent error, a charge fails and other jobs stop and log.
+    /// A transient error waits its turn in the backoff schedule (jitter only lengthens it);
+    /// once the schedule is used up, or at once for a permanent error, a charge fails and other
+    /// jobs stop and log.
     async fn provider_failed(&self, payment: &Payment, job: Job, error: &ProviderError) {
+        // `retries` counts the failures before this one.
+        let failures = u32::try_from(payment.retries).unwrap_or(0).saturating_add(1);
         let delay = match error {
-            ProviderError::Transient(_) => {
-                self.retry_delays.get(usize::try_from(payment.retries).unwrap_or(0))
-            }
+            ProviderError::Transient(_) => self.retry_delays.jittered_delay_after(failures),
             ProviderError::Permanent(_) => None,
         };
-        let retry_in_ms = delay.map(|delay| {
-            let jitter: f64 = rand::random_range(0.8..1.2);
-            (delay.as_millis() as f64 * jitter).max(1.0) as i64
-        });
+        let retry_in_ms = delay.map(|delay| i64::try_from(delay.as_millis()).unwrap_or(i64::MAX).max(1));
         let text = error.to_string();
         tracing::warn!(error = %text, ?job, retries = payment.retries, will_retry = retry_in_ms.is_some(), "provider call failed");
         if let Err(error) = self.commit(payment, Step::Failed { job, error: &text, retry_in_ms }).await {

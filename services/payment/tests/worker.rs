@@ -39,7 +39,7 @@ impl Harness {
             pool: self.pool.clone(),
             provider: Arc::new(Simulated { pool: self.pool.clone() }),
             policy: policy(),
-            retry_delays: vec![Duration::from_millis(1); 3],
+            retry_delays: platform::retry::RetrySchedule::new(vec![Duration::from_millis(1); 3]),
             // A crashed worker's lease runs out almost at once.
             lease: Duration::from_millis(50),
             wake: Arc::default(),

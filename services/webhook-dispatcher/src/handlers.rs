@@ -23,6 +23,8 @@ impl WebhookEvents {
 }
 
 impl EventHandler for WebhookEvents {
+    const HANDLES: &'static [&'static str] = WEBHOOK_EVENT_TYPES;
+
     fn handle<'a>(
         &'a self,
         conn: &'a mut AsyncPgConnection,
@@ -37,8 +39,9 @@ impl EventHandler for WebhookEvents {
                     envelope.id
                 )));
             }
-            // The envelope as received is what integrators get: the same CloudEvent, same id.
-            let payload = envelope.to_bytes();
+            // The envelope as received is what integrators get: the same CloudEvent, same id,
+            // less what is meant for the customer alone.
+            let payload = for_receivers(envelope).to_bytes();
             let queued = store::fan_out(
                 conn,
                 &Fanout {
@@ -57,5 +60,51 @@ impl EventHandler for WebhookEvents {
     fn after_commit(&self) {
         // `notify_one` stores a permit when the worker is busy, so the wake-up is never lost.
         self.wake.notify_one();
+    }
+}
+
+/// The envelope as webhook receivers get it: without `data.order_link` (`order.confirmed` of a
+/// guest order), which carries the order's access token. A receiver is a third party; the link
+/// would let it (and whoever reads its logs) open and cancel the guest's order. Dropped before
+/// the payload is stored, so the token is not kept here either.
+fn for_receivers(envelope: &contracts::Envelope) -> std::borrow::Cow<'_, contracts::Envelope> {
+    const CUSTOMER_ONLY: &[&str] = &["order_link"];
+    let Some(data) = envelope.data.as_object() else { return std::borrow::Cow::Borrowed(envelope) };
+    if !CUSTOMER_ONLY.iter().any(|field| data.contains_key(*field)) {
+        return std::borrow::Cow::Borrowed(envelope);
+    }
+    let mut trimmed = envelope.clone();
+    if let Some(data) = trimmed.data.as_object_mut() {
+        for field in CUSTOMER_ONLY {
+            data.remove(*field);
+        }
+    }
+    std::borrow::Cow::Owned(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_order_link_never_reaches_a_receiver() {
+        let mut envelope = contracts::Envelope {
+            specversion: contracts::envelope::SPEC_VERSION.into(),
+            id: uuid::Uuid::now_v7(),
+            source: "order-api".into(),
+            event_type: "order.confirmed".into(),
+            time: chrono::Utc::now(),
+            subject: None,
+            datacontenttype: contracts::envelope::CONTENT_TYPE.into(),
+            dataschema: contracts::envelope::schema_uri("order.confirmed", 1),
+            traceparent: None,
+            data: serde_json::json!({"order_id": uuid::Uuid::nil()}),
+        };
+        envelope.data["order_link"] = serde_json::json!("https://shop/api/v1/orders/x?access_token=secret");
+        let sent = String::from_utf8(for_receivers(&envelope).to_bytes()).unwrap_or_default();
+        assert!(!sent.contains("order_link") && !sent.contains("secret"), "{sent}");
+        assert!(sent.contains(&envelope.id.to_string()), "the same event id");
+        envelope.data.as_object_mut().map(|data| data.remove("order_link"));
+        assert!(matches!(for_receivers(&envelope), std::borrow::Cow::Borrowed(_)), "untouched otherwise");
     }
 }

@@ -7,6 +7,7 @@ pub mod guard;
 pub mod handlers;
 pub mod http;
 pub mod redact;
+pub mod retention;
 pub mod secrets;
 pub mod sender;
 pub mod settings;

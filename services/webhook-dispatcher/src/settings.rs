@@ -1,7 +1,8 @@
 use crate::guard::Guard;
 use crate::secrets::{Key, Keyring, local_key};
 use messaging::CommonSettings;
-use platform::settings::{Secret, SettingsError, parse_millis_list};
+use platform::retry::RetrySchedule;
+use platform::settings::{Secret, SettingsError};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -9,8 +10,9 @@ use std::time::Duration;
 pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
-    /// Comma-separated milliseconds to wait after each failed attempt (the first attempt is
-    /// immediate); once they are used up the delivery is marked failed.
+    /// Comma-separated milliseconds to wait between attempts (the first attempt is immediate;
+    /// n delays make n + 1 attempts); once they are used up the delivery is marked failed.
+    /// Jitter only lengthens a wait, so the default's nominal 27.6 h is a floor above 24 h.
     #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub webhook_retry_delays_ms: String,
     /// Per-request timeout for one POST to an endpoint.
@@ -25,6 +27,9 @@ pub struct Settings {
     pub webhook_endpoint_concurrency: usize,
     /// An endpoint whose attempts have all failed for this long is disabled.
     pub webhook_disable_after_ms: u64,
+    /// Days each delivery attempt stays in the log (`GET .../deliveries` shows them); older
+    /// ones are deleted by `retention`.
+    pub webhook_attempt_retention_days: u32,
     /// Base64 of 32 random bytes: the AES-256-GCM key that seals endpoint signing secrets at
     /// rest. Required in production (see `webhook_secret_key_file`).
     #[serde(default)]
@@ -52,12 +57,14 @@ impl Settings {
         defaults.push(("webhook_https_only", "false".to_owned()));
         defaults.push(("webhook_endpoint_concurrency", "4".to_owned()));
         defaults.push(("webhook_disable_after_ms", (5 * 24 * 3600 * 1000_u64).to_string()));
+        defaults.push(("webhook_attempt_retention_days", "30".to_owned()));
         defaults.push(("webhook_secret_key_file", "var/webhook-secret.key".to_owned()));
         messaging::runtime::load_settings(&defaults)
     }
 
-    pub fn retry_delays(&self) -> Result<Vec<Duration>, SettingsError> {
-        parse_millis_list("webhook_retry_delays_ms", &self.webhook_retry_delays_ms)
+    /// The waits between delivery attempts (n delays, n + 1 attempts).
+    pub fn retry_delays(&self) -> Result<RetrySchedule, SettingsError> {
+        RetrySchedule::parse("webhook_retry_delays_ms", &self.webhook_retry_delays_ms)
     }
 
     pub fn timeout(&self) -> Result<Duration, SettingsError> {
@@ -86,6 +93,21 @@ impl Settings {
                 reason: "must be above zero".into(),
             }),
             n => Ok(n),
+        }
+    }
+
+    pub fn attempt_retention_days(&self) -> Result<u32, SettingsError> {
+        match self.webhook_attempt_retention_days {
+            0 => Err(SettingsError::Invalid {
+                key: "webhook_attempt_retention_days",
+                reason: "must be at least 1 (the days each delivery attempt is kept in the log)".into(),
+            }),
+            // Beyond any sensible log, and keeps the interval arithmetic in PostgreSQL in range.
+            days if days > 36_500 => Err(SettingsError::Invalid {
+                key: "webhook_attempt_retention_days",
+                reason: "must be at most 36500 (100 years)".into(),
+            }),
+            days => Ok(days),
         }
     }
 
@@ -144,6 +166,7 @@ impl Settings {
         self.timeout()?;
         self.guard()?;
         self.endpoint_concurrency()?;
+        self.attempt_retention_days()?;
         self.configured_key()?;
         self.old_keys()?;
         Ok(())
@@ -160,6 +183,21 @@ mod tests {
         let Ok(settings) = loaded else { return };
         assert_eq!(settings.validate().map_err(|e| e.to_string()), Ok(()));
         assert_eq!(settings.guard().map_err(|e| e.to_string()), super::Guard::new("127.0.0.0/8,::1", false));
+    }
+
+    /// The default schedule retries for at least 24 h whatever the jitter (which only
+    /// lengthens waits): 8 attempts over a nominal 27.6 h.
+    #[test]
+    fn notifier_fixes_the_default_webhook_schedule_spans_at_least_24_hours_under_jitter() {
+        let Ok(settings) = super::Settings::load() else { panic!("defaults load") };
+        let Ok(schedule) = settings.retry_delays() else { panic!("the default schedule parses") };
+        assert_eq!(schedule.attempts(), 8);
+        let day = std::time::Duration::from_secs(24 * 3600);
+        assert!(schedule.total() >= day, "{:?}", schedule.total());
+        for _ in 0..100 {
+            let run: std::time::Duration = (1..=7).filter_map(|k| schedule.jittered_delay_after(k)).sum();
+            assert!(run >= day, "{run:?}");
+        }
     }
 
     /// Production turns the local key file off (`WEBHOOK_SECRET_KEY_FILE=""`): then start-up

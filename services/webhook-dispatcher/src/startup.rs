@@ -29,6 +29,11 @@ pub async fn build(
     runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
     let worker = Worker::new(runtime.pool.clone(), &settings, keyring.clone(), wake.clone(), cancel)?;
     runtime.spawn(worker.run());
+    runtime.spawn(crate::retention::run(
+        runtime.pool.clone(),
+        settings.webhook_attempt_retention_days,
+        runtime.cancel.clone(),
+    ));
     let state =
         web::Data::new(AppState { pool: runtime.http_pool.clone(), guard: settings.guard()?, wake, keyring });
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, state.clone()))

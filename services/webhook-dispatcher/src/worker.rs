@@ -56,7 +56,7 @@ struct Shared {
     sender: Sender,
     /// Opens the endpoints' sealed signing secrets, just before each attempt.
     keyring: Arc<Keyring>,
-    delays: Vec<Duration>,
+    delays: platform::retry::RetrySchedule,
     lease: Duration,
     disable_after: Duration,
 }

@@ -2,6 +2,13 @@
 //! holder of the private key; every service verifies them with the public keys only, and checks
 //! the issuer and the audience, so an internal route is reachable only with valid credentials
 //! even when called around the gateway, and taking a service does not let anyone mint tokens.
+//!
+//! Two audiences: customers' tokens (`JWT_AUDIENCE`, an hour) are accepted by the gateway alone,
+//! which checks their revocation; for each request it forwards, it signs a token for the
+//! internal audience (`<JWT_AUDIENCE>-internal`, 60 s) that only the services behind it accept.
+//! So a revoked session ends everywhere within a minute without the services knowing about
+//! revocation, a customer's token is worth nothing on a service's port, and an internal token
+//! seen inside is refused by the gateway.
 //! Key rotation: the verifying set holds several keys (chosen by the token's `kid`), so during a
 //! rollover tokens signed by the old key and by the new one both verify (docs/operations.md).
 
@@ -56,6 +63,24 @@ pub struct Claims {
     /// (checked by the gateway, see [`Revocations`]).
     #[serde(default)]
     pub sv: i64,
+    /// Internal tokens only: the guest order whose access token the gateway checked; such a
+    /// token names no account (`sub` is nil) and opens that order's data alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest_order: Option<Uuid>,
+}
+
+/// How long an internal token lives: one forwarded request, with room for a slow upstream.
+/// A revoked session can use the internal tokens already minted for at most this long.
+pub const INTERNAL_TTL_SECONDS: i64 = 60;
+
+/// Which of the two audiences a [`TokenKeys`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Tokens issued to users at login (`JWT_AUDIENCE`): the gateway.
+    User,
+    /// Tokens the gateway signs for one forwarded request (`<JWT_AUDIENCE>-internal`): every
+    /// service behind the gateway.
+    Internal,
 }
 
 /// Who issues tokens and for whom: checked on every token, so a token minted for another
@@ -65,6 +90,13 @@ pub struct TokenPolicy {
     pub issuer: String,
     pub audience: String,
     pub ttl_seconds: i64,
+}
+
+impl TokenPolicy {
+    /// The audience of the tokens the gateway signs for the services behind it.
+    pub fn internal_audience(&self) -> String {
+        format!("{}-internal", self.audience)
+    }
 }
 
 /// The account a token is issued to.
@@ -93,11 +125,16 @@ pub struct TokenKeys {
     verifying: Arc<Vec<VerifyingKey>>,
     policy: Arc<TokenPolicy>,
     revocations: Revocations,
+    accepts: Audience,
     pub ttl_seconds: i64,
+    /// The lifetime of internal tokens ([`INTERNAL_TTL_SECONDS`] unless shortened, e.g. by
+    /// `JWT_INTERNAL_TTL_SECONDS` on the gateway).
+    pub internal_ttl_seconds: i64,
 }
 
 impl TokenKeys {
-    /// A service that only verifies (every service but the gateway).
+    /// A service that only verifies (every service but the gateway): it accepts the internal
+    /// audience only, never a user's own token.
     pub fn verifier(public_keys: Vec<VerifyingKey>, policy: TokenPolicy) -> Result<Self, KeyError> {
         if public_keys.is_empty() {
             return Err(KeyError::NoPublicKey);
@@ -105,14 +142,17 @@ impl TokenKeys {
         Ok(Self {
             signing: None,
             verifying: Arc::new(public_keys),
+            accepts: Audience::Internal,
             ttl_seconds: policy.ttl_seconds,
+            internal_ttl_seconds: INTERNAL_TTL_SECONDS,
             policy: Arc::new(policy),
             revocations: Revocations::default(),
         })
     }
 
     /// The gateway: signs with `signing`, verifies with its public half plus `also_accepted`
-    /// (the previous key during a rollover, or the next one before it signs).
+    /// (the previous key during a rollover, or the next one before it signs). It accepts users'
+    /// tokens only: an internal token is refused at the gateway.
     pub fn issuer(
         signing: SigningKey,
         also_accepted: Vec<VerifyingKey>,
@@ -128,7 +168,9 @@ impl TokenKeys {
         Ok(Self {
             signing: Some(Arc::new(signing)),
             verifying: Arc::new(verifying),
+            accepts: Audience::User,
             ttl_seconds: policy.ttl_seconds,
+            internal_ttl_seconds: INTERNAL_TTL_SECONDS,
             policy: Arc::new(policy),
             revocations: Revocations::default(),
         })
@@ -136,6 +178,11 @@ impl TokenKeys {
 
     pub fn policy(&self) -> &TokenPolicy {
         &self.policy
+    }
+
+    /// The audience this process accepts.
+    pub fn accepts(&self) -> Audience {
+        self.accepts
     }
 
     /// The revocations this process checks (filled by the gateway; empty elsewhere).
@@ -153,10 +200,10 @@ impl TokenKeys {
         self.signing.as_deref().map(SigningKey::kid)
     }
 
+    /// A user's token (login), for the user audience.
     pub fn issue(&self, subject: &Subject<'_>) -> Result<String, KeyError> {
-        let signing = self.signing.as_deref().ok_or(KeyError::CannotSign)?;
         let now = chrono::Utc::now().timestamp();
-        let claims = Claims {
+        self.sign(&Claims {
             sub: subject.id,
             email: subject.email.to_owned(),
             name: subject.name.to_owned(),
@@ -166,10 +213,47 @@ impl TokenKeys {
             iat: now,
             exp: now + self.ttl_seconds,
             sv: subject.session_version,
-        };
+            guest_order: None,
+        })
+    }
+
+    /// The token the gateway sends with a request it forwards for `caller` (whose token it
+    /// verified, revocation included): the same subject, role and claims, for the internal
+    /// audience, living [`Self::internal_ttl_seconds`].
+    pub fn issue_internal(&self, caller: &Claims) -> Result<String, KeyError> {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(&Claims {
+            aud: self.policy.internal_audience(),
+            iss: self.policy.issuer.clone(),
+            iat: now,
+            exp: now + self.internal_ttl_seconds,
+            ..caller.clone()
+        })
+    }
+
+    /// The internal token for a guest who presented `order`'s access token at the gateway: no
+    /// account (`sub` nil, customer role), and `guest_order` naming the one order it opens.
+    pub fn issue_guest_internal(&self, order: Uuid) -> Result<String, KeyError> {
+        let now = chrono::Utc::now().timestamp();
+        self.sign(&Claims {
+            sub: Uuid::nil(),
+            email: String::new(),
+            name: "guest".to_owned(),
+            role: Role::Customer,
+            iss: self.policy.issuer.clone(),
+            aud: self.policy.internal_audience(),
+            iat: now,
+            exp: now + self.internal_ttl_seconds,
+            sv: 0,
+            guest_order: Some(order),
+        })
+    }
+
+    fn sign(&self, claims: &Claims) -> Result<String, KeyError> {
+        let signing = self.signing.as_deref().ok_or(KeyError::CannotSign)?;
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(signing.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &signing.encoding)
+        jsonwebtoken::encode(&header, claims, &signing.encoding)
             .map_err(|error| KeyError::SigningKey(error.to_string()))
     }
 
@@ -184,7 +268,11 @@ impl TokenKeys {
             .ok_or(TokenError::UnknownKey)?;
         let mut validation = Validation::new(Algorithm::EdDSA);
         validation.set_issuer(&[&self.policy.issuer]);
-        validation.set_audience(&[&self.policy.audience]);
+        let audience = match self.accepts {
+            Audience::User => self.policy.audience.clone(),
+            Audience::Internal => self.policy.internal_audience(),
+        };
+        validation.set_audience(&[&audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
         let claims = jsonwebtoken::decode::<Claims>(token, &key.decoding, &validation)?.claims;

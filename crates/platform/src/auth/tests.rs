@@ -24,6 +24,12 @@ fn subject(role: Role) -> Subject<'static> {
     Subject { id: Uuid::nil(), email: "a@b.co", name: "A", role, session_version: 0 }
 }
 
+/// What the gateway forwards for `subject`: its user token verified, then re-signed internally.
+fn internal(gateway: &TokenKeys, role: Role) -> String {
+    let claims = gateway.verify(&gateway.issue(&subject(role)).unwrap()).unwrap();
+    gateway.issue_internal(&claims).unwrap()
+}
+
 fn b64(value: &serde_json::Value) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
@@ -33,9 +39,12 @@ fn b64(value: &serde_json::Value) -> String {
 fn issued_tokens_verify_at_a_service_holding_only_the_public_key() {
     let gateway = gateway(signing(), vec![]);
     let service = verifier_of(&gateway);
-    let token = gateway.issue(&subject(Role::Admin)).unwrap();
+    let token = internal(&gateway, Role::Admin);
     let claims = service.verify(&token).map_err(|e| e.to_string());
-    assert_eq!(claims.map(|c| (c.role, c.email, c.aud)), Ok((Role::Admin, "a@b.co".into(), "orders".into())));
+    assert_eq!(
+        claims.map(|c| (c.role, c.email, c.aud)),
+        Ok((Role::Admin, "a@b.co".into(), "orders-internal".into()))
+    );
     assert!(
         matches!(service.issue(&subject(Role::Admin)), Err(KeyError::CannotSign)),
         "a verifier cannot mint"
@@ -100,8 +109,11 @@ fn during_a_rollover_old_and_new_keys_verify_and_the_new_one_signs() {
     let new_token = during.issue(&subject(Role::Customer)).unwrap();
     assert_eq!(during.signing_kid(), Some(new.kid()));
     for token in [&old_token, &new_token] {
-        assert!(service.verify(token).is_ok(), "service refused a rollover token");
         assert!(during.verify(token).is_ok(), "gateway refused a rollover token");
+    }
+    let old_internal = before.issue_internal(&before.verify(&old_token).unwrap()).unwrap();
+    for token in [&old_internal, &internal(&during, Role::Customer)] {
+        assert!(service.verify(token).is_ok(), "service refused a rollover token");
     }
     assert_eq!(during.jwks().keys.len(), 2, "both keys are published");
     // Step 3: the old key is dropped once its tokens expired.
@@ -155,8 +167,7 @@ fn settings_give_the_private_key_to_the_gateway_only() {
     };
     let inventory = local("inventory", false, None).unwrap();
     let gateway = local("order-api", true, None).unwrap();
-    let token = gateway.issue(&subject(Role::Admin)).unwrap();
-    assert!(inventory.verify(&token).is_ok(), "services share the local key pair");
+    assert!(inventory.verify(&internal(&gateway, Role::Admin)).is_ok(), "services share the local key pair");
     let pem = generate_signing_key_pem();
     let refused = local("inventory", false, Some(&pem)).map(|_| ()).map_err(|e| e.to_string());
     assert_eq!(
@@ -182,5 +193,62 @@ fn a_key_pair_from_compose_env_sh_loads_with_matching_kid() {
     assert_eq!(key.kid(), public[0].kid());
     let gateway = gateway(key, vec![]);
     let service = TokenKeys::verifier(public, policy()).unwrap();
-    assert!(service.verify(&gateway.issue(&subject(Role::Customer)).unwrap()).is_ok());
+    assert!(service.verify(&internal(&gateway, Role::Customer)).is_ok());
+}
+
+#[test]
+fn users_tokens_are_for_the_gateway_and_internal_tokens_for_the_services_only() {
+    let gateway = gateway(signing(), vec![]);
+    let service = verifier_of(&gateway);
+    assert_eq!((gateway.accepts(), service.accepts()), (Audience::User, Audience::Internal));
+    let user = gateway.issue(&subject(Role::Admin)).unwrap();
+    // A user's own token, sent straight to a service's port: refused for its audience.
+    let refused = service.verify(&user).map_err(|e| e.to_string());
+    assert!(refused.as_ref().is_err_and(|e| e.contains("InvalidAudience")), "{refused:?}");
+    // What the gateway forwards: the same subject, role and session, for the internal audience.
+    let claims = gateway.verify(&user).unwrap();
+    let inside = service.verify(&gateway.issue_internal(&claims).unwrap()).unwrap();
+    assert_eq!(
+        (inside.sub, inside.role, inside.email.as_str(), inside.sv, inside.aud.as_str()),
+        (claims.sub, Role::Admin, "a@b.co", claims.sv, "orders-internal")
+    );
+    assert!(inside.exp - inside.iat <= INTERNAL_TTL_SECONDS, "an internal token lives a minute at most");
+    assert_eq!(inside.guest_order, None);
+    // An internal token captured inside is refused by the gateway.
+    let captured = gateway.issue_internal(&claims).unwrap();
+    assert!(gateway.verify(&captured).is_err(), "the gateway took an internal token");
+    // Another deployment's services (same key, audience `staging`) refuse it too.
+    let json = serde_json::to_string(&gateway.jwks()).unwrap();
+    let staging = TokenPolicy { audience: "staging".into(), ..policy() };
+    let staging_service = TokenKeys::verifier(parse_public_keys(&json).unwrap(), staging).unwrap();
+    assert!(staging_service.verify(&captured).is_err());
+}
+
+#[test]
+fn a_revoked_session_gets_no_new_internal_token_and_old_ones_expire() {
+    let gateway = gateway(signing(), vec![]);
+    let service = verifier_of(&gateway);
+    let user = gateway.issue(&subject(Role::Customer)).unwrap();
+    let claims = gateway.verify(&user).unwrap();
+    let minted = gateway.issue_internal(&claims).unwrap();
+    gateway.revocations().revoke(Uuid::nil(), 1);
+    // The gateway refuses the revoked token, so it signs nothing more for it ...
+    assert!(matches!(gateway.verify(&user), Err(TokenError::Revoked)));
+    // ... and what it signed before lives its short life out (past the 5 s leeway here).
+    assert!(service.verify(&minted).is_ok());
+    let short = TokenKeys { internal_ttl_seconds: -10, ..gateway.clone() };
+    assert!(service.verify(&short.issue_internal(&claims).unwrap()).is_err(), "expired");
+}
+
+#[test]
+fn a_guest_internal_token_names_its_order_and_no_account() {
+    let gateway = gateway(signing(), vec![]);
+    let service = verifier_of(&gateway);
+    let order = Uuid::from_u128(7);
+    let claims = service.verify(&gateway.issue_guest_internal(order).unwrap()).unwrap();
+    assert_eq!((claims.sub, claims.role, claims.guest_order), (Uuid::nil(), Role::Customer, Some(order)));
+    assert!(gateway.verify(&gateway.issue_guest_internal(order).unwrap()).is_err(), "not at the gateway");
+    // A user token never carries the claim (and would not reach a service anyway).
+    let user = gateway.verify(&gateway.issue(&subject(Role::Customer)).unwrap()).unwrap();
+    assert_eq!(user.guest_order, None);
 }

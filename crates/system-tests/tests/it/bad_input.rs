@@ -144,5 +144,5 @@ async fn every_kind_of_bad_order_is_a_4xx_problem_and_changes_nothing() {
     assert_eq!(system.count("SELECT count(*) AS n FROM inventory.products").await, 1, "no product was added");
     let (status, list) = system.admin_get("/api/v1/orders").await;
     assert_eq!((status, list["items"].as_array().map(Vec::len)), (200, Some(0)));
-    system.stop().await;
+    system.finish().await;
 }

@@ -5,10 +5,10 @@ use crate::support::System;
 use std::process::Command;
 
 /// Stops the RabbitMQ application and starts it again when dropped, even if the test fails.
-struct BrokerStopped;
+pub(crate) struct BrokerStopped;
 
 impl BrokerStopped {
-    fn stop() -> Self {
+    pub(crate) fn stop() -> Self {
         let status = Command::new("rabbitmqctl").arg("stop_app").status().expect("rabbitmqctl runs");
         assert!(status.success(), "rabbitmqctl stop_app failed");
         Self
@@ -28,10 +28,10 @@ async fn broker_outage_orders_are_accepted_and_complete_after_recovery() {
     let lamp = system.product("LAMP", "25.00", 10).await;
     let outage = BrokerStopped::stop();
     testkit::eventually(
-        "readiness to report the broker down",
+        "/health/broker to report the broker down",
         std::time::Duration::from_secs(20),
         || async {
-            let response = system.http.get(system.url("/health/ready")).send().await.ok()?;
+            let response = system.http.get(system.url("/health/broker")).send().await.ok()?;
             (response.status().as_u16() == 503).then_some(())
         },
     )
@@ -49,5 +49,5 @@ async fn broker_outage_orders_are_accepted_and_complete_after_recovery() {
         assert_eq!(done["status"], "confirmed", "{done}");
     }
     assert_eq!(system.product_view(lamp).await["available"].as_i64(), Some(5));
-    system.stop().await;
+    system.finish().await;
 }

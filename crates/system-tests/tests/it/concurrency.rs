@@ -39,7 +39,7 @@ async fn two_hundred_buyers_for_one_hundred_units(inventory_instances: usize) {
         system.count("SELECT count(*) AS n FROM inventory.reservations WHERE status = 'committed'").await,
         100
     );
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -57,7 +57,7 @@ async fn redelivered_events_and_consumers_dying_before_ack_cause_each_effect_onc
     {
         assert_eq!(hook.0.load(std::sync::atomic::Ordering::SeqCst), 0, "each crash hook fired");
     }
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -86,5 +86,11 @@ async fn poison_messages_are_dead_lettered_without_blocking_the_queue() {
     })
     .await;
     assert_eq!(system.queue_depth("inventory.inbox").await, 0);
-    system.stop().await;
+    // Each poison message is dead-lettered by both consumers of `order.created`.
+    system
+        .finish_with(|e| {
+            e.expect_dead_letters("inventory.inbox.dlq", 3)
+                .expect_dead_letters("webhook-dispatcher.inbox.dlq", 3)
+        })
+        .await;
 }

@@ -40,7 +40,7 @@ const PROCESS_VARIABLES: [&str; 4] =
 
 /// Metric names the services export (`/metrics`), RabbitMQ's plugin exports, and Prometheus'
 /// own `up`. Histograms also have `_bucket`, `_sum` and `_count` series.
-const METRICS: [&str; 15] = [
+const METRICS: [&str; 16] = [
     "http_requests_total",
     "http_request_duration_seconds",
     "messages_consumed_total",
@@ -54,6 +54,7 @@ const METRICS: [&str; 15] = [
     "orders_stuck",
     "payments_total",
     "amqp_connected",
+    "broker_connected",
     "rabbitmq_queue_messages_ready",
     "up",
 ];

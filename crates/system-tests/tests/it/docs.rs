@@ -52,7 +52,7 @@ async fn the_served_openapi_document_is_the_committed_one_and_describes_real_ans
     check_against(&served, "Page", &page);
     let (_, problem) = system.post("/api/v1/orders", &json!({"items": []})).await;
     check_against(&served, "ProblemDoc", &problem);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -61,7 +61,7 @@ async fn the_docs_page_renders_offline_in_headless_chromium() {
     let browser = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|b| std::process::Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
-        .expect("chromium is installed (scripts/setup-deps.sh installs it)");
+        .expect("chromium is installed (scripts/setup-test-deps.sh installs it)");
     let profile = std::env::temp_dir().join(format!("chromium-{}", system.db.name));
     let output = tokio::process::Command::new(browser)
         .args([
@@ -88,5 +88,5 @@ async fn the_docs_page_renders_offline_in_headless_chromium() {
     }
     assert!(dom.contains("Orders API"), "the document's title is shown");
     let _ = std::fs::remove_dir_all(profile);
-    system.stop().await;
+    system.finish().await;
 }

@@ -50,7 +50,7 @@ async fn every_admin_route_needs_an_admin() {
         let (status, _) = system.send_as(&customer, method.clone(), &path, body.as_ref()).await;
         assert_eq!(status, 403, "{method} {path} as a customer");
     }
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -154,7 +154,8 @@ async fn dead_letters_are_listed_with_their_reason_replayed_once_fixed_and_purge
         .await;
     assert_eq!((status, purged["purged"].as_u64()), (200, Some(1)), "{purged}");
     assert_eq!(system.queue_depth("inventory.inbox.dlq").await, 0);
-    system.stop().await;
+    // The webhook dispatcher consumes `order.created` too, and dead-lettered the poison as well.
+    system.finish_with(|e| e.expect_dead_letters("webhook-dispatcher.inbox.dlq", 1)).await;
 }
 
 fn ops_binary() -> std::path::PathBuf {
@@ -254,7 +255,9 @@ async fn a_stuck_order_is_listed_redriven_and_failed_through_the_route_and_the_c
     let (ok, _, stderr) =
         ops(&system, &["dlq", "purge", "--queue", "payment.inbox.dlq", "--yes", "payment"]).await;
     assert!(!ok && stderr.contains("not confirmed"), "{stderr}");
-    system.stop().await;
+    system
+        .finish_with(|e| e.allow_queued_messages("inventory.inbox", "no inventory runs in this test"))
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -291,5 +294,5 @@ async fn looking_at_a_dead_letter_queue_keeps_its_order_and_replaying_one_leaves
     // Still unreadable, so it comes back behind the others.
     depth_becomes(&system, "payment.inbox.dlq", 3).await;
     assert_eq!(listed().await, [ids[0].clone(), ids[2].clone(), ids[1].clone()]);
-    system.stop().await;
+    system.finish_with(|e| e.expect_dead_letters("payment.inbox.dlq", 3)).await;
 }

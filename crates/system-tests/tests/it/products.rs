@@ -1,7 +1,7 @@
 //! Product administration through the gateway: update, stock adjustments, soft delete, and who
 //! may do them (checked at the gateway and again by inventory).
 
-use crate::support::{SAGA_TIMEOUT, System, test_token_keys};
+use crate::support::{SAGA_TIMEOUT, System, as_gateway, test_token_keys};
 use contracts::events::{Customer, FailureReason, OrderCreated, OrderFailed, OrderLine, ReservedLine};
 use contracts::{Amount, Envelope, Event};
 use reqwest::Method;
@@ -146,7 +146,7 @@ async fn an_updated_price_applies_to_new_orders_while_existing_ones_keep_theirs(
         (first["total_amount"].as_str(), first["items"][0]["price_at_purchase"].as_str()),
         (Some("20.00"), Some("10.00"))
     );
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -170,7 +170,7 @@ async fn restocking_raises_stock_and_available_and_records_who_and_why() {
          AND ((delta = 7 AND reason = 'restock' AND note = 'pallet 42') OR (delta = -2 AND reason = 'damaged' AND note IS NULL))"
     );
     assert_eq!(system.count(&recorded).await, 2);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -193,7 +193,8 @@ async fn removing_stock_below_what_is_reserved_is_a_conflict_and_changes_nothing
     let (status, emptied) =
         system.admin_post(&adjustments(product), &json!({"delta": -4, "reason": "correction"})).await;
     assert_eq!((status, emptied["stock"].as_i64(), emptied["available"].as_i64()), (200, Some(6), Some(0)));
-    system.stop().await;
+    // The hand-made order's stock.reserved reaches a gateway that never had the order.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -249,7 +250,8 @@ async fn a_deleted_product_is_hidden_unorderable_and_keeps_its_sku_while_old_res
     let (status, _) =
         system.admin_post(&adjustments(product), &json!({"delta": 1, "reason": "restock"})).await;
     assert_eq!(status, 404);
-    system.stop().await;
+    // The hand-made orders' stock.reserved and stock.rejected reach a gateway that never had them.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -311,7 +313,7 @@ async fn bad_product_changes_are_4xx_problems_and_change_nothing() {
         system.count("SELECT count(*) AS n FROM inventory.products WHERE deleted_at IS NOT NULL").await,
         0
     );
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -351,6 +353,12 @@ async fn product_writes_need_an_admin_at_the_gateway_and_again_at_inventory() {
         );
         assert_eq!(
             via(&system.inventory, path, Some(&carol)).await.0,
+            401,
+            "{method} {path} at inventory with a customer's own token"
+        );
+        let carol_inside = as_gateway(&carol);
+        assert_eq!(
+            via(&system.inventory, path, Some(&carol_inside)).await.0,
             403,
             "{method} {path} at inventory as a customer"
         );
@@ -365,5 +373,5 @@ async fn product_writes_need_an_admin_at_the_gateway_and_again_at_inventory() {
     let (status, _, direct) =
         call(&system, &system.inventory, None, Method::GET, &format!("/products/{product}"), None).await;
     assert_eq!((status, direct["sku"].as_str()), (200, Some("KEY")), "reads stay public");
-    system.stop().await;
+    system.finish().await;
 }

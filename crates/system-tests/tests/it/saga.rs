@@ -93,7 +93,7 @@ async fn an_order_is_confirmed_invoiced_and_announced_by_webhook() {
     ));
 
     check_published_events_against_schemas(&system).await;
-    system.stop().await;
+    system.finish().await;
 }
 
 async fn check_published_events_against_schemas(system: &System) {
@@ -155,7 +155,7 @@ async fn an_order_beyond_stock_fails_and_reserves_nothing() {
             system.smtp.received().len() == 1
         })
         .await;
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -177,5 +177,5 @@ async fn a_declined_payment_fails_the_order_and_gives_the_stock_back() {
     .await;
     assert_eq!(system.product_view(phone).await["stock"].as_i64(), Some(5));
     assert_eq!(system.text("SELECT status AS t FROM inventory.reservations").await, ["released"],);
-    system.stop().await;
+    system.finish().await;
 }

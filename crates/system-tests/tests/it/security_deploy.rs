@@ -558,6 +558,13 @@ fn security_deploy_network_policies_let_each_service_be_reached_only_by_what_nee
                     "{}",
                     at(&format!("{service}'s metrics are not public"))
                 );
+                // The gateway's API port has no /metrics: Prometheus gets the metrics port only.
+                assert_eq!((public, scrape), (true, 9464), "{}", at(&format!("{service}'s metrics port")));
+                assert!(
+                    !allowed(&policies, &prometheus, &target, *port),
+                    "{}",
+                    at(&format!("prometheus -> {service}'s API port"))
+                );
             }
             assert!(!allowed(&policies, &prometheus, &target, 22), "{}", at("only the service port"));
             if !public {

@@ -107,7 +107,7 @@ async fn security_guests_a_guest_order_opens_only_with_its_token_and_ids_reveal_
     assert_eq!(system.send_as(&bob, Method::POST, &format!("{path}/cancel"), Some(&json!({}))).await.0, 404);
     let (status, cancelled) = system.post(&format!("{path}/cancel?access_token={token}"), &json!({})).await;
     assert_eq!((status, cancelled["status"].as_str()), (200, Some("cancelled")), "{cancelled}");
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -171,7 +171,7 @@ async fn security_guests_the_invoice_link_opens_the_guest_order_and_a_guest_phon
     };
     assert_eq!(channels(own_id).await, ["email", "sms"]);
     assert_eq!(channels(id).await, ["email"], "no SMS to a guest's unverified number");
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -194,7 +194,7 @@ async fn security_guests_an_account_order_cannot_send_mail_to_someone_else() {
             .await,
         0
     );
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -235,7 +235,7 @@ async fn security_guests_unpaid_orders_per_client_are_limited() {
     let cancel = format!("/api/v1/orders/{first}/cancel");
     assert_eq!(system.send_as(&ada, Method::POST, &cancel, Some(&json!({}))).await.0, 200);
     assert_eq!(system.send_as(&ada, Method::POST, "/api/v1/orders", Some(&body)).await.0, 201);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -296,7 +296,7 @@ async fn security_guests_idempotency_keys_are_per_client_and_secrets_are_not_sto
         "SELECT count(*) AS n FROM order_api.idempotency_keys WHERE position(convert_to('{secret}', 'UTF8') in response_body) > 0"
     );
     assert_eq!(system.count(&leaked).await, 0);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -364,7 +364,58 @@ async fn security_guests_a_key_whose_request_died_in_flight_is_taken_over_and_ex
         system.count("SELECT count(*) AS n FROM order_api.idempotency_keys WHERE key = 'died'").await,
         1
     );
-    system.stop().await;
+    system.finish().await;
+}
+
+/// The gateway dies after the order committed but before the answer was stored (chaos found
+/// this with kill -9): the retry that takes the key over gets that order, not a second one.
+#[tokio::test(flavor = "multi_thread")]
+async fn security_guests_a_key_whose_order_committed_before_the_crash_returns_that_order() {
+    fn quick(settings: &mut order_api::settings::Settings) {
+        settings.idempotency_in_flight_timeout_ms = 1500;
+    }
+    let system = System::start_with(Options { gateway: quick, ..Options::default() }).await;
+    let product = system.product("GUEST-CRASHED", "5.00", 100).await;
+    let body = serde_json::to_vec(&guest_order(product, "pm_card_ok")).unwrap();
+    let post = || {
+        system
+            .http
+            .post(system.url("/api/v1/orders"))
+            .header("idempotency-key", "crashed")
+            .header("content-type", "application/json")
+            .body(body.clone())
+            .send()
+    };
+    let first = post().await.unwrap();
+    assert_eq!(first.status().as_u16(), 201);
+    let first: Value = first.json().await.unwrap();
+    // What a kill -9 between the order's commit and `finish` leaves: the key without an answer.
+    system
+        .execute(
+            "UPDATE order_api.idempotency_keys SET response_status = NULL, response_body = NULL, \
+             response_type = NULL, response_location = NULL WHERE key = 'crashed'",
+        )
+        .await;
+    let taken = eventually("the dead request's key to be taken over", Duration::from_secs(20), || async {
+        let response = post().await.ok()?;
+        (response.status().as_u16() == 201).then_some(response)
+    })
+    .await;
+    let retried: Value = taken.json().await.unwrap();
+    assert_eq!(retried["id"], first["id"], "the retry names the order the first request placed");
+    assert_eq!(system.count("SELECT count(*) AS n FROM order_api.orders").await, 1, "one order, not two");
+    // The first answer's token was lost with it; the retry's fresh one opens the order.
+    let token = retried["access_token"].as_str().expect("a fresh access token for the guest");
+    let id = retried["id"].as_str().unwrap();
+    let read = system
+        .http
+        .get(system.url(&format!("/api/v1/orders/{id}?access_token={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status().as_u16(), 200);
+    system.order_until(id, "the order to confirm", |o| o["status"] == "confirmed").await;
+    system.finish().await;
 }
 
 async fn login(
@@ -438,7 +489,7 @@ async fn security_guests_login_backs_off_per_account_in_the_shared_database() {
     .await;
     let left = "SELECT count(*) AS n FROM order_api.login_attempts WHERE subject = 'account:ada@example.com'";
     assert_eq!(system.count(left).await, 0);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -465,7 +516,7 @@ async fn security_guests_a_forged_forwarded_for_does_not_escape_the_per_client_l
     })
     .await;
     assert_eq!(refused["code"], "login_backoff");
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -480,7 +531,7 @@ async fn security_guests_forwarded_for_from_a_trusted_proxy_names_the_client() {
     // and that one counts); another client behind the same proxy is somebody else.
     assert_eq!(login(&system, Some("198.51.100.2, 198.51.100.1"), "more@example.com", "wrong").await.0, 429);
     assert_eq!(login(&system, Some("198.51.100.2"), "other@example.com", "wrong password").await.0, 401);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -503,7 +554,7 @@ async fn security_guests_registration_does_not_reveal_who_has_an_account() {
     assert_eq!((taken["name"].as_str(), taken["role"].as_str()), (Some("Mallory"), Some("customer")));
     // Nothing changed for the real owner.
     assert_eq!(login(&system, None, "ada@example.com", PASSWORD).await.0, 200);
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -515,7 +566,7 @@ async fn security_guests_the_gateway_serves_metrics_only_on_its_own_listener() {
     let private = system.http.get(format!("{}/metrics", system.metrics)).send().await.unwrap();
     assert_eq!(private.status().as_u16(), 200);
     assert!(private.text().await.unwrap().contains("http_requests_total"));
-    system.stop().await;
+    system.finish().await;
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! through the gateway and around it, production settings that would run the simulator or a
 //! public callback secret, and an unpaid order holding stock while it waits on the customer.
 
-use crate::support::{Options, SAGA_TIMEOUT, System};
+use crate::support::{Options, SAGA_TIMEOUT, System, as_gateway};
 use reqwest::Method;
 use serde_json::{Value, json};
 use testkit::eventually;
@@ -126,17 +126,19 @@ async fn security_payments_dot_segments_in_any_encoding_are_refused_and_unlisted
         assert!(body.get("id").is_none() && body.get("status").is_some_and(Value::is_u64), "{path}: {body}");
     }
 
-    // The payment service itself: another customer's token opens nothing, even on its own port.
+    // The payment service itself: another customer's token opens nothing, even on its own port,
+    // not even as the gateway would send it; users' own tokens are refused there outright.
     let direct = format!("/orders/{order}/payment");
-    let (status, _, body) = raw_get(&payment_url, &direct, Some(&mallory)).await;
+    let (status, _, body) = raw_get(&payment_url, &direct, Some(&as_gateway(&mallory))).await;
     assert_eq!(status, 404, "another customer's payment, directly at payment: {body}");
     assert!(body.get("amount").is_none(), "{body}");
     assert_eq!(raw_get(&payment_url, &direct, None).await.0, 401);
-    let (status, _, mine) = raw_get(&payment_url, &direct, Some(&ada)).await;
+    assert_eq!(raw_get(&payment_url, &direct, Some(&ada)).await.0, 401, "a user's own token");
+    let (status, _, mine) = raw_get(&payment_url, &direct, Some(&as_gateway(&ada))).await;
     assert_eq!((status, mine["status"].as_str()), (200, Some("succeeded")), "the owner sees it");
     let (status, _, theirs) = raw_get(&system.gateway, &format!("/api/v1{direct}"), Some(&mallory)).await;
     assert_eq!(status, 404, "another customer's payment through the gateway: {theirs}");
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -163,6 +165,10 @@ async fn security_payments_only_the_orders_customer_or_an_admin_acts_at_the_simu
         assert_eq!(around.status().as_u16(), 401, "anonymous at payment's port");
         let around =
             system.http.post(format!("{payment_url}{path}")).bearer_auth(&mallory).send().await.unwrap();
+        assert_eq!(around.status().as_u16(), 401, "another customer's own token at payment's port");
+        let inside = as_gateway(&mallory);
+        let around =
+            system.http.post(format!("{payment_url}{path}")).bearer_auth(inside).send().await.unwrap();
         assert_eq!(around.status().as_u16(), 404, "another customer at payment's port");
     }
     let still = payment_once(&system, &ada, &order, "requires_action").await;
@@ -179,7 +185,7 @@ async fn security_payments_only_the_orders_customer_or_an_admin_acts_at_the_simu
         (view["status"] == "confirmed").then_some(())
     })
     .await;
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -222,7 +228,7 @@ async fn security_payments_an_order_left_waiting_on_the_customer_fails_with_paym
         .map(|h| h.iter().filter_map(|s| s["status"].as_str()).collect())
         .unwrap_or_default();
     assert!(history.contains(&"processing"), "it waited with its stock reserved: {history:?}");
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,11 +159,11 @@ async fn security_webhooks_credentials_in_a_url_reach_no_log_answer_attempt_log_
                 .to_string(),
         );
     }
-    // ... and on the dispatcher's own port.
+    // ... and on the dispatcher's own port (as the gateway calls it).
     let direct = system
         .http
         .get(format!("{}/webhook-endpoints", system.dispatcher_url))
-        .bearer_auth(&system.admin_token)
+        .bearer_auth(crate::support::as_gateway(&system.admin_token))
         .send()
         .await
         .unwrap();
@@ -186,7 +186,8 @@ async fn security_webhooks_credentials_in_a_url_reach_no_log_answer_attempt_log_
     let logs = logs();
     assert!(logs.contains("webhook attempt") && logs.contains("webhook endpoint disabled"), "{logs}");
     assert!(!logs.contains(PASSWORD), "a log line shows the password");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -270,5 +271,6 @@ async fn security_webhooks_endpoint_secrets_are_sealed_at_rest_and_still_sign_ro
         .await;
     let event = publish(&system).await;
     assert!(verifies(&legacy, &request_for(&system.receiver, &event).await), "the right key works again");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 5)).await;
 }

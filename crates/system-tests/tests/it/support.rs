@@ -3,6 +3,7 @@
 use diesel::sql_types::{BigInt, Text};
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
+use invariants::Expectations;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use messaging::{CommonSettings, ConsumerOptions, QueueType};
@@ -40,6 +41,14 @@ pub fn test_public_keys() -> String {
 pub fn mint_token(keys: &TokenKeys, id: Uuid, email: &str, name: &str, role: Role) -> String {
     keys.issue(&Subject { id, email, name, role, session_version: 0 }).unwrap()
 }
+/// What the gateway sends a service on behalf of whoever holds `user_token` (a token the tests'
+/// gateways issued): the same claims, signed for the internal audience. For a test that acts as
+/// the gateway on a service's own port; a user's own token is refused there.
+pub fn as_gateway(user_token: &str) -> String {
+    let keys = test_token_keys(60);
+    keys.issue_internal(&keys.verify(user_token).unwrap()).unwrap()
+}
+
 /// The key the dispatcher seals endpoint secrets with in tests (32 bytes, base64).
 pub const TEST_WEBHOOK_SECRET_KEY: &str = "dGVzdC13ZWJob29rLXNlY3JldC1rZXktMzItYnl0ZXM=";
 pub const ADMIN_EMAIL: &str = "admin@example.com";
@@ -188,6 +197,7 @@ impl System {
             webhook_https_only: false,
             webhook_endpoint_concurrency: 4,
             webhook_disable_after_ms: 5 * 24 * 3600 * 1000,
+            webhook_attempt_retention_days: 30,
             webhook_secret_key: Some(Secret::new(TEST_WEBHOOK_SECRET_KEY)),
             webhook_secret_old_keys: None,
             webhook_secret_key_file: String::new(),
@@ -233,6 +243,7 @@ impl System {
                     login_backoff_max_seconds: 900,
                     metrics_addr: "127.0.0.1:0".into(),
                     public_base_url: "http://127.0.0.1:8080".into(),
+                    jwt_internal_ttl_seconds: 60,
                 },
             ),
             ConsumerOptions::new(order_api::SERVICE),
@@ -475,6 +486,37 @@ impl System {
         declared.message_count()
     }
 
+    /// This system's database (as the superuser) and vhost, for the invariant check.
+    pub fn invariants_target(&self) -> invariants::Target {
+        let management =
+            std::env::var("TEST_RABBITMQ_MANAGEMENT").unwrap_or_else(|_| "http://127.0.0.1:15672".to_owned());
+        invariants::Target::new(self.db.admin_url(), self.vhost.amqp_url())
+            .with_management(management, "guest", "guest")
+    }
+
+    /// Every test ends here: the system's invariants (crates/invariants: no dead letters, outboxes
+    /// drained, every order terminal with its stock, money and invoice settled) must hold once
+    /// it settles; then the system stops. A failure prints what broke, per order.
+    pub async fn finish(self) {
+        self.finish_with(|expected| expected).await;
+    }
+
+    /// [`Self::finish`], with the exceptions the test is about declared, e.g.
+    /// `|e| e.expect_dead_letters("inventory.inbox.dlq", 1)`.
+    pub async fn finish_with(self, declare: impl FnOnce(Expectations) -> Expectations) {
+        let expected = declare(Expectations::new());
+        let verdict =
+            invariants::verify(&self.invariants_target(), &expected, invariants::SETTLE_TIMEOUT).await;
+        if let Err(broken) = &verdict {
+            eprintln!("{broken}");
+        }
+        // Stopped (and its database dropped) whatever the verdict.
+        self.stop().await;
+        if let Err(broken) = verdict {
+            panic!("{broken}");
+        }
+    }
+
     pub async fn stop(self) {
         self.cancel.cancel();
         for task in self.tasks {
@@ -645,5 +687,6 @@ fn common_settings(db: &TestDatabase, vhost: &TestVhost, role: &str) -> CommonSe
         jwt_audience: "orders".into(),
         jwt_ttl_seconds: 600,
         shutdown_timeout_seconds: 10,
+        inbox_retention_hours: 168,
     }
 }

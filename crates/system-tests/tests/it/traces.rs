@@ -89,7 +89,7 @@ async fn one_orders_spans_in_all_five_services_share_the_callers_trace() {
         .expect("an order.confirmed webhook");
     let traceparent = confirmed.headers.get("traceparent").expect("the webhook carries a traceparent");
     assert!(traceparent.starts_with(&format!("00-{TRACE_ID}-")), "{traceparent}");
-    system.stop().await;
+    system.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -125,5 +125,5 @@ async fn the_gateway_exposes_metrics_that_answer_operators_questions() {
         ),
         "{text}"
     );
-    system.stop().await;
+    system.finish().await;
 }

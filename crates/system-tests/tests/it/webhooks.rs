@@ -14,15 +14,19 @@ use uuid::Uuid;
 
 const ENDPOINTS: &str = "/api/v1/webhook-endpoints";
 
-/// The `standardwebhooks` package from PyPI, installed on first use.
+/// The Python of `var/venv`, where `make test` (scripts/setup-test-deps.sh) installs the
+/// `standardwebhooks` package from PyPI: a project-local environment, since PEP 668 Pythons
+/// refuse `pip install` into the system.
+fn venv_python() -> std::path::PathBuf {
+    testkit::repo_root().join("var/venv/bin/python")
+}
+
 fn standard_webhooks_available() {
-    let import = |_: ()| Command::new("python3").args(["-c", "import standardwebhooks"]).status();
-    if !import(()).is_ok_and(|s| s.success()) {
-        let installed =
-            Command::new("python3").args(["-m", "pip", "install", "--quiet", "standardwebhooks"]).status();
-        assert!(installed.is_ok_and(|s| s.success()), "pip install standardwebhooks failed");
-    }
-    assert!(import(()).is_ok_and(|s| s.success()), "standardwebhooks imports");
+    let imported = Command::new(venv_python()).args(["-c", "import standardwebhooks"]).status();
+    assert!(
+        imported.is_ok_and(|s| s.success()),
+        "standardwebhooks is not installed in var/venv: run `bash scripts/setup-test-deps.sh` (make test does)"
+    );
 }
 
 /// Verifies `request` with `standardwebhooks.Webhook(secret).verify(body, headers)`.
@@ -31,7 +35,7 @@ fn standard_webhooks_verifies(secret: &str, request: &ReceivedRequest) -> bool {
         d = json.load(sys.stdin)\nWebhook(d['secret']).verify(d['body'], d['headers'])\nprint('verified')";
     let input =
         json!({"secret": secret, "body": String::from_utf8_lossy(&request.body), "headers": request.headers});
-    let mut child = Command::new("python3")
+    let mut child = Command::new(venv_python())
         .args(["-c", SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -143,7 +147,8 @@ async fn endpoints_are_managed_and_deliveries_verify_with_standard_webhooks_acro
     let (status, _) = system.admin_delete(&format!("{ENDPOINTS}/{id}")).await;
     assert_eq!(status, 204);
     assert_eq!(system.admin_get(&format!("{ENDPOINTS}/{id}")).await.0, 404);
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,7 +189,8 @@ async fn failures_are_retried_on_schedule_client_errors_are_not_and_both_can_be_
     assert_eq!(system.admin_post(&resend, &json!({})).await.0, 202);
     delivery_until(&system, &flaky_id, &event, |d| d["status"] == "delivered" && d["attempts"] == 4).await;
     assert_eq!(flaky.received().len(), 4, "a resend is a fresh attempt, even when delivered");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -221,7 +227,8 @@ async fn gone_disables_the_endpoint_and_so_does_failing_for_days() {
     }
     assert_eq!(gone.received().len(), 1, "no retry after 410 Gone");
     assert_eq!(failing.received().len(), 1, "nothing more once disabled");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 1)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -251,7 +258,8 @@ async fn a_slow_receiver_times_out_without_holding_up_other_endpoints() {
     assert_eq!(attempt["status_code"], Value::Null);
     assert!(attempt["error"].as_str().unwrap().contains("timed out"), "{attempt}");
     assert!(attempt["duration_ms"].as_i64().unwrap() >= 1900, "{attempt}");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 6)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -283,7 +291,8 @@ async fn loopback_targets_are_refused_unless_allowed_and_redirects_are_not_follo
     assert!(attempt["error"].as_str().unwrap().starts_with("refused:"), "{attempt}");
     let second_sent = redirecting.received().iter().any(|r| r.headers.get("webhook-id") == Some(&second));
     assert!(!second_sent, "no connection was made");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -303,5 +312,6 @@ async fn pending_deliveries_go_out_on_time_after_the_dispatcher_restarts() {
     let arrivals: Vec<_> = receiver.received().iter().map(|r| r.at).collect();
     assert_eq!(arrivals.len(), 2);
     assert!(arrivals[1] - arrivals[0] >= Duration::from_secs(3), "Retry-After: 3 was honoured");
-    system.stop().await;
+    // Each hand-published `payment.failed` names an order the gateway never had.
+    system.finish_with(|e| e.expect_dead_letters("order-api.inbox.dlq", 1)).await;
 }

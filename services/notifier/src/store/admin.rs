@@ -64,6 +64,7 @@ pub struct Attempt {
     pub attempted_at: DateTime<Utc>,
     pub outcome: String,
     pub error: Option<String>,
+    pub provider: Option<String>,
 }
 
 /// Every attempt at one notification, oldest first, across retries.
@@ -75,6 +76,7 @@ pub async fn attempts(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec
             notification_attempts::attempted_at,
             notification_attempts::outcome,
             notification_attempts::error,
+            notification_attempts::provider,
         ))
         .load(conn)
         .await

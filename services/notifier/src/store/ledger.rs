@@ -1,4 +1,4 @@
-//! The order ledger (what notifier learned from `order.*` events) and the summaries sent.
+//! The order ledger (what notifier learned from `order.*` events) and what a day adds up to.
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
@@ -145,20 +145,4 @@ pub async fn try_lock(conn: &mut AsyncPgConnection, key: i64) -> QueryResult<boo
         .get_result(conn)
         .await?;
     Ok(row.locked)
-}
-
-/// Claims a day for its summary; false when it was already sent.
-pub async fn claim_summary(
-    conn: &mut AsyncPgConnection,
-    day: NaiveDate,
-    recipients: &str,
-) -> QueryResult<bool> {
-    let inserted = diesel::sql_query(
-        "INSERT INTO summaries (day, recipients) VALUES ($1, $2) ON CONFLICT (day) DO NOTHING",
-    )
-    .bind::<Date, _>(day)
-    .bind::<Text, _>(recipients)
-    .execute(conn)
-    .await?;
-    Ok(inserted == 1)
 }

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod ledger;
+pub mod summaries;
 
 use crate::domain::{Delivery, kind_str};
 use chrono::{DateTime, Utc};
@@ -29,6 +30,7 @@ diesel::table! {
         sent_at -> Nullable<Timestamptz>,
         html_body -> Nullable<Text>,
         traceparent -> Nullable<Text>,
+        provider -> Nullable<Text>,
     }
 }
 
@@ -39,10 +41,12 @@ diesel::table! {
         attempted_at -> Timestamptz,
         outcome -> Text,
         error -> Nullable<Text>,
+        provider -> Nullable<Text>,
     }
 }
 
-pub const STATUSES: [&str; 3] = ["pending", "sent", "failed"];
+/// `logged`: a log-only provider took the message; it was not sent.
+pub const STATUSES: [&str; 4] = ["pending", "sent", "logged", "failed"];
 
 /// How long a claimed row stays invisible to other senders. Far above the SMTP and SMS
 /// timeouts, so a live sender always records its outcome before the lease runs out.
@@ -62,6 +66,8 @@ pub struct Notification {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// Who took the message (`smtp`, `mail_dir`, `http`, `log`); `None` until then.
+    pub provider: Option<String>,
 }
 
 /// A row the sender has leased and must now deliver.
@@ -125,14 +131,23 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<
     .await
 }
 
-/// Marks a leased row sent. Returns false if it was no longer pending (another sender took it
-/// after our lease expired), so the caller does not announce the same message twice.
-pub async fn mark_sent(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+/// Marks a leased row `sent` or `logged` by `provider`. Returns false if it was no longer
+/// pending (another sender took it after our lease expired), so the caller does not announce
+/// the same message twice.
+pub async fn mark_delivered(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    status: &str,
+    provider: &str,
+) -> QueryResult<bool> {
     let updated = diesel::sql_query(
-        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1, last_error = NULL \
+        "UPDATE notifications SET status = $2, provider = $3, sent_at = now(), attempts = attempts + 1, \
+           last_error = NULL \
          WHERE id = $1 AND status = 'pending'",
     )
     .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(status)
+    .bind::<Text, _>(provider)
     .execute(conn)
     .await?;
     Ok(updated == 1)
@@ -171,20 +186,24 @@ pub async fn mark_failed(conn: &mut AsyncPgConnection, id: Uuid, error: &str) ->
     Ok(updated == 1)
 }
 
-/// One line of a notification's history: `sent`, `retry` or `failed`, with the error.
+/// One line of a notification's history: `sent`, `logged`, `retry` or `failed`, with the error
+/// or the provider that took it.
 pub async fn record_attempt(
     conn: &mut AsyncPgConnection,
     notification_id: Uuid,
     outcome: &str,
     error: Option<&str>,
+    provider: Option<&str>,
 ) -> QueryResult<()> {
     diesel::sql_query(
-        "INSERT INTO notification_attempts (id, notification_id, outcome, error) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO notification_attempts (id, notification_id, outcome, error, provider) \
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind::<SqlUuid, _>(Uuid::now_v7())
     .bind::<SqlUuid, _>(notification_id)
     .bind::<Text, _>(outcome)
     .bind::<Nullable<Text>, _>(error)
+    .bind::<Nullable<Text>, _>(provider)
     .execute(conn)
     .await?;
     Ok(())

@@ -44,6 +44,7 @@ mod tests {
             iat: 0,
             exp: 0,
             sv: 0,
+            guest_order: None,
         }
     }
 

@@ -33,7 +33,7 @@ fn dead_letter_problem(error: DeadLetterError) -> Problem {
 fn order_problem(error: OrderError) -> Problem {
     match error {
         OrderError::Invalid(errors) => Problem::validation(errors),
-        OrderError::NotFound | OrderError::Unauthenticated => Problem::not_found("Order"),
+        OrderError::NotFound => Problem::not_found("Order"),
         OrderError::Conflict { current, attempted } => Problem::new(
             StatusCode::CONFLICT,
             "illegal_transition",

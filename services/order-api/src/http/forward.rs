@@ -6,13 +6,18 @@
 //!
 //! The body is passed through untouched (signed provider callbacks need the raw bytes), with the
 //! request id, and the upstream's status and body come back as they are.
+//!
+//! The caller's own token is never passed on: once the gateway has verified it (revocation
+//! included), it signs a token for the internal audience with the same claims, living a minute
+//! at most, and sends that. Services accept nothing else, so a revoked session stops working
+//! behind the gateway within a minute, and a user's token is worthless on a service's port.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpRequest, HttpResponse, ResponseError, Route, web};
-use platform::auth::{MaybeAuthenticated, Role};
+use platform::auth::{Claims, MaybeAuthenticated, Role, TokenKeys};
 use platform::db::PgPool;
 use platform::http::REQUEST_ID_HEADER;
 use platform::problem::Problem;
@@ -56,7 +61,7 @@ impl Upstream {
     }
 }
 
-/// Who the gateway lets through (the service checks again, with the same token).
+/// Who the gateway lets through (the service checks again, with the internal token).
 #[derive(Debug, Clone, Copy)]
 enum Gate {
     /// Anyone: the catalogue, provider callbacks (their signature is checked by payment), the
@@ -149,8 +154,8 @@ fn resource(path: &str) -> actix_web::Resource {
 /// A route without parameters, forwarded to the same fixed path.
 fn fixed(route: Route, (to, gate): (Upstream, Gate), path: &'static str) -> Route {
     route.to(move |req: HttpRequest, body: web::Bytes, upstreams: web::Data<Upstreams>| async move {
-        admit(&req, gate)?;
-        forward(&req, body, &upstreams, to, path.to_owned()).await
+        let bearer = internal_bearer(&req, admit(&req, gate)?.as_ref())?;
+        forward(&req, body, &upstreams, to, path.to_owned(), bearer).await
     })
 }
 
@@ -158,49 +163,73 @@ fn fixed(route: Route, (to, gate): (Upstream, Gate), path: &'static str) -> Rout
 fn item(route: Route, (to, gate): (Upstream, Gate), collection: &'static str, suffix: &'static str) -> Route {
     route.to(
         move |req: HttpRequest, id: web::Path<Uuid>, body: web::Bytes, upstreams: web::Data<Upstreams>| async move {
-            admit(&req, gate)?;
+            let bearer = internal_bearer(&req, admit(&req, gate)?.as_ref())?;
             let path = format!("{collection}/{}{suffix}", id.into_inner());
-            forward(&req, body, &upstreams, to, path).await
+            forward(&req, body, &upstreams, to, path, bearer).await
         },
     )
 }
 
-fn admit(req: &HttpRequest, gate: Gate) -> Result<(), Problem> {
-    match gate {
-        Gate::Open => Ok(()),
-        Gate::Admin => require_admin(req),
+/// The caller's verified claims (none for an anonymous caller on an open route); a bad or
+/// revoked token is a 401 here, before anything is forwarded.
+fn admit(req: &HttpRequest, gate: Gate) -> Result<Option<Claims>, Problem> {
+    let caller = platform::auth::caller(req)?;
+    match (gate, &caller) {
+        (Gate::Open, _) => Ok(caller),
+        (Gate::Admin, Some(claims)) if claims.role == Role::Admin => Ok(caller),
+        (Gate::Admin, Some(_)) => {
+            Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "This needs the admin role"))
+        }
+        (Gate::Admin, None) => {
+            Err(Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Valid credentials are required"))
+        }
     }
 }
 
-fn require_admin(req: &HttpRequest) -> Result<(), Problem> {
-    match platform::auth::caller(req)? {
-        Some(claims) if claims.role == Role::Admin => Ok(()),
-        Some(_) => Err(Problem::new(StatusCode::FORBIDDEN, "forbidden", "This needs the admin role")),
-        None => Err(Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Valid credentials are required")),
-    }
+fn token_keys(req: &HttpRequest) -> Result<&TokenKeys, Problem> {
+    req.app_data::<web::Data<TokenKeys>>()
+        .map(|keys| keys.get_ref())
+        .ok_or_else(|| Problem::internal(&"TokenKeys missing from app data"))
 }
 
-/// An order's payment, for whoever may read the order (payment checks again that the caller
-/// placed it, or is an admin).
+/// The internal token sent upstream for `caller` (verified by [`admit`]); none for anonymous.
+fn internal_bearer(req: &HttpRequest, caller: Option<&Claims>) -> Result<Option<String>, Problem> {
+    let Some(claims) = caller else { return Ok(None) };
+    token_keys(req)?.issue_internal(claims).map(Some).map_err(|error| Problem::internal(&error))
+}
+
+/// An order's payment, for whoever may read the order: its customer, an admin, or whoever
+/// holds a guest order's access token (`?access_token=` or `Order-Access-Token`). Payment checks
+/// again: the customer's or admin's internal token, or for a guest one naming this order only.
 async fn order_payment(
     req: HttpRequest,
     id: web::Path<Uuid>,
     caller: MaybeAuthenticated,
+    query: web::Query<super::order_routes::TokenQuery>,
     pool: web::Data<PgPool>,
     upstreams: web::Data<Upstreams>,
 ) -> Result<HttpResponse, Problem> {
+    use crate::orders::{OrderError, PaymentReader};
     let id = id.into_inner();
+    let access_token = super::order_routes::access_token(&req, query.into_inner());
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    crate::orders::find_for(&mut conn, id, caller.0.as_ref()).await.map_err(|error| match error {
-        crate::orders::OrderError::Unauthenticated => {
-            Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Log in to see this order")
-        }
-        crate::orders::OrderError::Db(error) => Problem::internal(&error),
-        _ => Problem::not_found("Order"),
-    })?;
+    let reader = crate::orders::payment_reader(&mut conn, id, caller.0.as_ref(), access_token.as_deref())
+        .await
+        .map_err(|error| match error {
+            OrderError::Db(error) => Problem::internal(&error),
+            _ => Problem::not_found("Order"),
+        })?;
     drop(conn);
+    let bearer = match (reader, &caller.0) {
+        (PaymentReader::Caller, Some(claims)) => token_keys(&req)?.issue_internal(claims),
+        (PaymentReader::GuestOrder, _) => token_keys(&req)?.issue_guest_internal(id),
+        // `payment_reader` lets no anonymous caller read an account's order.
+        (PaymentReader::Caller, None) => return Err(Problem::not_found("Order")),
+    }
+    .map_err(|error| Problem::internal(&error))?;
     let path = format!("/orders/{id}/payment");
-    forward(&req, web::Bytes::new(), &upstreams, Upstream::Payment, path).await
+    // The access token stays here: the query is not forwarded to payment.
+    forward_with(&req, web::Bytes::new(), &upstreams, Upstream::Payment, path, Some(bearer), false).await
 }
 
 /// Refuses a path that could walk out of the route it names: `.` or `..` segments and encoded
@@ -270,20 +299,37 @@ async fn forward(
     upstreams: &Upstreams,
     to: Upstream,
     path: String,
+    bearer: Option<String>,
+) -> Result<HttpResponse, Problem> {
+    forward_with(req, body, upstreams, to, path, bearer, true).await
+}
+
+/// `bearer`: the internal token to send (the caller's `Authorization` never leaves the gateway).
+async fn forward_with(
+    req: &HttpRequest,
+    body: web::Bytes,
+    upstreams: &Upstreams,
+    to: Upstream,
+    path: String,
+    bearer: Option<String>,
+    with_query: bool,
 ) -> Result<HttpResponse, Problem> {
     let service = to.name();
     let mut url = format!("{}{path}", to.base(upstreams).trim_end_matches('/'));
-    if !req.query_string().is_empty() {
+    if with_query && !req.query_string().is_empty() {
         url = format!("{url}?{}", req.query_string());
     }
     let method = reqwest::Method::from_bytes(req.method().as_str().as_bytes()).map_err(|_| {
         Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed")
     })?;
     let mut outgoing = upstreams.client.request(method, &url).body(body.to_vec());
-    for name in ["content-type", "authorization", "idempotency-key", "stripe-signature"] {
+    for name in ["content-type", "idempotency-key", "stripe-signature"] {
         if let Some(value) = req.headers().get(name).and_then(|v| v.to_str().ok()) {
             outgoing = outgoing.header(name, value);
         }
+    }
+    if let Some(bearer) = bearer {
+        outgoing = outgoing.bearer_auth(bearer);
     }
     // This request's span (a child of the caller's) when tracing is on; else the caller's value.
     let traceparent = platform::trace::current_traceparent().or_else(|| {

@@ -230,7 +230,12 @@ pub async fn bodies(
         .await
         .map_err(|e| Problem::internal(&e))?
     {
-        Begin::Fresh => {}
+        // The handler may record the key with what it creates (an order does), so a retry
+        // after a crash between its commit and `finish` finds it.
+        Begin::Fresh => {
+            actix_web::HttpMessage::extensions_mut(&req)
+                .insert(crate::store::IdempotencyClaim { scope: scope.clone(), key: key.clone() });
+        }
         Begin::Replay(stored) => return Ok(req.into_response(replay(stored))),
         Begin::Mismatch => {
             let problem = Problem::new(

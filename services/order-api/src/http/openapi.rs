@@ -142,10 +142,15 @@ mod forwarded {
         security(("bearer" = [])))]
     fn adjust_stock() {}
 
-    #[utoipa::path(get, path = "/api/v1/orders/{id}/payment", tag = "payments", params(("id" = uuid::Uuid, Path)),
+    #[utoipa::path(get, path = "/api/v1/orders/{id}/payment", tag = "payments",
+        description = "For whoever may read the order: its customer, an admin, or with a guest order's access token.",
+        params(("id" = uuid::Uuid, Path),
+            ("access_token" = Option<String>, Query, description = "A guest order's access token (from `POST /orders` or the invoice link)"),
+            ("Order-Access-Token" = Option<String>, Header, description = "A guest order's access token (instead of the query parameter)")),
         responses((status = 200, description = "The payment: status, amount, refunds, attempts, history"),
-            (status = 401, body = ProblemDoc), (status = 404, body = ProblemDoc)),
-        security(("bearer" = [])))]
+            (status = 401, description = "An invalid or revoked bearer token", body = ProblemDoc),
+            (status = 404, description = "No such order, or not yours (the same answer for both)", body = ProblemDoc)),
+        security((), ("bearer" = [])))]
     fn order_payment() {}
 
     #[utoipa::path(post, path = "/api/v1/payments/callbacks/{provider}", tag = "payments",

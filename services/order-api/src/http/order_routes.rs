@@ -3,7 +3,7 @@ use crate::http::client::ClientAddress;
 use crate::http::guards::ReplayBody;
 use crate::orders::{self, Intake, OrderError, Placer};
 use crate::settings::Settings;
-use crate::store::OrderFilter;
+use crate::store::{ListOrder, OrderFilter};
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use platform::auth::{Admin, Authenticated, MaybeAuthenticated, Role};
@@ -42,7 +42,7 @@ pub struct TokenQuery {
 
 const ACCESS_TOKEN_HEADER: &str = "order-access-token";
 
-fn access_token(req: &HttpRequest, query: TokenQuery) -> Option<String> {
+pub(crate) fn access_token(req: &HttpRequest, query: TokenQuery) -> Option<String> {
     req.headers()
         .get(ACCESS_TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
@@ -54,11 +54,6 @@ fn problem(error: OrderError) -> Problem {
     match error {
         OrderError::Invalid(errors) => Problem::validation(errors),
         OrderError::NotFound => Problem::not_found("Order"),
-        OrderError::Unauthenticated => Problem::new(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Log in to see this order",
-        ),
         OrderError::Conflict { current, attempted } => Problem::new(
             actix_web::http::StatusCode::CONFLICT,
             "illegal_transition",
@@ -135,6 +130,7 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
         (status = 429, description = "Rate limited, or too many unpaid orders open (`too_many_open_orders`)", body = crate::http::openapi::ProblemDoc)),
     security((), ("bearer" = [])))]
 pub async fn create(
+    req: HttpRequest,
     pool: web::Data<PgPool>,
     policy: web::Data<OrderPolicy>,
     caller: MaybeAuthenticated,
@@ -153,8 +149,10 @@ pub async fn create(
         None => Placer::Guest(client.0),
     };
     let mut conn = connection(&pool).await?;
-    let mut order =
-        orders::place(&mut conn, body.into_inner(), policy.intake, placer).await.map_err(problem)?;
+    let claim = actix_web::HttpMessage::extensions(&req).get::<crate::store::IdempotencyClaim>().cloned();
+    let mut order = orders::place(&mut conn, body.into_inner(), policy.intake, placer, claim.as_ref())
+        .await
+        .map_err(problem)?;
     let location = format!("/api/v1/orders/{}", order.id);
     let Some(token) = order.access_token.take() else {
         return Ok(HttpResponse::Created().insert_header(("Location", location)).json(order));
@@ -195,13 +193,21 @@ pub async fn get(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Orders per page, 1 to 100 (default 20).
     limit: Option<i64>,
+    /// The `next_cursor` of the previous page: the orders after that one, in `order`.
     starting_after: Option<Uuid>,
+    /// Only orders in this status.
     status: Option<String>,
+    /// Only orders created after this instant (RFC 3339).
     created_after: Option<DateTime<Utc>>,
+    /// Only orders created before this instant (RFC 3339).
     created_before: Option<DateTime<Utc>>,
-    /// Admins only.
+    /// Admins only; the address in any letter case.
     customer_email: Option<String>,
+    /// `asc` (oldest first, the default) or `desc` (newest first).
+    #[param(inline)]
+    order: Option<ListOrder>,
 }
 
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(ListQuery),
@@ -235,11 +241,13 @@ pub async fn list(
     }
     let filter = OrderFilter {
         owner: (!is_admin).then_some(caller.0.sub),
-        customer_email: query.customer_email.map(|email| email.trim().to_lowercase()),
+        // Lower-cased by the query, on both sides, as the index is built.
+        customer_email: query.customer_email.map(|email| email.trim().to_owned()),
         status,
         starting_after: query.starting_after,
         created_after: query.created_after,
         created_before: query.created_before,
+        order: query.order.unwrap_or_default(),
     };
     let mut conn = connection(&pool).await?;
     let page = orders::list(&mut conn, &filter, limit).await.map_err(problem)?;

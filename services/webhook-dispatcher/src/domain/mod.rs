@@ -6,6 +6,7 @@ mod endpoint;
 pub use endpoint::*;
 
 use chrono::{DateTime, Utc};
+use platform::retry::RetrySchedule;
 use std::time::Duration;
 
 /// How long a rotated-out secret still signs deliveries, next to the new one.
@@ -35,24 +36,12 @@ pub fn after_failure(status: Option<u16>) -> AfterFailure {
 }
 
 /// The wait after failed attempt number `attempt` (1-based, counted from the start of the
-/// current schedule), or `None` once the schedule is used up. Jittered ±20 %; a `Retry-After`
+/// current schedule), or `None` once the schedule is used up. Jittered as every schedule is
+/// (only lengthened, see `platform::retry`), so the nominal total is a floor; a `Retry-After`
 /// from the receiver makes the wait at least that long.
-pub fn next_delay(delays: &[Duration], attempt: i32, retry_after: Option<Duration>) -> Option<Duration> {
-    let scheduled = jittered(retry_delay(delays, attempt)?);
+pub fn next_delay(schedule: &RetrySchedule, attempt: i32, retry_after: Option<Duration>) -> Option<Duration> {
+    let scheduled = schedule.jittered_delay_after(u32::try_from(attempt).ok()?)?;
     Some(retry_after.map_or(scheduled, |after| after.max(scheduled)))
-}
-
-/// What to do after failed attempt number `attempts` (1-based): wait `delays[attempts - 1]`, or
-/// give up once the schedule is used up.
-pub fn retry_delay(delays: &[Duration], attempts: i32) -> Option<Duration> {
-    let index = usize::try_from(attempts).ok()?.checked_sub(1)?;
-    delays.get(index).copied()
-}
-
-/// ±20 %, so deliveries that failed together (an endpoint outage) do not all return together.
-pub fn jittered(delay: Duration) -> Duration {
-    let factor: f64 = rand::random_range(0.8..1.2);
-    delay.mul_f64(factor)
 }
 
 /// A `Retry-After` value (RFC 9110 §10.2.3): delay-seconds or an HTTP date, capped at
@@ -74,20 +63,15 @@ mod tests {
 
     #[test]
     fn retries_follow_the_schedule_then_stop() {
-        let delays = [Duration::from_secs(5), Duration::from_secs(60)];
-        assert_eq!(retry_delay(&delays, 1), Some(Duration::from_secs(5)));
-        assert_eq!(retry_delay(&delays, 2), Some(Duration::from_secs(60)));
-        assert_eq!(retry_delay(&delays, 3), None);
-        assert_eq!(retry_delay(&delays, 0), None);
-        assert_eq!(retry_delay(&[], 1), None);
-    }
-
-    #[test]
-    fn jitter_stays_within_twenty_percent() {
-        for _ in 0..100 {
-            let ms = jittered(Duration::from_millis(1000)).as_millis();
-            assert!((800..=1200).contains(&ms), "{ms}");
-        }
+        let schedule = RetrySchedule::new(vec![Duration::from_secs(5), Duration::from_secs(60)]);
+        let within = |d: Option<Duration>, nominal: u64| {
+            d.is_some_and(|d| d >= Duration::from_secs(nominal) && d <= Duration::from_secs(nominal) * 6 / 5)
+        };
+        assert!(within(next_delay(&schedule, 1, None), 5));
+        assert!(within(next_delay(&schedule, 2, None), 60));
+        assert_eq!(next_delay(&schedule, 3, None), None);
+        assert_eq!(next_delay(&schedule, 0, None), None);
+        assert_eq!(next_delay(&RetrySchedule::default(), 1, None), None);
     }
 
     #[test]
@@ -114,11 +98,11 @@ mod tests {
 
     #[test]
     fn retry_after_lengthens_but_never_shortens_the_schedule() {
-        let delays = [Duration::from_secs(10)];
-        let longer = next_delay(&delays, 1, Some(Duration::from_secs(60)));
+        let schedule = RetrySchedule::new(vec![Duration::from_secs(10)]);
+        let longer = next_delay(&schedule, 1, Some(Duration::from_secs(60)));
         assert_eq!(longer, Some(Duration::from_secs(60)));
-        let shorter = next_delay(&delays, 1, Some(Duration::from_secs(1))).unwrap_or_default();
-        assert!(shorter >= Duration::from_secs(8), "{shorter:?}");
-        assert_eq!(next_delay(&delays, 2, Some(Duration::from_secs(60))), None);
+        let shorter = next_delay(&schedule, 1, Some(Duration::from_secs(1))).unwrap_or_default();
+        assert!(shorter >= Duration::from_secs(10), "{shorter:?}");
+        assert_eq!(next_delay(&schedule, 2, Some(Duration::from_secs(60))), None);
     }
 }

@@ -44,3 +44,22 @@ pub async fn attempts_of(conn: &mut AsyncPgConnection, delivery_ids: &[Uuid]) ->
         .load(conn)
         .await
 }
+
+/// Deletes up to `batch` attempts made more than `retention_days` ago, oldest first; returns
+/// how many. `SKIP LOCKED` lets several replicas prune at once without queueing on each
+/// other's rows. Ages are measured on the database's clock, the one that stamped them.
+pub async fn delete_attempts_older_than(
+    conn: &mut AsyncPgConnection,
+    retention_days: i32,
+    batch: i64,
+) -> QueryResult<usize> {
+    diesel::sql_query(
+        "DELETE FROM attempts WHERE id IN ( \
+           SELECT id FROM attempts WHERE attempted_at < now() - make_interval(days => $1) \
+           ORDER BY attempted_at LIMIT $2 FOR UPDATE SKIP LOCKED)",
+    )
+    .bind::<diesel::sql_types::Integer, _>(retention_days)
+    .bind::<diesel::sql_types::BigInt, _>(batch)
+    .execute(conn)
+    .await
+}

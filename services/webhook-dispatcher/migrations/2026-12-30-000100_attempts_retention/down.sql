@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY IF EXISTS attempts_attempted_at;
