@@ -65,7 +65,7 @@ async fn an_order_is_confirmed_invoiced_and_announced_by_webhook() {
         "Email: ada@example.com",
         "Item                           Qty   Price      Subtotal",
         "Product LAPTOP-1               2     $999.99    $1999.98",
-        "TOTAL                                          $ 1999.98",
+        "TOTAL                                          $1999.98 USD",
         "Thank you for your order!",
     ] {
         assert!(text.contains(expected), "invoice lacks `{expected}`:\n{text}");
