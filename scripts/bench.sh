@@ -75,14 +75,16 @@ rabbit -X PUT "$MANAGEMENT/api/permissions/$VHOST/guest" -d '{"configure":".*","
 mkdir -p "$OUT"
 MAIL_DIR_TMP="$(mktemp -d -t bench-mail.XXXXXX)"
 PID_LIST=""
-# One admin for the load generator, a throwaway token key, and no per-client rate limit (all
-# the load comes from one address).
+# One admin for the load generator, a throwaway token key, and no per-client rate or open-order
+# limit (all the load comes from one address and one account).
 export BENCH_ADMIN_EMAIL="bench-admin@example.com"
 BENCH_ADMIN_PASSWORD="bench-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export BENCH_ADMIN_PASSWORD
 BENCH_SETTINGS=(JWT_KEY_DIR="$MAIL_DIR_TMP/jwt"
     BOOTSTRAP_ADMIN_EMAIL="$BENCH_ADMIN_EMAIL" BOOTSTRAP_ADMIN_PASSWORD="$BENCH_ADMIN_PASSWORD"
-    RATE_LIMIT_PER_SECOND=0)
+    RATE_LIMIT_PER_SECOND=0 MAX_OPEN_ORDERS_PER_CLIENT=0
+    # The simulated provider (payment refuses it unless told this is not production).
+    PAYMENT_SIMULATOR_ENABLED=true)
 for entry in "${SERVICES[@]}"; do
     read -r svc role port <<<"$entry"
     say "starting $svc (log: $OUT/$svc.log)"
