@@ -164,7 +164,11 @@ async fn security_guests_the_invoice_link_opens_the_guest_order_and_a_guest_phon
                 let mut channels: Vec<String> =
                     items.iter().filter_map(|n| n["channel"].as_str().map(str::to_owned)).collect();
                 channels.sort();
-                items.iter().all(|n| n["status"] == "sent" || n["status"] == "logged").then_some(channels).filter(|c| !c.is_empty())
+                items
+                    .iter()
+                    .all(|n| n["status"] == "sent" || n["status"] == "logged")
+                    .then_some(channels)
+                    .filter(|c| !c.is_empty())
             }
         })
         .await
