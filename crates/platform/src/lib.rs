@@ -6,6 +6,7 @@ pub mod auth;
 pub mod db;
 pub mod exit;
 pub mod http;
+pub mod private_file;
 pub mod problem;
 pub mod retry;
 pub mod settings;

@@ -161,21 +161,11 @@ pub fn local_key(path: &str) -> Result<Key, String> {
         std::fs::create_dir_all(parent).map_err(error)?;
     }
     let fresh = STANDARD.encode(rand::random::<[u8; KEY_BYTES]>());
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, fresh.as_bytes()).map_err(error)?;
-            read(fresh)
-        }
-        // Another replica on this machine created it between our read and our create.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::fs::read_to_string(path).map_err(error).and_then(read)
-        }
-        Err(e) => Err(error(e)),
+    if platform::private_file::create_new(std::path::Path::new(path), fresh.as_bytes()).map_err(error)? {
+        return read(fresh);
     }
+    // Another replica on this machine created it between our read and our create.
+    std::fs::read_to_string(path).map_err(error).and_then(read)
 }
 
 #[cfg(test)]

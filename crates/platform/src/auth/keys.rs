@@ -201,26 +201,16 @@ fn read_pem(path: &Path) -> std::io::Result<Option<Secret>> {
 
 fn create_private(path: &Path) -> std::io::Result<Secret> {
     let pem = generate_signing_key_pem();
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(mut file) => {
-            std::io::Write::write_all(&mut file, pem.expose().as_bytes())?;
-            Ok(pem)
-        }
-        // Another service created it between our read and our create: use theirs, once it is
-        // complete (a PEM is written in one small write, so this is a few milliseconds).
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            for _ in 0..100 {
-                if let Some(pem) = read_pem(path)? {
-                    return Ok(pem);
-                }
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            Err(std::io::Error::other("the key file stays incomplete; delete it to start afresh"))
-        }
-        Err(e) => Err(e),
+    if crate::private_file::create_new(path, pem.expose().as_bytes())? {
+        return Ok(pem);
     }
+    // Another service created it between our read and our create: use theirs, once it is
+    // complete (a PEM is written in one small write, so this is a few milliseconds).
+    for _ in 0..100 {
+        if let Some(pem) = read_pem(path)? {
+            return Ok(pem);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Err(std::io::Error::other("the key file stays incomplete; delete it to start afresh"))
 }
