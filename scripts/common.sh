@@ -24,5 +24,11 @@ apt_install() {
 }
 
 # True when apt knows a package of that name with something to install (Debian and Ubuntu
-# name some packages differently).
-apt_has() { apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]'; }
+# name some packages differently). A fresh machine may have no package lists yet: refresh them
+# once before saying no.
+apt_has() {
+    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]' && return 0
+    command -v apt-get >/dev/null 2>&1 || return 1
+    if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]'
+}
