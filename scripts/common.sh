@@ -25,10 +25,12 @@ apt_install() {
 
 # True when apt knows a package of that name with something to install (Debian and Ubuntu
 # name some packages differently). A fresh machine may have no package lists yet: refresh them
-# once before saying no.
+# once before saying no. (The policy is read whole first: `apt-cache … | grep -q` under
+# `pipefail` fails when grep's early exit cuts apt-cache off with SIGPIPE.)
+apt_candidate() { local policy; policy=$(apt-cache policy "$1" 2>/dev/null) || true; [[ $policy == *"Candidate: "[!\(]* ]]; }
 apt_has() {
-    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]' && return 0
+    apt_candidate "$1" && return 0
     command -v apt-get >/dev/null 2>&1 || return 1
     if [ "$APT_UPDATED" = 0 ]; then as_root apt-get update -qq; APT_UPDATED=1; fi
-    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [^(]'
+    apt_candidate "$1"
 }
