@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: run test bench chaos setup setup-test build lint fmt clean-test-data
+.PHONY: run test bench profile chaos setup setup-test build lint lint-tools fmt clean-test-data
 
 ## Install/start PostgreSQL and RabbitMQ if needed, build, run all five services (Ctrl-C stops).
 run:
@@ -15,6 +15,10 @@ test: setup-test
 ## End-to-end throughput and latency with release builds; see docs/benchmarks.md.
 bench:
 	@bash scripts/bench.sh
+
+## Flame graphs of the two hottest services under the bench load (perf + inferno).
+profile:
+	@bash scripts/profile.sh
 
 ## Crash test: orders from retrying clients while services are killed and PostgreSQL and
 ## RabbitMQ restart; then every order is checked. See docs/benchmarks.md.
@@ -32,9 +36,16 @@ setup-test: setup
 build:
 	$(CARGO) build --workspace
 
-lint:
+## What CI checks besides the tests: formatting, clippy (warnings are errors) and cargo-deny
+## (licenses, banned crates, sources; not advisories: README, "Contributor notes").
+lint: lint-tools
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) deny check licenses bans sources
+
+## cargo-deny from crates.io when it is missing (a few minutes, once).
+lint-tools:
+	@$(CARGO) deny --version >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny@0.20.2
 
 fmt:
 	$(CARGO) fmt --all

@@ -34,6 +34,16 @@ if ! "$VENV/bin/python" -c 'import standardwebhooks' >/dev/null 2>&1; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check standardwebhooks
 fi
 
+# --- diesel CLI ---------------------------------------------------------------------------
+# The schema drift test (crates/system-tests/tests/it/schema_drift.rs) migrates a scratch
+# database and compares `diesel print-schema` with each service's src/schema.rs. Only its
+# PostgreSQL backend, which links libpq; cargo puts it in ~/.cargo/bin, beside cargo itself.
+if ! command -v diesel >/dev/null 2>&1; then
+    dpkg -s libpq-dev >/dev/null 2>&1 || apt_install libpq-dev
+    say "installing diesel_cli from crates.io (a few minutes, once)"
+    cargo install diesel_cli --version '~2.3' --no-default-features --features postgres --locked
+fi
+
 # --- PostgreSQL capacity ------------------------------------------------------------------
 # Tests run side by side, five services with pools each: setup-deps.sh raises max_connections
 # but cannot always restart PostgreSQL to apply it.

@@ -67,8 +67,9 @@ pub struct StockReserved {
     pub lines: Vec<ReservedLine>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum StockRejectionReason {
     InsufficientStock,
     UnknownProduct,
@@ -121,8 +122,25 @@ pub struct PaymentFailed {
 }
 
 /// Why an order failed, as clients and integrators see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum FailureReason {
     OutOfStock,
     UnknownProduct,
@@ -137,32 +155,6 @@ pub enum FailureReason {
 }
 
 impl FailureReason {
-    pub const ALL: [Self; 7] = [
-        Self::OutOfStock,
-        Self::UnknownProduct,
-        Self::PaymentDeclined,
-        Self::InsufficientFunds,
-        Self::PaymentFailed,
-        Self::PaymentTimeout,
-        Self::Expired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::OutOfStock => "out_of_stock",
-            Self::UnknownProduct => "unknown_product",
-            Self::PaymentDeclined => "payment_declined",
-            Self::InsufficientFunds => "insufficient_funds",
-            Self::PaymentFailed => "payment_failed",
-            Self::PaymentTimeout => "payment_timeout",
-            Self::Expired => "expired",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|reason| reason.as_str() == raw)
-    }
-
     /// The order's reason for a `payment.failed` code.
     pub fn of_payment_code(code: &str) -> Self {
         match code {
@@ -212,8 +204,25 @@ pub struct OrderFailed {
     pub lines: Vec<ReservedLine>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum NotificationKind {
     Invoice,
     FailureNotice,
@@ -221,9 +230,108 @@ pub enum NotificationKind {
     RefundNotice,
 }
 
-/// Who cancelled an order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How a notification reaches its customer.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+/// Where an order stands, as clients, integrators and `order.cancelled` see it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum OrderStatus {
+    Pending,
+    Processing,
+    Confirmed,
+    Failed,
+    Cancelled,
+    Shipped,
+    Delivered,
+}
+
+/// Why a webhook endpoint was disabled.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum DisabledReason {
+    /// The receiver answered 410 Gone.
+    Gone,
+    /// Every delivery failed for longer than allowed.
+    Failing,
+}
+
+/// Who cancelled an order.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum CancelledBy {
     Customer,
     Admin,
@@ -238,7 +346,7 @@ pub struct OrderCancelled {
     pub order_id: Uuid,
     pub customer: Customer,
     /// The status the order had when it was cancelled (`pending`, `processing`, `confirmed`).
-    pub previous_status: String,
+    pub previous_status: OrderStatus,
     pub cancelled_by: CancelledBy,
     pub currency: Currency,
     pub total_amount: Amount,
@@ -265,8 +373,7 @@ pub struct PaymentVoided {
 pub struct WebhookEndpointDisabled {
     pub endpoint_id: Uuid,
     pub url: String,
-    /// `gone` (the receiver answered 410) or `failing` (failing continuously for days).
-    pub reason: String,
+    pub reason: DisabledReason,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,7 +381,7 @@ pub struct NotificationSent {
     pub notification_id: Uuid,
     pub order_id: Uuid,
     pub kind: NotificationKind,
-    pub channel: String,
+    pub channel: Channel,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -282,7 +389,7 @@ pub struct NotificationFailed {
     pub notification_id: Uuid,
     pub order_id: Uuid,
     pub kind: NotificationKind,
-    pub channel: String,
+    pub channel: Channel,
     pub error: String,
 }
 
@@ -304,6 +411,27 @@ pub struct WebhookFailed {
     pub order_id: Option<Uuid>,
     pub error: String,
 }
+
+/// `as_str` from the enum's `strum` names (its serde names), for logs and metric labels.
+macro_rules! named {
+    ($($ty:ty),+) => {
+        $(impl $ty {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        })+
+    };
+}
+
+named!(
+    FailureReason,
+    NotificationKind,
+    Channel,
+    OrderStatus,
+    DisabledReason,
+    CancelledBy,
+    StockRejectionReason
+);
 
 macro_rules! events {
     ($($variant:ident($payload:ty) = $name:literal v $version:literal, order: $order:expr;)+) => {

@@ -5,6 +5,7 @@
 pub mod envelope;
 pub mod events;
 pub mod money;
+pub mod sql;
 
 pub use envelope::{DecodeError, Envelope};
 pub use events::Event;

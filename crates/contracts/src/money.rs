@@ -24,8 +24,9 @@ pub enum MoneyError {
     Currency(String),
 }
 
-/// A non-negative amount with two decimal places.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// A non-negative amount with two decimal places; a `NUMERIC(14, 2)` column (`crate::sql`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Numeric)]
 pub struct Amount(BigDecimal);
 
 impl Amount {
@@ -101,7 +102,8 @@ impl<'de> Deserialize<'de> for Amount {
 
 /// An ISO 4217 alphabetic code. We check the shape, not membership in the list, so a new
 /// currency needs no release.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, diesel::AsExpression, diesel::FromSqlRow)]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub struct Currency(String);
 
 impl Currency {

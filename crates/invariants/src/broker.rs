@@ -152,7 +152,7 @@ async fn peek(channel: &lapin::Channel, queue: &str, count: u32) -> Result<Vec<D
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 mod tests {
     use super::vhost_of;
 

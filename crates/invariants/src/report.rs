@@ -226,7 +226,6 @@ impl fmt::Display for Report {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::money;
 

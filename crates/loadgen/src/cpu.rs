@@ -14,12 +14,29 @@ pub struct Watched {
 
 pub fn parse_pids(list: &str) -> anyhow::Result<Vec<Watched>> {
     let mut watched = Vec::new();
-    for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
-        let Some((name, pid)) = entry.split_once('=') else { bail!("`{entry}` is not name=pid") };
-        let pid = pid.trim().parse().with_context(|| format!("`{entry}`: pid is not a number"))?;
-        watched.push(Watched { name: name.trim().to_owned(), pid });
+    for (name, pid) in parse_pairs(list)? {
+        let pid = pid.parse().with_context(|| format!("`{name}={pid}`: pid is not a number"))?;
+        watched.push(Watched { name, pid });
     }
     Ok(watched)
+}
+
+/// `a=1, b=2` as (name, value) pairs.
+pub fn parse_pairs(list: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let mut pairs = Vec::new();
+    for entry in list.split(',').map(str::trim).filter(|entry| !entry.is_empty()) {
+        let Some((name, value)) = entry.split_once('=') else { bail!("`{entry}` is not name=value") };
+        pairs.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    Ok(pairs)
+}
+
+/// Resident memory of a process in KiB (`VmRSS` in `/proc/<pid>/status`).
+pub fn rss_kib(pid: u32) -> anyhow::Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS line")?;
+    Ok(line.split_whitespace().nth(1).context("empty VmRSS line")?.parse()?)
 }
 
 /// Clock ticks per second, from `getconf CLK_TCK`; 100 (the Linux norm) when that fails.
@@ -89,7 +106,7 @@ pub async fn settle(watched: &[Watched], ticks_per_second: u64, limit: Duration)
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 mod tests {
     use super::*;
 
@@ -105,5 +122,7 @@ mod tests {
     fn own_stat_reads() {
         assert!(process_ticks("self").is_ok());
         assert!(machine_ticks().is_ok());
+        let rss = rss_kib(std::process::id()).unwrap();
+        assert!(rss > 100, "a running test binary holds more than 100 KiB, got {rss}");
     }
 }

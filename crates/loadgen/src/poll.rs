@@ -9,8 +9,10 @@
 
 use crate::fire::Accepted;
 use crate::gateway::Gateway;
+use crate::progress::Counters;
 use anyhow::bail;
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use uuid::Uuid;
@@ -38,6 +40,7 @@ pub async fn watch(
     created_after: &str,
     interval: Duration,
     deadline: Duration,
+    counters: &Counters,
 ) -> anyhow::Result<Watched> {
     let mut pending: BTreeSet<Uuid> = BTreeSet::new();
     let mut done: BTreeSet<Uuid> = BTreeSet::new();
@@ -87,7 +90,10 @@ pub async fn watch(
                 for (id, listed) in page.items {
                     if pending.remove(&id) {
                         done.insert(id);
-                        terminal.insert(id, Terminal { confirmed: listed == "confirmed", seen_at });
+                        let confirmed = listed == "confirmed";
+                        let counter = if confirmed { &counters.confirmed } else { &counters.failed };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        terminal.insert(id, Terminal { confirmed, seen_at });
                     }
                 }
                 match page.next_cursor {

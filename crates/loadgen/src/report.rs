@@ -10,7 +10,12 @@ use std::time::Duration;
 pub struct Run<'a> {
     pub label: &'a str,
     pub orders: usize,
-    pub concurrency: usize,
+    /// How the load was offered: "64 clients (closed loop)", "300/s for 60 s (open loop)".
+    pub mode: String,
+    /// The markdown table's clients column: "64" or "300/s open".
+    pub clients: String,
+    /// pgbench's tps for one stock UPDATE + one order INSERT per transaction, when measured.
+    pub reference_tps: Option<f64>,
     pub poll_interval: Duration,
     pub fired: &'a Fired,
     pub terminals: &'a Terminals,
@@ -21,7 +26,7 @@ pub struct Run<'a> {
 }
 
 /// Nearest-rank percentile of sorted values.
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -93,14 +98,22 @@ pub fn render(run: &Run) -> String {
 
     let mut out = String::new();
     let w = &mut out;
-    let _ = writeln!(w, "\n== loadgen: {} orders, {} concurrent clients ==", run.orders, run.concurrency);
+    let _ = writeln!(w, "\n== loadgen: {} orders, {} ==", run.orders, run.mode);
     let _ = writeln!(
         w,
-        "accepted            {} of {} ({} refused)",
+        "accepted            {} of {} ({} refused, {} unanswered)",
         accepted.len(),
         run.orders,
-        run.fired.refused
+        run.fired.refused,
+        run.fired.unanswered
     );
+    if !run.fired.max_send_lag.is_zero() {
+        let _ = writeln!(
+            w,
+            "send lag            max {:.1} ms behind the schedule (loadgen's own delay)",
+            ms(run.fired.max_send_lag)
+        );
+    }
     if let Some(reason) = &run.fired.first_refusal {
         let _ = writeln!(w, "  first refusal     {}", truncate(reason, 300));
     }
@@ -120,6 +133,18 @@ pub fn render(run: &Run) -> String {
         "confirmed/s e2e     {confirm_rate:.0}   (confirmed / (last confirmed seen - first accepted))"
     );
     let _ = writeln!(w, "e2e latency ms      p50 {:.0}  p99 {:.0}  max {:.0}", e2e.p50, e2e.p99, e2e.max);
+    let lost = run.orders.saturating_sub(confirmed + failed);
+    let _ = writeln!(
+        w,
+        "lost                {lost}   (offered - confirmed - failed: refused, unanswered or not terminal)"
+    );
+    if let Some(tps) = run.reference_tps {
+        let _ = writeln!(
+            w,
+            "confirmed/s ÷ pgbench tps  {:.3}   (pgbench: {tps:.0} tps, one stock UPDATE + one INSERT per transaction)",
+            confirm_rate / tps.max(f64::MIN_POSITIVE)
+        );
+    }
     let _ = writeln!(
         w,
         "  note: e2e = first time the order was seen terminal - time it was accepted; the lists are polled every \
@@ -151,7 +176,7 @@ pub fn render(run: &Run) -> String {
         "| {} | {} | {} | {accept_rate:.0} | {:.1} / {:.1} / {:.1} | {confirm_rate:.0} | {:.0} / {:.0} / {:.0} | {failed} |",
         run.label,
         accepted.len(),
-        run.concurrency,
+        run.clients,
         accept.p50,
         accept.p99,
         accept.max,

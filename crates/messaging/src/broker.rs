@@ -1,10 +1,12 @@
 //! One supervised RabbitMQ connection per process. lapin does not reconnect by itself, so a
-//! supervisor task connects with capped exponential backoff, declares the topology, publishes
-//! the connection to everyone waiting for it, and starts over when it drops.
+//! supervisor task connects (retrying with `backon`'s exponential backoff, capped, with
+//! jitter, for as long as the process runs), declares the topology, publishes the connection
+//! to everyone waiting for it, and starts over when it drops.
 
 use crate::topology::Topology;
+use backon::{ExponentialBuilder, Retryable};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::types::{FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::Deserialize;
 use std::sync::Arc;
@@ -108,48 +110,54 @@ impl Broker {
     }
 
     async fn supervise(self, cancel: CancellationToken) {
-        let mut backoff = Duration::from_millis(200);
         let name = self.inner.config.connection_name.clone();
         loop {
-            let properties =
-                ConnectionProperties::default().with_connection_name(LongString::from(name.as_str()));
-            let attempt = async {
-                let connection = Connection::connect(self.inner.config.url.expose(), properties).await?;
-                let channel = connection.create_channel().await?;
-                self.inner.config.topology.declare(&channel).await?;
-                let _ = channel.close(200, "topology declared".into()).await;
-                Ok::<_, lapin::Error>(connection)
-            };
             let connection = tokio::select! {
-                result = attempt => result,
+                connection = self.connect_until_up() => connection,
                 _ = cancel.cancelled() => return,
             };
-            match connection {
-                Ok(connection) => {
-                    tracing::info!(connection = %name, "connected to RabbitMQ");
-                    metrics::gauge!("amqp_connected", "connection" => name.clone()).set(1.0);
-                    backoff = Duration::from_millis(200);
-                    let connection = Arc::new(connection);
-                    self.inner.connection.send_replace(Some(connection.clone()));
-                    let closed = watch_until_closed(&connection, &cancel).await;
-                    self.inner.connection.send_replace(None);
-                    metrics::gauge!("amqp_connected", "connection" => name.clone()).set(0.0);
-                    if !closed {
-                        let _ = connection.close(200, "shutting down".into()).await;
-                        return;
-                    }
-                    tracing::warn!(connection = %name, "lost the RabbitMQ connection; reconnecting");
-                }
-                Err(error) => {
-                    tracing::warn!(connection = %name, %error, retry_in_ms = backoff.as_millis() as u64, "cannot connect to RabbitMQ");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = cancel.cancelled() => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
+            // The retries never give up, so an error here cannot happen; go round again.
+            let Ok(connection) = connection else { continue };
+            tracing::info!(connection = %name, "connected to RabbitMQ");
+            metrics::gauge!("amqp_connected", "connection" => name.clone()).set(1.0);
+            let connection = Arc::new(connection);
+            self.inner.connection.send_replace(Some(connection.clone()));
+            let closed = watch_until_closed(&connection, &cancel).await;
+            self.inner.connection.send_replace(None);
+            metrics::gauge!("amqp_connected", "connection" => name.clone()).set(0.0);
+            if !closed {
+                let _ = connection.close(200, "shutting down".into()).await;
+                return;
             }
+            tracing::warn!(connection = %name, "lost the RabbitMQ connection; reconnecting");
         }
+    }
+
+    /// Connects and declares the topology, retrying until it works: 200 ms, doubling, capped
+    /// at 5 s, with jitter so replicas that lost the broker together do not return together.
+    /// The caller stops it on cancellation.
+    async fn connect_until_up(&self) -> Result<Connection, lapin::Error> {
+        let name = self.inner.config.connection_name.as_str();
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(5))
+            .with_jitter()
+            .without_max_times();
+        let attempt = || async {
+            let properties = ConnectionProperties::default().with_connection_name(LongString::from(name));
+            let connection = Connection::connect(self.inner.config.url.expose(), properties).await?;
+            let channel = connection.create_channel().await?;
+            self.inner.config.topology.declare(&channel).await?;
+            let _ = channel.close(200, "topology declared".into()).await;
+            Ok::<_, lapin::Error>(connection)
+        };
+        attempt
+            .retry(backoff)
+            .sleep(tokio::time::sleep)
+            .notify(|error: &lapin::Error, retry_in: Duration| {
+                tracing::warn!(connection = %name, %error, retry_in_ms = retry_in.as_millis() as u64, "cannot connect to RabbitMQ");
+            })
+            .await
     }
 
     /// Publishes every message with publisher confirms: all are sent first, then all confirms
@@ -232,8 +240,4 @@ async fn watch_until_closed(connection: &Connection, cancel: &CancellationToken)
             _ = cancel.cancelled() => return false,
         }
     }
-}
-
-pub(crate) fn header_string(value: &str) -> AMQPValue {
-    AMQPValue::LongString(LongString::from(value))
 }

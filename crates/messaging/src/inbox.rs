@@ -1,6 +1,6 @@
 //! The consumer's half of exactly-once effects: an event id is recorded in the same transaction
 //! as the handler's effects. Rows are kept for `INBOX_RETENTION_HOURS` ([`prune`], run by the
-//! runtime), long enough to outlast every redelivery the broker or an operator can cause:
+//! chassis, [`prune_once`]), long enough to outlast every redelivery the broker or an operator can cause:
 //! the retry schedule, and a dead letter replayed within the retention.
 
 use crate::schema::inbox;
@@ -43,4 +43,35 @@ pub async fn prune(
     .bind::<BigInt, _>(batch)
     .execute(conn)
     .await
+}
+
+/// How much one pruning run may delete: bounded work, so a first run on a large backlog takes
+/// a few runs instead of one long lock-holding delete.
+pub const PRUNE_BATCH: i64 = 5_000;
+pub const PRUNE_BATCHES_PER_RUN: usize = 10;
+
+/// Deletes rows handled more than `retention` ago, at most [`PRUNE_BATCHES_PER_RUN`] batches
+/// of [`PRUNE_BATCH`]; returns how many went.
+pub async fn prune_once(
+    pool: &platform::db::PgPool,
+    retention: std::time::Duration,
+) -> Result<usize, PruneError> {
+    let mut conn = pool.get().await?;
+    let mut pruned = 0;
+    for _ in 0..PRUNE_BATCHES_PER_RUN {
+        let deleted = prune(&mut conn, retention, PRUNE_BATCH).await?;
+        pruned += deleted;
+        if (deleted as i64) < PRUNE_BATCH {
+            break;
+        }
+    }
+    Ok(pruned)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Db(#[from] diesel::result::Error),
+    #[error("database unavailable: {0}")]
+    Pool(#[from] diesel_async::pooled_connection::deadpool::PoolError),
 }

@@ -15,14 +15,27 @@ struct NewOutboxRow<'a> {
     traceparent: Option<&'a str>,
 }
 
-/// Queues `event` from `source` for publishing once the surrounding transaction commits. The
-/// current span's `traceparent` goes with it (in the envelope and the row), so the consumers'
-/// spans continue this trace.
-pub async fn enqueue(conn: &mut AsyncPgConnection, source: &str, event: &Event) -> QueryResult<Envelope> {
-    let mut envelope = Envelope::new(source, event);
-    envelope.traceparent = platform::trace::current_traceparent();
-    enqueue_envelope(conn, &envelope).await?;
-    Ok(envelope)
+/// The outbox of one service: every event it enqueues carries the service as its `source`.
+/// A service holds one, bound at compile time (`pub const OUTBOX: Outbox = Outbox::new(SERVICE)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outbox {
+    source: &'static str,
+}
+
+impl Outbox {
+    pub const fn new(source: &'static str) -> Self {
+        Self { source }
+    }
+
+    /// Queues `event` for publishing once the surrounding transaction commits. The current
+    /// span's `traceparent` goes with it (in the envelope and the row), so the consumers' spans
+    /// continue this trace.
+    pub async fn enqueue(&self, conn: &mut AsyncPgConnection, event: &Event) -> QueryResult<Envelope> {
+        let mut envelope = Envelope::new(self.source, event);
+        envelope.traceparent = platform::trace::current_traceparent();
+        enqueue_envelope(conn, &envelope).await?;
+        Ok(envelope)
+    }
 }
 
 /// Queues a ready envelope; one without a `traceparent` takes the current span's.

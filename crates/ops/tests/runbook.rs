@@ -1,7 +1,7 @@
 //! Every `ops …` line in docs/operations.md is a command the CLI accepts: a renamed subcommand
 //! or flag fails here, not in the middle of an incident.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 #[test]
 fn every_ops_command_in_the_runbook_is_accepted_by_the_cli() {

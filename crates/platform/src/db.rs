@@ -62,13 +62,9 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<PgPool, DbError> {
 /// starts. Something pending: applied through `pool` when its role may create objects in its
 /// schema (the owner, `<service> migrate`), else as `<role>_owner` (module documentation).
 pub async fn migrate(pool: &PgPool, lock_key: i64, sources: Vec<EmbeddedMigrations>) -> Result<(), DbError> {
-    let mut conn = pool.get().await?;
-    diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(lock_key).execute(&mut *conn).await?;
-    let outcome = migrate_locked(pool, &mut conn, sources).await;
-    diesel::sql_query("SELECT pg_advisory_unlock($1)")
-        .bind::<BigInt, _>(lock_key)
-        .execute(&mut *conn)
-        .await?;
+    let mut held = AdvisoryLock::new(lock_key).hold(pool).await?;
+    let outcome = migrate_locked(pool, held.connection(), sources).await;
+    held.release().await?;
     outcome
 }
 
@@ -164,6 +160,105 @@ async fn run_sources(pool: &PgPool, sources: Vec<EmbeddedMigrations>) -> Result<
         .map_err(|error| DbError::Migration(error.to_string()))?;
     }
     Ok(())
+}
+
+/// A PostgreSQL advisory lock: the one way a service makes sure only one replica does
+/// something (migrations, a scheduled sweep, the daily summary) or serialises work on a key
+/// that has no row to lock (order intake per client).
+///
+/// Two scopes: [`lock_in`](Self::lock_in) / [`try_lock_in`](Self::try_lock_in) take it inside
+/// the caller's transaction, released by its end; [`hold`](Self::hold) /
+/// [`try_hold`](Self::try_hold) take a connection of its own and keep the lock for the
+/// session until [`Held::release`], while the work runs on other connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdvisoryLock(i64);
+
+#[derive(diesel::QueryableByName)]
+struct Taken {
+    #[diesel(sql_type = Bool)]
+    taken: bool,
+}
+
+impl AdvisoryLock {
+    pub fn new(key: i64) -> Self {
+        Self(key)
+    }
+
+    /// The lock for a name (see [`lock_key`]): `"payment.sweeper"`, `"open-orders:account:…"`.
+    pub fn named(name: &str) -> Self {
+        Self(lock_key(name))
+    }
+
+    /// Waits for the lock; the surrounding transaction's end releases it.
+    pub async fn lock_in(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<()> {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)").bind::<BigInt, _>(self.0).execute(conn).await?;
+        Ok(())
+    }
+
+    /// Takes the lock if free (false when another session holds it); the surrounding
+    /// transaction's end releases it.
+    pub async fn try_lock_in(self, conn: &mut AsyncPgConnection) -> diesel::QueryResult<bool> {
+        let row: Taken = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS taken")
+            .bind::<BigInt, _>(self.0)
+            .get_result(conn)
+            .await?;
+        Ok(row.taken)
+    }
+
+    /// Waits for the lock on a connection of its own, held until [`Held::release`].
+    pub async fn hold(self, pool: &PgPool) -> Result<Held, DbError> {
+        let mut conn = pool.get().await?;
+        diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(self.0).execute(&mut *conn).await?;
+        Ok(Held { lock: self, conn: Some(conn) })
+    }
+
+    /// [`hold`](Self::hold) if the lock is free; `None` when another session holds it.
+    pub async fn try_hold(self, pool: &PgPool) -> Result<Option<Held>, DbError> {
+        let mut conn = pool.get().await?;
+        let row: Taken = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS taken")
+            .bind::<BigInt, _>(self.0)
+            .get_result(&mut *conn)
+            .await?;
+        Ok(row.taken.then_some(Held { lock: self, conn: Some(conn) }))
+    }
+}
+
+/// A session advisory lock and the connection holding it.
+pub struct Held {
+    lock: AdvisoryLock,
+    conn: Option<PooledConnection>,
+}
+
+impl Held {
+    /// The holding connection, for work that may run on it.
+    pub fn connection(&mut self) -> &mut AsyncPgConnection {
+        match &mut self.conn {
+            Some(conn) => conn,
+            None => unreachable!("a Held lock keeps its connection until released or dropped"),
+        }
+    }
+
+    /// Unlocks, and gives the connection back to the pool.
+    pub async fn release(mut self) -> Result<(), DbError> {
+        if let Some(mut conn) = self.conn.take() {
+            diesel::sql_query("SELECT pg_advisory_unlock($1)")
+                .bind::<BigInt, _>(self.lock.0)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    /// Dropped without [`release`](Held::release) (an early return, a panic, a cancelled
+    /// task): the connection must not go back to the pool still holding the lock, so it is
+    /// taken out of the pool and closed, which ends the session and its lock.
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            drop(deadpool::managed::Object::take(conn));
+        }
+    }
 }
 
 /// A stable advisory-lock key for a name (FNV-1a), so each service's migrations and scheduled

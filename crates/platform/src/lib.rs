@@ -13,3 +13,4 @@ pub mod settings;
 pub mod shutdown;
 pub mod telemetry;
 pub mod trace;
+pub mod validation;

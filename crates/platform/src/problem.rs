@@ -24,6 +24,12 @@ impl FieldError {
     }
 }
 
+impl From<crate::validation::Violation> for FieldError {
+    fn from(violation: crate::validation::Violation) -> Self {
+        Self { field: violation.field, message: violation.message }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     #[serde(rename = "type")]
@@ -60,8 +66,9 @@ impl Problem {
         self
     }
 
-    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
-        self.errors = errors;
+    /// Field-level messages: `FieldError`s, or the domain's `Violation`s.
+    pub fn with_errors<E: Into<FieldError>>(mut self, errors: impl IntoIterator<Item = E>) -> Self {
+        self.errors = errors.into_iter().map(Into::into).collect();
         self
     }
 
@@ -70,7 +77,7 @@ impl Problem {
         self
     }
 
-    pub fn validation(errors: Vec<FieldError>) -> Self {
+    pub fn validation<E: Into<FieldError>>(errors: impl IntoIterator<Item = E>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "The request is not valid")
             .with_errors(errors)
     }

@@ -42,21 +42,6 @@ pub fn traceparent_of(span: &tracing::Span) -> Option<String> {
     })
 }
 
-/// The trace id of the current span, as 32 lowercase hex digits.
-pub fn current_trace_id() -> Option<String> {
-    if !enabled() {
-        return None;
-    }
-    let span = tracing::Span::current();
-    if span.is_none() {
-        return None;
-    }
-    let context = span.context();
-    let span_ref = context.span();
-    let id = span_ref.span_context().trace_id();
-    (id != TraceId::INVALID).then(|| id.to_string())
-}
-
 /// Parses a W3C `traceparent` (version 00): `00-<32 hex trace id>-<16 hex span id>-<2 hex flags>`.
 pub fn parse_traceparent(value: &str) -> Option<SpanContext> {
     let mut parts = value.trim().split('-');

@@ -88,6 +88,32 @@ impl TestVhost {
         Ok(Self { name })
     }
 
+    /// Loads `deploy/rabbitmq/definitions.json` (every service's exchanges, queues and
+    /// bindings) into this vhost, as an operator does before the first start
+    /// (`deploy/rabbitmq/setup.sh`); the service users' permissions are left out (the tests
+    /// connect as `guest`).
+    pub async fn load_definitions(&self) -> anyhow::Result<()> {
+        let path = crate::repo_root().join("deploy/rabbitmq/definitions.json");
+        let mut definitions: serde_json::Value = serde_json::from_slice(&std::fs::read(&path)?)?;
+        let Some(sections) = definitions.as_object_mut() else {
+            anyhow::bail!("{} is not a JSON object", path.display());
+        };
+        for dropped in ["vhosts", "permissions", "topic_permissions"] {
+            sections.remove(dropped);
+        }
+        for item in sections.values_mut().filter_map(|list| list.as_array_mut()).flatten() {
+            item["vhost"] = serde_json::Value::String(self.name.clone());
+        }
+        reqwest::Client::new()
+            .post(format!("{}/api/definitions", management_base()))
+            .basic_auth("guest", Some("guest"))
+            .json(&definitions)
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
+    }
+
     pub fn amqp_url(&self) -> String {
         let host = std::env::var("TEST_AMQP_HOST").unwrap_or_else(|_| "127.0.0.1:5672".to_owned());
         format!("amqp://guest:guest@{host}/{}", self.name)

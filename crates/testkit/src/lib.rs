@@ -2,8 +2,6 @@
 //! service schemas and roles, a fresh RabbitMQ vhost, a real SMTP server and a real HTTP
 //! receiver on loopback, and polling with a deadline instead of sleeps.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
 pub mod http_receiver;
 pub mod infra;
 pub mod process;

@@ -9,13 +9,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    messaging::runtime::main(
-        inventory::SERVICE,
-        "Products, stock and reservations",
-        Settings::load,
-        |s: &Settings| &s.common,
-        MIGRATIONS,
-        build,
-    )
-    .await
+    let spec = chassis::ServiceSpec {
+        bus: inventory::BUS,
+        about: "Products, stock and reservations",
+        migrations: MIGRATIONS,
+        load: Settings::load,
+        common: |settings: &Settings| &settings.common,
+    };
+    chassis::main(spec, build).await
 }

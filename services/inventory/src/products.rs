@@ -2,13 +2,12 @@
 //! (with the new version), so the gateway's catalog follows every price, stock and activity
 //! change. Callable without HTTP.
 
-use crate::SERVICE;
+use crate::OUTBOX;
 use crate::domain::{NewProduct, ProductChanges, StockAdjustment, StockRefusal};
 use crate::store::{self, Product, StoreError};
 use contracts::events::ProductUpserted;
 use contracts::{Amount, Currency, Event};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use messaging::outbox;
 use uuid::Uuid;
 
 /// What a product change can come to; every variant but `Db` is the caller's to act on.
@@ -52,7 +51,7 @@ pub fn upserted(product: &Product) -> Event {
 pub async fn create(conn: &mut AsyncPgConnection, product: &NewProduct) -> Result<Product, ProductError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let created = store::insert_product(conn, product).await?;
-        outbox::enqueue(conn, SERVICE, &upserted(&created)).await?;
+        OUTBOX.enqueue(conn, &upserted(&created)).await?;
         Ok(created)
     })
     .await
@@ -66,7 +65,7 @@ pub async fn update(
 ) -> Result<Product, ProductError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let updated = store::update_product(conn, id, changes).await?.ok_or(ProductError::NotFound)?;
-        outbox::enqueue(conn, SERVICE, &upserted(&updated)).await?;
+        OUTBOX.enqueue(conn, &upserted(&updated)).await?;
         Ok(updated)
     })
     .await
@@ -93,7 +92,7 @@ pub async fn adjust_stock(
             })?;
         let updated = store::set_on_hand(conn, id, on_hand).await?;
         store::record_adjustment(conn, id, adjustment, actor).await?;
-        outbox::enqueue(conn, SERVICE, &upserted(&updated)).await?;
+        OUTBOX.enqueue(conn, &upserted(&updated)).await?;
         Ok(updated)
     })
     .await
@@ -108,7 +107,7 @@ pub async fn delete(conn: &mut AsyncPgConnection, id: Uuid) -> Result<(), Produc
         let product = store::lock_product(conn, id).await?.ok_or(ProductError::NotFound)?;
         if product.is_active() {
             let deleted = store::soft_delete(conn, id).await?;
-            outbox::enqueue(conn, SERVICE, &upserted(&deleted)).await?;
+            OUTBOX.enqueue(conn, &upserted(&deleted)).await?;
         }
         Ok(())
     })

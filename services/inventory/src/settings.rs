@@ -1,4 +1,4 @@
-use messaging::CommonSettings;
+use chassis::CommonSettings;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -9,7 +9,7 @@ pub struct Settings {
 
 impl Settings {
     pub fn load() -> Result<Self, platform::settings::SettingsError> {
-        messaging::runtime::load_settings(&CommonSettings::defaults("inventory", 8081))
+        chassis::load_settings(&CommonSettings::defaults("inventory", 8081))
     }
 }
 

@@ -1,7 +1,8 @@
 use crate::handlers::OrderEvents;
+use crate::http;
 use crate::settings::Settings;
-use crate::{SERVICE, http};
-use messaging::{ConsumerOptions, Runtime, Service};
+use chassis::{Runtime, Service};
+use messaging::ConsumerOptions;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
@@ -14,8 +15,8 @@ pub async fn build(
     consumer: ConsumerOptions,
     cancel: CancellationToken,
 ) -> anyhow::Result<Service> {
-    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
-    runtime.consume(Arc::new(OrderEvents), consumer);
+    let mut runtime = Runtime::start(crate::BUS, &settings.common, MIGRATIONS, cancel).await?;
+    runtime.consume(Arc::new(OrderEvents), consumer)?;
     let pool = runtime.http_pool.clone();
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, pool.clone()))
 }

@@ -2,7 +2,7 @@
 //! hand is finished and acked, the outbox is flushed, the process exits 0, and a restart picks up
 //! the rest: every order is reserved exactly once.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use contracts::events::{Customer, OrderCreated, OrderLine};
 use contracts::{Amount, Envelope, Event};
@@ -13,18 +13,6 @@ const ORDERS: usize = 600;
 
 async fn count(db: &testkit::TestDatabase, sql: &str) -> i64 {
     db.count(sql).await.unwrap()
-}
-
-async fn queue_depth(channel: &lapin::Channel, queue: &str) -> u32 {
-    channel
-        .queue_declare(
-            queue.into(),
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-            lapin::types::FieldTable::default(),
-        )
-        .await
-        .unwrap()
-        .message_count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -41,12 +29,7 @@ async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once
     ];
     let binary = env!("CARGO_BIN_EXE_inventory");
     // As an operator loads the definitions: inventory declares only its own queues.
-    let topology = messaging::Topology {
-        queue_type: messaging::QueueType::Quorum,
-        retry_delays: messaging::broker::default_retry_delays(),
-        service: None,
-    };
-    topology.declare_everything(&vhost.amqp_url()).await.unwrap();
+    vhost.load_definitions().await.unwrap();
     let first = testkit::ServiceProcess::start(binary, &env).await.unwrap();
     let product = uuid::Uuid::now_v7();
     let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
@@ -58,37 +41,27 @@ async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once
     .unwrap();
 
     // A backlog of orders, published while the consumer runs.
-    let connection =
-        lapin::Connection::connect(&vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    channel.confirm_select(Default::default()).await.unwrap();
-    for _ in 0..ORDERS {
-        let event = Event::OrderCreated(OrderCreated {
-            order_id: uuid::Uuid::now_v7(),
-            customer: Customer { name: "Ada".into(), email: "ada@example.com".into(), phone: None },
-            currency: "USD".parse().unwrap(),
-            lines: vec![OrderLine {
-                product_id: product,
-                product_name: "Drain".into(),
-                quantity: 1,
-                unit_price: Amount::from_db(1.into()),
-                subtotal: Amount::from_db(1.into()),
-            }],
-            total_amount: Amount::from_db(1.into()),
-            payment_method: "pm_card_ok".into(),
-        });
-        let bytes = Envelope::new("test", &event).to_bytes();
-        channel
-            .basic_publish(
-                "orders.events".into(),
-                "order.created".into(),
-                Default::default(),
-                &bytes,
-                lapin::BasicProperties::default().with_delivery_mode(2),
-            )
-            .await
-            .unwrap();
-    }
+    let broker = messaging::admin::AdminChannel::connect(&vhost.amqp_url()).await.unwrap();
+    let backlog: Vec<Envelope> = (0..ORDERS)
+        .map(|_| {
+            let event = Event::OrderCreated(OrderCreated {
+                order_id: uuid::Uuid::now_v7(),
+                customer: Customer { name: "Ada".into(), email: "ada@example.com".into(), phone: None },
+                currency: "USD".parse().unwrap(),
+                lines: vec![OrderLine {
+                    product_id: product,
+                    product_name: "Drain".into(),
+                    quantity: 1,
+                    unit_price: Amount::from_db(1.into()),
+                    subtotal: Amount::from_db(1.into()),
+                }],
+                total_amount: Amount::from_db(1.into()),
+                payment_method: "pm_card_ok".into(),
+            });
+            Envelope::new("test", &event)
+        })
+        .collect();
+    broker.publish(&backlog).await.unwrap();
     testkit::eventually("the consumer to be busy", Duration::from_secs(30), || async {
         (count(&db, "SELECT count(*) AS n FROM inventory.reservations").await >= 50).then_some(())
     })
@@ -99,16 +72,12 @@ async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once
 
     let reserved = count(&db, "SELECT count(*) AS n FROM inventory.reservations").await;
     assert_eq!(count(&db, "SELECT count(*) AS n FROM inventory.outbox").await, 0, "the outbox was flushed");
-    let published = i64::from(queue_depth(&channel, "order-api.inbox").await);
+    let published = i64::from(broker.queue_depth("order-api.inbox").await.unwrap());
     if published != reserved {
         let mut ids = std::collections::HashMap::<String, usize>::new();
         let mut orders = std::collections::HashSet::<String>::new();
-        while let Some(message) = channel
-            .basic_get("order-api.inbox".into(), lapin::options::BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            let value: serde_json::Value = serde_json::from_slice(&message.data).unwrap();
+        for body in broker.take_all("order-api.inbox").await.unwrap() {
+            let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
             *ids.entry(value["id"].as_str().unwrap().to_owned()).or_default() += 1;
             orders.insert(value["data"]["order_id"].as_str().unwrap().to_owned());
         }
@@ -121,7 +90,8 @@ async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once
     }
     // The broker puts unacked deliveries back once it notices the closed connection: poll.
     testkit::eventually("what was not handled to be back in the queue", Duration::from_secs(20), || async {
-        (i64::from(queue_depth(&channel, "inventory.inbox").await) + reserved == ORDERS as i64).then_some(())
+        (i64::from(broker.queue_depth("inventory.inbox").await.unwrap()) + reserved == ORDERS as i64)
+            .then_some(())
     })
     .await;
 
@@ -137,7 +107,7 @@ async fn sigterm_mid_backlog_finishes_the_batch_and_a_restart_does_the_rest_once
     );
     second.terminate().unwrap();
     assert!(second.wait(Duration::from_secs(30)).await.unwrap().success());
-    let _ = connection.close(200, "done".into()).await;
+    broker.close().await;
     drop(conn);
     db.drop_database().await.unwrap();
     vhost.delete().await.unwrap();

@@ -4,46 +4,7 @@
 use contracts::events::{Customer, NotificationKind};
 
 /// How a notification reaches the customer; stored as `email` / `sms`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    Email,
-    Sms,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 2] = [Channel::Email, Channel::Sms];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Email => "email",
-            Self::Sms => "sms",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|channel| channel.as_str() == raw)
-    }
-}
-
-pub const KINDS: [NotificationKind; 4] = [
-    NotificationKind::Invoice,
-    NotificationKind::FailureNotice,
-    NotificationKind::CancellationNotice,
-    NotificationKind::RefundNotice,
-];
-
-pub fn kind_str(kind: NotificationKind) -> &'static str {
-    match kind {
-        NotificationKind::Invoice => "invoice",
-        NotificationKind::FailureNotice => "failure_notice",
-        NotificationKind::CancellationNotice => "cancellation_notice",
-        NotificationKind::RefundNotice => "refund_notice",
-    }
-}
-
-pub fn parse_kind(raw: &str) -> Option<NotificationKind> {
-    KINDS.into_iter().find(|kind| kind_str(*kind) == raw)
-}
+pub use contracts::events::Channel;
 
 /// One message for one customer, in every form a channel may need.
 #[derive(Debug, Clone, PartialEq)]
@@ -105,18 +66,6 @@ mod tests {
             html: "h".into(),
             sms: "m".into(),
         }
-    }
-
-    #[test]
-    fn kinds_and_channels_round_trip_through_their_column_values() {
-        for kind in KINDS {
-            assert_eq!(parse_kind(kind_str(kind)), Some(kind));
-        }
-        for channel in Channel::ALL {
-            assert_eq!(Channel::parse(channel.as_str()), Some(channel));
-        }
-        assert_eq!(parse_kind("sms"), None);
-        assert_eq!(Channel::parse("push"), None);
     }
 
     #[test]

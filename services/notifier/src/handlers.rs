@@ -2,12 +2,11 @@
 //! transaction with the inbox row; the messages themselves go out later, from the sender, so a
 //! slow mail server never holds up the queue.
 
-use crate::domain::{Rendered, kind_str};
+use crate::domain::Rendered;
 use crate::messages;
 use crate::store::{self, ledger};
 use contracts::{Envelope, Event};
 use diesel_async::AsyncPgConnection;
-use futures_util::future::BoxFuture;
 use messaging::{EventHandler, HandleError};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -22,16 +21,14 @@ impl EventHandler for OrderOutcomes {
     const HANDLES: &'static [&'static str] =
         &["order.confirmed", "order.failed", "order.cancelled", "payment.refunded"];
 
-    fn handle<'a>(
-        &'a self,
-        conn: &'a mut AsyncPgConnection,
-        envelope: &'a Envelope,
+    async fn handle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        envelope: &Envelope,
         event: Event,
-    ) -> BoxFuture<'a, Result<(), HandleError>> {
-        Box::pin(async move {
-            let (order_id, rendered) = render(conn, envelope, event).await?;
-            record(conn, order_id, &rendered).await
-        })
+    ) -> Result<(), HandleError> {
+        let (order_id, rendered) = render(conn, envelope, event).await?;
+        record(conn, order_id, &rendered).await
     }
 
     fn after_commit(&self) {
@@ -104,7 +101,7 @@ async fn record(
         if !store::insert(conn, order_id, rendered.kind, &delivery).await? {
             tracing::info!(
                 %order_id,
-                kind = kind_str(rendered.kind),
+                kind = rendered.kind.as_str(),
                 channel = delivery.channel.as_str(),
                 "notification already recorded; ignoring repeat"
             );

@@ -2,11 +2,12 @@
 //! pending and why something failed, and moving failed notifications back to pending.
 
 use crate::store::admin::{self, ListFilter};
-use crate::store::{Notification, STATUSES};
+use crate::store::{Notification, NotificationStatus};
 use crate::{domain, retry};
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
+use contracts::events::NotificationKind;
 use platform::auth::Admin;
 use platform::db::{PgPool, PooledConnection};
 use platform::problem::{FieldError, Problem};
@@ -34,11 +35,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, state: AdminState) {
 pub struct NotificationView {
     pub id: Uuid,
     pub order_id: Uuid,
-    pub kind: String,
-    pub channel: String,
+    pub kind: NotificationKind,
+    pub channel: domain::Channel,
     pub recipient: String,
     pub subject: String,
-    pub status: String,
+    pub status: NotificationStatus,
     /// Attempts since the notification was created or last retried by an operator.
     pub attempts: i32,
     pub last_error: Option<String>,
@@ -96,16 +97,19 @@ async fn list_notifications(
     if !(1..=100).contains(&limit) {
         errors.push(FieldError::new("limit", "must be between 1 and 100"));
     }
-    if query.status.as_deref().is_some_and(|status| !STATUSES.contains(&status)) {
+    let status = query.status.as_deref().map(str::parse::<NotificationStatus>).transpose();
+    if status.is_err() {
         errors.push(FieldError::new("status", "must be one of pending, sent, logged, failed"));
     }
-    if query.kind.as_deref().is_some_and(|kind| domain::parse_kind(kind).is_none()) {
+    let kind = query.kind.as_deref().map(str::parse::<NotificationKind>).transpose();
+    if kind.is_err() {
         errors.push(FieldError::new(
             "kind",
             "must be one of invoice, failure_notice, cancellation_notice, refund_notice",
         ));
     }
-    if query.channel.as_deref().is_some_and(|channel| domain::Channel::parse(channel).is_none()) {
+    let channel = query.channel.as_deref().map(str::parse::<domain::Channel>).transpose();
+    if channel.is_err() {
         errors.push(FieldError::new("channel", "must be one of email, sms"));
     }
     if !errors.is_empty() {
@@ -113,9 +117,9 @@ async fn list_notifications(
     }
     let filter = ListFilter {
         order_id: query.order_id,
-        status: query.status,
-        kind: query.kind,
-        channel: query.channel,
+        status: status.ok().flatten(),
+        kind: kind.ok().flatten(),
+        channel: channel.ok().flatten(),
         created_after: query.created_after,
         created_before: query.created_before,
         cursor: query.cursor,
@@ -175,7 +179,7 @@ async fn retry_one(
             "not_failed",
             "Only a failed notification can be retried",
         )
-        .with_extension("current_status", notification.status));
+        .with_extension("current_status", <&str>::from(notification.status)));
     }
     state.wake.notify_one();
     let found = admin::find(&mut conn, id).await.map_err(|error| Problem::internal(&error))?;

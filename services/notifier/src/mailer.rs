@@ -111,17 +111,3 @@ impl Transport for Mailer {
         Box::pin(Mailer::send(self, message))
     }
 }
-
-/// Every `.eml` file in `dir`, as text, oldest first; for tests and local development.
-pub fn read_mail_dir(dir: &Path) -> std::io::Result<Vec<String>> {
-    let mut files: Vec<(std::time::SystemTime, PathBuf)> = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.extension().is_some_and(|ext| ext == "eml") {
-            let modified = std::fs::metadata(&path)?.modified()?;
-            files.push((modified, path));
-        }
-    }
-    files.sort();
-    files.into_iter().map(|(_, path)| std::fs::read_to_string(path)).collect()
-}

@@ -1,23 +1,11 @@
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use notifier::retry::RetryFailed;
 use notifier::settings::Settings;
 use notifier::startup::{MIGRATIONS, build};
 
-const ABOUT: &str = "Invoices and notices by email and SMS, once each";
-
-#[derive(Parser)]
-#[command(name = "notifier", about = ABOUT, version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-}
-
+/// The notifier's own commands, besides the chassis's `serve` and `migrate`.
 #[derive(Subcommand)]
-enum Command {
-    /// Run the service (the default)
-    Serve,
-    /// Apply pending database migrations and exit
-    Migrate,
+enum Own {
     /// Move failed notifications back to pending, so they are sent again
     RetryFailed(RetryFailed),
 }
@@ -30,21 +18,21 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    if let Some(Command::RetryFailed(request)) = Cli::parse().command {
-        let settings = Settings::load()?;
-        platform::telemetry::init(settings.common.log_format, "info");
-        let retried = notifier::retry::run_cli(&settings, &request).await?;
-        println!("{}", serde_json::json!({ "retried": retried }));
-        return Ok(());
-    }
-    // `serve` and `migrate` are the runtime's, which reads the command line again.
-    messaging::runtime::main(
-        notifier::SERVICE,
-        ABOUT,
-        Settings::load,
-        |s: &Settings| &s.common,
-        MIGRATIONS,
-        build,
-    )
+    let spec = chassis::ServiceSpec {
+        bus: notifier::BUS,
+        about: "Invoices and notices by email and SMS, once each",
+        migrations: MIGRATIONS,
+        load: Settings::load,
+        common: |settings: &Settings| &settings.common,
+    };
+    chassis::main_with(spec, build, async |own: Own| match own {
+        Own::RetryFailed(request) => {
+            let settings = Settings::load()?;
+            platform::telemetry::init(settings.common.log_format, "info");
+            let retried = notifier::retry::run_cli(&settings, &request).await?;
+            println!("{}", serde_json::json!({ "retried": retried }));
+            Ok(())
+        }
+    })
     .await
 }

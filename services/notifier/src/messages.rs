@@ -5,7 +5,8 @@ use crate::domain::Rendered;
 use crate::money::MoneyFormat;
 use crate::template::{self, Template};
 use contracts::events::{
-    CancelledBy, Customer, NotificationKind, OrderCancelled, OrderConfirmed, OrderFailed, PaymentRefunded,
+    CancelledBy, Customer, NotificationKind, OrderCancelled, OrderConfirmed, OrderFailed, OrderStatus,
+    PaymentRefunded,
 };
 
 /// Longer names are cut so the quantity and price columns stay aligned.
@@ -140,7 +141,7 @@ pub fn cancellation_notice(order: &OrderCancelled) -> Rendered {
         CancelledBy::Admin => "by our team",
         CancelledBy::System => "because it could not be completed in time",
     };
-    let money = if order.previous_status == "confirmed" {
+    let money = if order.previous_status == OrderStatus::Confirmed {
         "Your payment will be refunded; you will receive a separate notice when it is."
     } else {
         "You have not been charged."

@@ -1,7 +1,7 @@
 use super::*;
 use chrono::TimeZone;
 use contracts::Amount;
-use contracts::events::{FailureReason, OrderLine, ReservedLine};
+use contracts::events::{FailureReason, OrderLine, OrderStatus, ReservedLine};
 use uuid::Uuid;
 
 fn amount(raw: &str) -> Amount {
@@ -53,11 +53,11 @@ fn failed() -> OrderFailed {
     }
 }
 
-fn cancelled(previous_status: &str, cancelled_by: CancelledBy) -> OrderCancelled {
+fn cancelled(previous_status: OrderStatus, cancelled_by: CancelledBy) -> OrderCancelled {
     OrderCancelled {
         order_id: ORDER,
         customer: customer(),
-        previous_status: previous_status.into(),
+        previous_status,
         cancelled_by,
         currency: "EUR".parse().unwrap_or_else(|e| panic!("{e}")),
         total_amount: amount("42"),
@@ -192,9 +192,12 @@ fn every_message_in_every_form_is_pinned() {
         ("failure_notice", failure_notice(&failed())),
         (
             "cancellation_notice_confirmed",
-            cancellation_notice(&cancelled("confirmed", CancelledBy::Customer)),
+            cancellation_notice(&cancelled(OrderStatus::Confirmed, CancelledBy::Customer)),
         ),
-        ("cancellation_notice_pending", cancellation_notice(&cancelled("pending", CancelledBy::System))),
+        (
+            "cancellation_notice_pending",
+            cancellation_notice(&cancelled(OrderStatus::Pending, CancelledBy::System)),
+        ),
         ("refund_notice", refund_notice(&refunded(), &customer())),
     ];
     for (name, rendered) in cases {

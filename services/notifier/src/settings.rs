@@ -1,4 +1,4 @@
-use messaging::CommonSettings;
+use chassis::CommonSettings;
 use platform::retry::RetrySchedule;
 use platform::settings::{Secret, SettingsError};
 use serde::{Deserialize, Deserializer};
@@ -18,6 +18,13 @@ pub struct Settings {
     /// 20 %. Empty: one attempt, no retries.
     #[serde(deserialize_with = "platform::settings::string_or_number")]
     pub notification_retry_delays_ms: String,
+    /// Due notifications claimed by one statement (and recorded by one transaction).
+    pub notification_worker_batch: usize,
+    /// Notifications being sent at once; SMTP pools connections, so a few run side by side.
+    pub notification_worker_concurrency: usize,
+    /// How long a claimed notification stays invisible to other workers: far above the SMTP
+    /// and SMS timeouts, so a live worker always records before the lease runs out.
+    pub notification_lease_ms: u64,
     /// Where text messages are POSTed as `{"to", "body"}`; absent (or empty), they are only
     /// logged.
     #[serde(default, deserialize_with = "optional_text")]
@@ -45,10 +52,13 @@ impl Settings {
             ("mail_dir", "var/mail".to_owned()),
             ("mail_from", "Orders <orders@localhost>".to_owned()),
             ("notification_retry_delays_ms", "2000,4000,8000".to_owned()),
+            ("notification_worker_batch", "20".to_owned()),
+            ("notification_worker_concurrency", "4".to_owned()),
+            ("notification_lease_ms", "60000".to_owned()),
             ("daily_summary_at", "07:00".to_owned()),
             ("daily_summary_recipients", String::new()),
         ]);
-        let settings: Self = messaging::runtime::load_settings(&defaults)?;
+        let settings: Self = chassis::load_settings(&defaults)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -56,6 +66,7 @@ impl Settings {
     /// Names the first bad key; called by `load` and again by `build`.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.retry_delays()?;
+        self.worker()?;
         self.daily_summary()?;
         Ok(())
     }
@@ -83,6 +94,21 @@ impl Settings {
 
     pub fn retry_delays(&self) -> Result<RetrySchedule, SettingsError> {
         RetrySchedule::parse("notification_retry_delays_ms", &self.notification_retry_delays_ms)
+    }
+
+    /// How the delivery worker claims and sends.
+    pub fn worker(&self) -> Result<jobs::Config, SettingsError> {
+        if self.notification_lease_ms == 0 {
+            return Err(SettingsError::Invalid {
+                key: "notification_lease_ms",
+                reason: "must be above zero".into(),
+            });
+        }
+        jobs::Config::from_settings(
+            ("notification_worker_batch", self.notification_worker_batch),
+            ("notification_worker_concurrency", self.notification_worker_concurrency),
+            std::time::Duration::from_millis(self.notification_lease_ms),
+        )
     }
 }
 

@@ -89,7 +89,7 @@ impl SmsProvider for LogSmsProvider {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    #![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
     use super::*;
     use testkit::HttpReceiver;
 

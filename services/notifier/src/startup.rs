@@ -1,11 +1,11 @@
-use crate::SERVICE;
 use crate::channels::Channels;
 use crate::handlers::OrderOutcomes;
 use crate::http::{self, AdminState};
-use crate::sender::Sender;
 use crate::settings::Settings;
 use crate::summary::SummaryJob;
-use messaging::{ConsumerOptions, Runtime, Service};
+use crate::worker::Worker;
+use chassis::{Runtime, Service};
+use messaging::ConsumerOptions;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -23,17 +23,18 @@ pub async fn build(
     // Configuration mistakes fail here, before anything connects.
     settings.validate()?;
     let retry_delays = settings.retry_delays()?;
+    let worker = settings.worker()?;
     let daily_summary = settings.daily_summary()?;
     let channels = Channels::from_settings(&settings)?;
-    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    let mut runtime = Runtime::start(crate::BUS, &settings.common, MIGRATIONS, cancel.clone()).await?;
     let wake = Arc::new(Notify::new());
-    runtime.consume(Arc::new(OrderOutcomes { wake: wake.clone() }), consumer);
+    runtime.consume(Arc::new(OrderOutcomes { wake: wake.clone() }), consumer)?;
     if let Some(config) = daily_summary {
         let job = SummaryJob::new(runtime.pool.clone(), channels.email.clone(), config);
         runtime.spawn(job.run(cancel.clone()));
     }
-    let sender = Sender { pool: runtime.pool.clone(), channels, retry_delays, wake: wake.clone() };
-    runtime.spawn(sender.run(cancel));
+    let hooks = Arc::new(Worker { channels, retry_delays });
+    runtime.spawn(jobs::Runner::new(hooks, runtime.pool.clone(), worker, wake.clone()).run(cancel));
     let state = AdminState { pool: runtime.http_pool.clone(), wake };
     runtime.serve(&settings.common, move |cfg| http::routes(cfg, state.clone()))
 }

@@ -20,7 +20,7 @@ use crate::store::summaries::{self, RecipientStatus};
 use crate::template;
 use chrono::{DateTime, Days, NaiveDate, NaiveTime, Utc};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use platform::db::PgPool;
+use platform::db::{AdvisoryLock, PgPool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -73,7 +73,7 @@ pub async fn send_for_day(
     let lock_conn: &mut AsyncPgConnection = &mut locked;
     lock_conn
         .transaction(async |lock: &mut AsyncPgConnection| {
-            if !ledger::try_lock(lock, platform::db::lock_key("notifier.daily_summary")).await? {
+            if !AdvisoryLock::named("notifier.daily_summary").try_lock_in(lock).await? {
                 return Ok(SummaryOutcome::Busy);
             }
             let conn: &mut AsyncPgConnection = &mut pooled;
@@ -115,7 +115,7 @@ pub async fn send_for_day(
                     RecipientStatus::Retrying => waiting += 1,
                 }
                 if let Some(error) = &error {
-                    tracing::warn!(%day, recipient = %recipient, status = status.as_str(), attempts, %error, "daily summary not delivered to one recipient");
+                    tracing::warn!(%day, recipient = %recipient, status = <&str>::from(status), attempts, %error, "daily summary not delivered to one recipient");
                 }
                 summaries::record(conn, day, recipient, status, attempts, error.as_deref()).await?;
             }

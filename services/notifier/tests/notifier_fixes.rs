@@ -2,7 +2,7 @@
 //! testkit's real SMTP server. One admin address refused for good used to roll back the whole
 //! day and resend everyone's summary at every check, for ever.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 mod notifier_fixes {
     use chrono::{DateTime, NaiveTime, Utc};

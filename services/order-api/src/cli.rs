@@ -1,4 +1,6 @@
-//! `order-api create-admin`: the other way to get the first admin (besides the
+//! The gateway's own commands, besides the chassis's `serve` and `migrate`.
+//!
+//! `order-api create-admin` is the other way to get the first admin (besides the
 //! `BOOTSTRAP_ADMIN_*` settings). The password comes from `ADMIN_PASSWORD` or standard input,
 //! never from the command line (where `ps` and shell history would keep it).
 
@@ -7,14 +9,31 @@ use crate::settings::Settings;
 use crate::startup::MIGRATIONS;
 use std::io::BufRead;
 
-pub async fn create_admin(args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
-    let matches = clap::Command::new("order-api create-admin")
-        .about("Create an admin account (the password is read from ADMIN_PASSWORD or standard input)")
-        .arg(clap::Arg::new("email").long("email").required(true))
-        .arg(clap::Arg::new("name").long("name").default_value("Administrator"))
-        .try_get_matches_from(args)?;
-    let email = matches.get_one::<String>("email").cloned().unwrap_or_default();
-    let name = matches.get_one::<String>("name").cloned().unwrap_or_default();
+#[derive(Debug, clap::Subcommand)]
+pub enum Own {
+    /// Create an admin account (the password is read from ADMIN_PASSWORD or standard input)
+    CreateAdmin {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "Administrator")]
+        name: String,
+    },
+    /// Generate a token signing key (or, with --public, print the public keys of JWT_SIGNING_KEY)
+    JwtKeys {
+        #[arg(long)]
+        public: bool,
+    },
+}
+
+/// Runs one of the gateway's own commands.
+pub async fn run(command: Own) -> anyhow::Result<()> {
+    match command {
+        Own::CreateAdmin { email, name } => create_admin(&email, &name).await,
+        Own::JwtKeys { public } => jwt_keys(public),
+    }
+}
+
+async fn create_admin(email: &str, name: &str) -> anyhow::Result<()> {
     let password = match std::env::var("ADMIN_PASSWORD") {
         Ok(password) => password,
         Err(_) => {
@@ -25,10 +44,10 @@ pub async fn create_admin(args: impl IntoIterator<Item = String>) -> anyhow::Res
         }
     };
     let settings = Settings::load()?;
-    messaging::runtime::migrate(crate::SERVICE, &settings.common, MIGRATIONS).await?;
+    chassis::migrate(crate::SERVICE, &settings.common, MIGRATIONS).await?;
     let pool = platform::db::pool(settings.common.database_url.expose(), 2)?;
     let mut conn = pool.get().await?;
-    match accounts::ensure_admin(&mut conn, &email, &password, &name).await {
+    match accounts::ensure_admin(&mut conn, email, &password, name).await {
         Ok(true) => println!("created admin {email}"),
         Ok(false) => println!("an account with email {email} already exists; nothing changed"),
         Err(accounts::AccountError::Invalid(errors)) => {
@@ -46,12 +65,7 @@ pub async fn create_admin(args: impl IntoIterator<Item = String>) -> anyhow::Res
 /// (`JWT_SIGNING_KEY` for the gateway only, `JWT_PUBLIC_KEYS` for every service).
 /// `order-api jwt-keys --public` prints the JWK set of the key in `JWT_SIGNING_KEY` instead
 /// (to add a new key to the services' `JWT_PUBLIC_KEYS` during a rollover).
-pub fn jwt_keys(args: impl IntoIterator<Item = String>) -> anyhow::Result<()> {
-    let matches = clap::Command::new("order-api jwt-keys")
-        .about("Generate a token signing key (or, with --public, print the public keys of JWT_SIGNING_KEY)")
-        .arg(clap::Arg::new("public").long("public").action(clap::ArgAction::SetTrue))
-        .try_get_matches_from(args)?;
-    let public_only = matches.get_flag("public");
+fn jwt_keys(public_only: bool) -> anyhow::Result<()> {
     let pem = if public_only {
         platform::settings::Secret::new(
             std::env::var("JWT_SIGNING_KEY").map_err(|_| anyhow::anyhow!("set JWT_SIGNING_KEY"))?,

@@ -12,18 +12,7 @@ use diesel::prelude::*;
 use diesel::sql_types::Text;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-diesel::table! {
-    idempotency_keys (scope, key) {
-        scope -> Text,
-        key -> Text,
-        fingerprint -> Bytea,
-        response_status -> Nullable<Integer>,
-        response_body -> Nullable<Bytea>,
-        response_type -> Nullable<Text>,
-        response_location -> Nullable<Text>,
-        created_at -> Timestamptz,
-    }
-}
+use crate::schema::order_api::idempotency_keys;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {

@@ -9,22 +9,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let mut args = std::env::args();
-    if std::env::args().nth(1).as_deref() == Some("create-admin") {
-        args.next();
-        return order_api::cli::create_admin(args).await;
-    }
-    if std::env::args().nth(1).as_deref() == Some("jwt-keys") {
-        args.next();
-        return order_api::cli::jwt_keys(args);
-    }
-    messaging::runtime::main(
-        order_api::SERVICE,
-        "The public gateway and the order saga (also: `order-api create-admin --email E`, `order-api jwt-keys`)",
-        Settings::load,
-        |s: &Settings| &s.common,
-        MIGRATIONS,
-        build,
-    )
-    .await
+    let spec = chassis::ServiceSpec {
+        bus: order_api::BUS,
+        about: "The public gateway and the order saga",
+        migrations: MIGRATIONS,
+        load: Settings::load,
+        common: |settings: &Settings| &settings.common,
+    };
+    chassis::main_with(spec, build, order_api::cli::run).await
 }

@@ -35,12 +35,12 @@ async fn report_once(pool: &PgPool) -> anyhow::Result<()> {
         .select((orders::status, diesel::dsl::count_star()))
         .load(&mut conn)
         .await?;
-    for status in OrderStatus::ALL {
+    for &status in <OrderStatus as strum::VariantArray>::VARIANTS {
         let n = counts.iter().find(|(s, _)| s == status.as_str()).map_or(0, |(_, n)| *n);
         metrics::gauge!("orders_by_status", "status" => status.as_str()).set(n as f64);
     }
     let cutoff = chrono::Utc::now() - chrono::Duration::minutes(STUCK_AFTER_MINUTES);
-    let in_flight = [OrderStatus::Pending.as_str(), OrderStatus::Processing.as_str()];
+    let in_flight = [OrderStatus::Pending, OrderStatus::Processing];
     let stuck: i64 = orders::table
         .filter(orders::status.eq_any(in_flight))
         .filter(orders::updated_at.lt(cutoff))

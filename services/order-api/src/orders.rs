@@ -1,25 +1,24 @@
 //! Order use cases, callable without HTTP: place an order, read one, list them.
 
-use crate::SERVICE;
+use crate::OUTBOX;
 use crate::domain::access::{Access, can_cancel, can_read};
 use crate::domain::access_token;
 use crate::domain::new_order::{CreateOrderRequest, Limits, NewOrder};
-use crate::domain::status::{OrderStatus, Trigger};
+use crate::domain::status::{OrderStatus, Transitions, Trigger};
 use crate::store::{self, OpenOrdersOf, OrderFilter, OrderRow, TokenPurpose};
 use chrono::{DateTime, Utc};
 use contracts::events::{CancelledBy, FailureReason, OrderCancelled, OrderCreated};
 use contracts::{Amount, Currency, Event};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
-use messaging::outbox;
 use platform::auth::{Claims, Role};
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::Serialize;
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OrderError {
     #[error("invalid order")]
-    Invalid(Vec<FieldError>),
+    Invalid(Vec<Violation>),
     #[error("no such order")]
     NotFound,
     #[error("{open} unpaid orders are open; the limit is {limit}")]
@@ -44,7 +43,7 @@ pub async fn cancel(
         let order = store::lock_order(conn, id).await?.ok_or(OrderError::NotFound)?;
         let token_matches = token_matches(conn, &order, access_token).await?;
         check(can_cancel(order.customer_id, caller, token_matches))?;
-        let from = order.status()?;
+        let from = order.status;
         let to = from
             .next(Trigger::Cancel)
             .map_err(|_| OrderError::Conflict { current: from, attempted: "cancel" })?;
@@ -58,13 +57,13 @@ pub async fn cancel(
         let cancelled = OrderCancelled {
             order_id: id,
             customer: order.customer(),
-            previous_status: from.as_str().to_owned(),
+            previous_status: from,
             cancelled_by: by,
             currency: Currency::from_db(order.currency.clone()),
             total_amount: Amount::from_db(order.total_amount.clone()),
             lines: items.iter().map(store::ItemRow::to_reserved_line).collect(),
         };
-        outbox::enqueue(conn, SERVICE, &Event::OrderCancelled(cancelled)).await?;
+        OUTBOX.enqueue(conn, &Event::OrderCancelled(cancelled)).await?;
         Ok::<_, OrderError>(())
     })
     .await?;
@@ -91,7 +90,7 @@ pub async fn set_manual_status(
     };
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let order = store::lock_order(conn, id).await?.ok_or(OrderError::NotFound)?;
-        let from = order.status()?;
+        let from = order.status;
         let to = from.next(trigger).map_err(|_| OrderError::Conflict { current: from, attempted })?;
         store::set_status(conn, id, to, None, "admin").await?;
         Ok::<_, OrderError>(())
@@ -139,7 +138,7 @@ pub async fn place(
         if let Some(given) = &request.customer_email
             && crate::accounts::normalise_email(given) != crate::accounts::normalise_email(&account.email)
         {
-            errors.push(FieldError::new(
+            errors.push(Violation::new(
                 "customer_email",
                 "must be your account's email; leave it out to use it",
             ));
@@ -192,7 +191,7 @@ pub async fn place(
             total_amount: order.total_amount.clone(),
             payment_method: order.payment_method.clone(),
         };
-        outbox::enqueue(conn, SERVICE, &Event::OrderCreated(created)).await?;
+        OUTBOX.enqueue(conn, &Event::OrderCreated(created)).await?;
         Ok::<_, OrderError>(order.id)
     })
     .await?;
@@ -333,10 +332,10 @@ fn view(
     items: Vec<store::ItemRow>,
     history: Vec<store::HistoryRow>,
 ) -> Result<OrderView, diesel::result::Error> {
-    let failure_reason = order.failure_reason()?;
+    let failure_reason = order.failure_reason;
     Ok(OrderView {
         id: order.id,
-        status: order.status,
+        status: order.status.to_string(),
         failure_reason,
         customer_name: order.customer_name,
         customer_email: order.customer_email,
@@ -403,6 +402,6 @@ pub async fn list(
     Ok(Page { items, next_cursor })
 }
 
-pub fn parse_status(raw: &str) -> Result<OrderStatus, FieldError> {
-    raw.parse().map_err(|e: String| FieldError::new("status", e))
+pub fn parse_status(raw: &str) -> Result<OrderStatus, Violation> {
+    raw.parse().map_err(|_| Violation::new("status", format!("unknown order status `{raw}`")))
 }

@@ -1,5 +1,5 @@
 use crate::http::client::Cidr;
-use messaging::CommonSettings;
+use chassis::CommonSettings;
 use platform::settings::SettingsError;
 use serde::Deserialize;
 
@@ -63,6 +63,12 @@ pub struct Settings {
     /// services accept nothing else): how long a revoked session can still act behind the
     /// gateway. At most 60.
     pub jwt_internal_ttl_seconds: i64,
+    /// How often an idle live-update stream (`/orders/.../events`) gets a comment line, so
+    /// proxies keep it open and a client that went away is noticed.
+    pub live_heartbeat_ms: u64,
+    /// Live-update streams one client (an account, or a guest's address) may hold open on one
+    /// gateway replica; one more is a 429.
+    pub live_max_streams_per_client: usize,
 }
 
 impl Settings {
@@ -90,8 +96,10 @@ impl Settings {
             ("metrics_addr", "127.0.0.1:9464".to_owned()),
             ("public_base_url", "http://127.0.0.1:8080".to_owned()),
             ("jwt_internal_ttl_seconds", platform::auth::INTERNAL_TTL_SECONDS.to_string()),
+            ("live_heartbeat_ms", "15000".to_owned()),
+            ("live_max_streams_per_client", "5".to_owned()),
         ]);
-        let settings: Self = messaging::runtime::load_settings(&defaults)?;
+        let settings: Self = chassis::load_settings(&defaults)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -99,6 +107,8 @@ impl Settings {
     /// Names the first bad key; called by `load` and again by `startup::build`.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.trusted_proxy_list()?;
+        crate::http::guards::origin_list(&self.cors_allowed_origins)
+            .map_err(|reason| SettingsError::Invalid { key: "cors_allowed_origins", reason })?;
         let invalid = |key, reason: &str| Err(SettingsError::Invalid { key, reason: reason.to_owned() });
         if self.max_open_orders_per_client < 0 {
             return invalid("max_open_orders_per_client", "must be 0 (off) or more");
@@ -126,7 +136,20 @@ impl Settings {
         {
             return invalid("public_base_url", "must be an http(s) URL without a trailing slash");
         }
+        if !(100..=300_000).contains(&self.live_heartbeat_ms) {
+            return invalid("live_heartbeat_ms", "must be between 100 and 300000");
+        }
+        if self.live_max_streams_per_client == 0 {
+            return invalid("live_max_streams_per_client", "must be 1 or more");
+        }
         Ok(())
+    }
+
+    pub fn live_policy(&self) -> crate::live::LivePolicy {
+        crate::live::LivePolicy {
+            heartbeat: std::time::Duration::from_millis(self.live_heartbeat_ms),
+            max_streams_per_client: self.live_max_streams_per_client,
+        }
     }
 
     /// The parsed `trusted_proxies`.

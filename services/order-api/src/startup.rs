@@ -1,8 +1,9 @@
+use crate::http;
 use crate::http::Upstreams;
 use crate::saga::OrderSaga;
 use crate::settings::Settings;
-use crate::{SERVICE, http};
-use messaging::{ConsumerOptions, Runtime, Service};
+use chassis::{Runtime, Service};
+use messaging::ConsumerOptions;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -43,10 +44,10 @@ pub async fn build_gateway(
         notifier: settings.notifier_url.clone(),
         webhooks: settings.webhooks_url.clone(),
     };
-    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel).await?;
+    let mut runtime = Runtime::start(crate::BUS, &settings.common, MIGRATIONS, cancel).await?;
     runtime.tokens.internal_ttl_seconds = settings.jwt_internal_ttl_seconds;
     bootstrap_admin(&runtime, &settings).await?;
-    runtime.consume(Arc::new(OrderSaga { public_base_url: settings.public_base_url.clone() }), consumer);
+    runtime.consume(Arc::new(OrderSaga { public_base_url: settings.public_base_url.clone() }), consumer)?;
     runtime.spawn(crate::maintenance::run(runtime.pool.clone(), runtime.cancel.clone()));
     let metrics_port = serve_metrics(&settings.metrics_addr, runtime.cancel.clone())?;
     runtime.spawn(crate::order_metrics::report(runtime.pool.clone(), runtime.cancel.clone()));
@@ -57,14 +58,23 @@ pub async fn build_gateway(
         runtime.cancel.clone(),
     ));
     let pool = runtime.http_pool.clone();
-    let dead_letters = crate::dead_letters::DeadLetters { broker: runtime.broker.clone() };
+    let dead_letters = crate::dead_letters::DeadLetters::new(runtime.broker.clone());
     let common = settings.common.clone();
     // One limiter for all HTTP workers of this process.
-    let limiter = actix_web::web::Data::new(http::guards::RateLimiter::default());
+    let limiter = actix_web::web::Data::new(http::guards::RateLimiter::new(
+        settings.rate_limit_per_second,
+        settings.rate_limit_burst,
+    ));
+    // Live order updates: one listener per replica, fanned out to this replica's streams,
+    // which end when the service drains.
+    let live = crate::live::Hub::new(settings.live_policy(), runtime.cancel.clone());
+    runtime.spawn(crate::live::listener::run(runtime.pool.clone(), live.clone(), runtime.cancel.clone()));
+    let live = actix_web::web::Data::from(live);
     let service = runtime.serve(&common, move |cfg| {
         // The public listener answers /metrics with "no such route"; it lives on its own port.
         cfg.app_data(platform::http::MetricsElsewhere);
-        http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone(), dead_letters.clone())
+        let (dead_letters, live) = (dead_letters.clone(), live.clone());
+        http::routes(cfg, pool.clone(), &settings, upstreams.clone(), limiter.clone(), dead_letters, live)
     })?;
     Ok(Gateway { service, metrics_port })
 }

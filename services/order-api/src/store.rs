@@ -11,81 +11,16 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-diesel::table! {
-    catalog_products (id) {
-        id -> Uuid,
-        sku -> Text,
-        name -> Text,
-        price -> Numeric,
-        currency -> Text,
-        available -> BigInt,
-        active -> Bool,
-        version -> BigInt,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    orders (id) {
-        id -> Uuid,
-        status -> Text,
-        failure_reason -> Nullable<Text>,
-        customer_name -> Text,
-        customer_email -> Text,
-        currency -> Text,
-        total_amount -> Numeric,
-        payment_method -> Text,
-        invoice_sent -> Bool,
-        webhook_sent -> Bool,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-        customer_id -> Nullable<Uuid>,
-        customer_phone -> Nullable<Text>,
-        guest_client -> Nullable<Text>,
-        refunded_amount -> Numeric,
-        idempotency_scope -> Nullable<Text>,
-        idempotency_key -> Nullable<Text>,
-    }
-}
-
-diesel::table! {
-    order_access_tokens (order_id, purpose) {
-        order_id -> Uuid,
-        purpose -> Text,
-        token_hash -> Bytea,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    order_items (order_id, line_no) {
-        order_id -> Uuid,
-        line_no -> Integer,
-        product_id -> Uuid,
-        product_name -> Text,
-        quantity -> Integer,
-        price_at_purchase -> Numeric,
-        subtotal -> Numeric,
-    }
-}
-
-diesel::table! {
-    order_status_history (id) {
-        id -> BigInt,
-        order_id -> Uuid,
-        status -> Text,
-        reason -> Nullable<Text>,
-        caused_by -> Text,
-        at -> Timestamptz,
-    }
-}
+pub(crate) use crate::schema::order_api::{
+    catalog_products, order_access_tokens, order_items, order_status_history, orders,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = orders)]
 pub struct OrderRow {
     pub id: Uuid,
-    pub status: String,
-    pub failure_reason: Option<String>,
+    pub status: OrderStatus,
+    pub failure_reason: Option<FailureReason>,
     pub customer_name: String,
     pub customer_email: String,
     pub currency: String,
@@ -102,29 +37,6 @@ pub struct OrderRow {
 }
 
 impl OrderRow {
-    /// `failure_reason` as the contract's enum: every writer stores one of its names, so a
-    /// value it does not know means a corrupt row, and the error says which.
-    pub fn failure_reason(&self) -> Result<Option<FailureReason>, diesel::result::Error> {
-        self.failure_reason
-            .as_deref()
-            .map(|raw| {
-                FailureReason::parse(raw).ok_or_else(|| {
-                    diesel::result::Error::DeserializationError(
-                        format!("order {}: unknown failure reason `{raw}`", self.id).into(),
-                    )
-                })
-            })
-            .transpose()
-    }
-
-    /// The column is constrained to the known statuses, so parsing cannot fail in practice;
-    /// if it ever does, the error says which order is corrupt.
-    pub fn status(&self) -> Result<OrderStatus, diesel::result::Error> {
-        self.status.parse().map_err(|e: String| {
-            diesel::result::Error::DeserializationError(format!("order {}: {e}", self.id).into())
-        })
-    }
-
     /// The customer as events carry them. A guest's phone number stays here: nobody verified
     /// it, and texting whatever number an anonymous caller typed is toll fraud waiting to
     /// happen, so notifier never learns it (no SMS for guest orders).
@@ -188,8 +100,8 @@ pub async fn upsert_catalog(conn: &mut AsyncPgConnection, product: &ProductUpser
     .bind::<SqlUuid, _>(product.product_id)
     .bind::<Text, _>(&product.sku)
     .bind::<Text, _>(&product.name)
-    .bind::<Numeric, _>(product.price.as_decimal())
-    .bind::<Text, _>(product.currency.as_str())
+    .bind::<Numeric, _>(&product.price)
+    .bind::<Text, _>(&product.currency)
     .bind::<BigInt, _>(product.available)
     .bind::<Bool, _>(product.active)
     .bind::<BigInt, _>(product.version)
@@ -260,7 +172,7 @@ pub async fn insert_order(
     diesel::insert_into(orders::table)
         .values((
             orders::id.eq(order.id),
-            orders::status.eq(OrderStatus::Pending.as_str()),
+            orders::status.eq(OrderStatus::Pending),
             orders::customer_name.eq(&order.customer.name),
             orders::customer_email.eq(&order.customer.email),
             orders::currency.eq(order.currency.as_str()),
@@ -329,16 +241,15 @@ pub async fn set_status(
     failure_reason: Option<FailureReason>,
     caused_by: &str,
 ) -> QueryResult<()> {
-    let failure_reason = failure_reason.map(FailureReason::as_str);
     diesel::update(orders::table.find(id))
         .set((
-            orders::status.eq(status.as_str()),
+            orders::status.eq(status),
             orders::failure_reason.eq(failure_reason),
             orders::updated_at.eq(diesel::dsl::now),
         ))
         .execute(conn)
         .await?;
-    record_status(conn, id, status, failure_reason, caused_by).await
+    record_status(conn, id, status, failure_reason.map(FailureReason::as_str), caused_by).await
 }
 
 /// What the payment did after the order ended: `refunded` (with the amount, added to
@@ -389,7 +300,7 @@ async fn record_status(
     caused_by: &str,
 ) -> QueryResult<()> {
     // `order_state_duration_seconds{from}`: how long the order stayed in the status it leaves.
-    let statuses = OrderStatus::ALL.map(OrderStatus::as_str);
+    let statuses = <OrderStatus as strum::VariantArray>::VARIANTS;
     let previous: Option<(String, DateTime<Utc>)> = order_status_history::table
         .filter(order_status_history::order_id.eq(id))
         .filter(order_status_history::status.eq_any(statuses))
@@ -405,7 +316,7 @@ async fn record_status(
     diesel::insert_into(order_status_history::table)
         .values((
             order_status_history::order_id.eq(id),
-            order_status_history::status.eq(status.as_str()),
+            order_status_history::status.eq(status),
             order_status_history::reason.eq(reason),
             order_status_history::caused_by.eq(caused_by),
         ))
@@ -478,7 +389,7 @@ pub async fn list_orders(
         ListOrder::Desc => query.order(orders::id.desc()),
     };
     if let Some(status) = filter.status {
-        query = query.filter(orders::status.eq(status.as_str()));
+        query = query.filter(orders::status.eq(status));
     }
     if let Some(owner) = filter.owner {
         query = query.filter(orders::customer_id.eq(owner));
@@ -558,17 +469,13 @@ pub async fn lock_client(conn: &mut AsyncPgConnection, client: &OpenOrdersOf) ->
         OpenOrdersOf::Account(id) => format!("open-orders:account:{id}"),
         OpenOrdersOf::Guest(address) => format!("open-orders:guest:{address}"),
     };
-    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind::<diesel::sql_types::Text, _>(key)
-        .execute(conn)
-        .await?;
-    Ok(())
+    platform::db::AdvisoryLock::named(&key).lock_in(conn).await
 }
 
 /// Orders of `client` still `pending` or `processing` (placed, not yet paid or failed).
 pub async fn count_open_orders(conn: &mut AsyncPgConnection, client: &OpenOrdersOf) -> QueryResult<i64> {
     let open = orders::table
-        .filter(orders::status.eq_any([OrderStatus::Pending.as_str(), OrderStatus::Processing.as_str()]))
+        .filter(orders::status.eq_any([OrderStatus::Pending, OrderStatus::Processing]))
         .count()
         .into_boxed();
     match client {

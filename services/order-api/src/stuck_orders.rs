@@ -7,8 +7,8 @@
 //! `payment.requested` for an order that already has a payment (`payments.order_id` is unique,
 //! `payment::lifecycle::request`).
 
-use crate::SERVICE;
-use crate::domain::status::{OrderStatus, Trigger};
+use crate::OUTBOX;
+use crate::domain::status::{OrderStatus, Transitions, Trigger};
 use crate::orders::{self, OrderError, OrderView};
 use crate::store::{self, ItemRow};
 use chrono::{DateTime, Utc};
@@ -16,7 +16,6 @@ use contracts::events::{FailureReason, OrderCreated, OrderFailed, PaymentRequest
 use contracts::{Amount, Currency, Event};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use messaging::outbox;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -54,7 +53,7 @@ pub async fn list(
     use crate::store::orders::dsl as o;
     let cutoff = Utc::now() - chrono::Duration::seconds(older_than_seconds);
     let rows: Vec<StuckRow> = o::orders
-        .filter(o::status.eq_any([OrderStatus::Pending.as_str(), OrderStatus::Processing.as_str()]))
+        .filter(o::status.eq_any([OrderStatus::Pending, OrderStatus::Processing]))
         .filter(o::updated_at.lt(cutoff))
         .order(o::updated_at)
         .limit(limit)
@@ -88,7 +87,7 @@ pub struct Redriven {
 pub async fn redrive(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Redriven, OrderError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let order = store::lock_order(conn, id).await?.ok_or(OrderError::NotFound)?;
-        let status = order.status()?;
+        let status = order.status;
         let event = match status {
             OrderStatus::Pending => {
                 let items = store::items_of(conn, id).await?;
@@ -116,7 +115,7 @@ pub async fn redrive(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Redriven,
                 return Err(OrderError::Conflict { current: status, attempted: "be re-driven" });
             }
         };
-        let envelope = outbox::enqueue(conn, SERVICE, &event).await?;
+        let envelope = OUTBOX.enqueue(conn, &event).await?;
         tracing::info!(order_id = %id, event_id = %envelope.id, event_type = %envelope.event_type, "order re-driven");
         metrics::counter!("orders_redriven_total", "status" => status.as_str()).increment(1);
         Ok(Redriven {
@@ -140,7 +139,7 @@ pub async fn expire(
 ) -> Result<OrderView, OrderError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let order = store::lock_order(conn, id).await?.ok_or(OrderError::NotFound)?;
-        let from = order.status()?;
+        let from = order.status;
         let to = from
             .next(Trigger::Expire)
             .map_err(|_| OrderError::Conflict { current: from, attempted: "expire" })?;
@@ -156,7 +155,7 @@ pub async fn expire(
             reason: EXPIRED,
             lines: items.iter().map(store::ItemRow::to_reserved_line).collect(),
         };
-        outbox::enqueue(conn, SERVICE, &Event::OrderFailed(failed)).await?;
+        OUTBOX.enqueue(conn, &Event::OrderFailed(failed)).await?;
         Ok::<_, OrderError>(())
     })
     .await?;

@@ -1,7 +1,7 @@
 //! `order-api create-admin` against a real database: creates once, never overwrites, refuses a
 //! weak password.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use diesel::sql_types::BigInt;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};

@@ -2,7 +2,7 @@
 //! `order.created` reached RabbitMQ (the outbox was flushed before exit), and the process exits
 //! 0 within its deadline. Requests after the stop are refused, never half-done.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
 use futures_util::StreamExt;
@@ -29,12 +29,7 @@ async fn sigterm_under_load_loses_no_accepted_order() {
         ("METRICS_ADDR", "127.0.0.1:0".to_owned()),
     ];
     // As an operator loads the definitions: the gateway declares only its own queues.
-    let topology = messaging::Topology {
-        queue_type: messaging::QueueType::Quorum,
-        retry_delays: messaging::broker::default_retry_delays(),
-        service: None,
-    };
-    topology.declare_everything(&vhost.amqp_url()).await.unwrap();
+    vhost.load_definitions().await.unwrap();
     let gateway = testkit::ServiceProcess::start(env!("CARGO_BIN_EXE_order-api"), &env).await.unwrap();
     let product = uuid::Uuid::now_v7();
     let mut conn = AsyncPgConnection::establish(&db.admin_url()).await.unwrap();
@@ -81,19 +76,10 @@ async fn sigterm_under_load_loses_no_accepted_order() {
         "every 201 is stored"
     );
     assert_eq!(count(&db, "SELECT count(*) AS n FROM order_api.outbox").await, 0, "the outbox was flushed");
-    let connection =
-        lapin::Connection::connect(&vhost.amqp_url(), lapin::ConnectionProperties::default()).await.unwrap();
-    let channel = connection.create_channel().await.unwrap();
-    let queue = channel
-        .queue_declare(
-            "inventory.inbox".into(),
-            lapin::options::QueueDeclareOptions { passive: true, ..Default::default() },
-            lapin::types::FieldTable::default(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(i64::from(queue.message_count()), accepted, "every order.created reached RabbitMQ");
-    let _ = connection.close(200, "done".into()).await;
+    let broker = messaging::admin::AdminChannel::connect(&vhost.amqp_url()).await.unwrap();
+    let published = broker.queue_depth("inventory.inbox").await.unwrap();
+    assert_eq!(i64::from(published), accepted, "every order.created reached RabbitMQ");
+    broker.close().await;
     drop(conn);
     db.drop_database().await.unwrap();
     vhost.delete().await.unwrap();

@@ -2,7 +2,7 @@
 //! transition table decides, the move and its cause are logged, and the event other services
 //! must see is written to the outbox in the same transaction.
 
-use crate::SERVICE;
+use crate::OUTBOX;
 use crate::domain::{Job, PaymentStatus, Trigger, job_of};
 use crate::provider::{Intent, IntentStatus, RefundReceipt};
 use crate::store::{self, Change, NewPayment, Payment, log};
@@ -10,7 +10,6 @@ use contracts::events::{PaymentFailed, PaymentRefunded, PaymentRequested, Paymen
 use contracts::{Amount, Currency, Event};
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
-use messaging::outbox;
 use uuid::Uuid;
 
 /// The timing rules, from settings.
@@ -39,14 +38,14 @@ pub async fn request(
         currency: request.currency.as_str(),
         payment_method: &request.payment_method,
         provider,
-        status: PaymentStatus::Pending.as_str(),
+        status: PaymentStatus::Pending,
         traceparent: platform::trace::current_traceparent(),
         customer_id: request.customer_id,
     };
     if !store::insert(conn, &new).await? {
         return Ok(false);
     }
-    log::transition(conn, id, None, PaymentStatus::Pending.as_str(), cause).await?;
+    log::transition(conn, id, None, PaymentStatus::Pending, cause).await?;
     if log::is_cancelled(conn, request.order_id).await? {
         store::change(conn, id, Change::CancelRequested).await?;
     }
@@ -60,7 +59,7 @@ pub async fn request(
 pub async fn cancel_order(conn: &mut AsyncPgConnection, order_id: Uuid, event_id: Uuid) -> QueryResult<()> {
     log::record_cancellation(conn, order_id, event_id).await?;
     if let Some(payment) = store::lock_by_order(conn, order_id).await? {
-        let status = payment.state()?;
+        let status = payment.status;
         let undoable =
             status.is_open() || matches!(status, PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded);
         if undoable && !payment.cancel_requested {
@@ -77,7 +76,7 @@ pub async fn move_to(
     trigger: Trigger,
     cause: &str,
 ) -> QueryResult<Option<PaymentStatus>> {
-    let from = payment.state()?;
+    let from = payment.status;
     let to = match from.next(trigger) {
         Ok(to) => to,
         Err(illegal) => {
@@ -87,7 +86,7 @@ pub async fn move_to(
         }
     };
     store::set_status(conn, payment.id, to).await?;
-    log::transition(conn, payment.id, Some(from.as_str()), to.as_str(), cause).await?;
+    log::transition(conn, payment.id, Some(from), to, cause).await?;
     metrics::counter!("payment_transitions_total", "from" => from.as_str(), "to" => to.as_str()).increment(1);
     Ok(Some(to))
 }
@@ -104,7 +103,7 @@ pub async fn apply_intent(
     if payment.provider_ref.is_none() {
         store::change(conn, payment.id, Change::ProviderRef(&intent.id)).await?;
     }
-    let status = payment.state()?;
+    let status = payment.status;
     let moved = match &intent.status {
         IntentStatus::Succeeded => {
             let moved = move_to(conn, payment, Trigger::ProviderSucceeded, cause).await?;
@@ -113,7 +112,7 @@ pub async fn apply_intent(
                     tracing::warn!(payment_id = %payment.id, "the provider captured a payment we had given up on; refunding it");
                     store::change(conn, payment.id, Change::CancelRequested).await?;
                 }
-                outbox::enqueue(conn, SERVICE, &succeeded_event(payment)).await?;
+                OUTBOX.enqueue(conn, &succeeded_event(payment)).await?;
             }
             moved
         }
@@ -158,7 +157,7 @@ pub async fn fail(
             code: code.to_owned(),
             message: message.to_owned(),
         };
-        outbox::enqueue(conn, SERVICE, &Event::PaymentFailed(failed)).await?;
+        OUTBOX.enqueue(conn, &Event::PaymentFailed(failed)).await?;
     }
     Ok(moved)
 }
@@ -171,7 +170,7 @@ pub async fn void(
     let moved = move_to(conn, payment, Trigger::Void, cause).await?;
     if moved.is_some() {
         let voided = PaymentVoided { order_id: payment.order_id, payment_id: payment.id };
-        outbox::enqueue(conn, SERVICE, &Event::PaymentVoided(voided)).await?;
+        OUTBOX.enqueue(conn, &Event::PaymentVoided(voided)).await?;
     }
     Ok(moved)
 }
@@ -196,7 +195,7 @@ pub async fn refunded(
             amount: Amount::from_db(remaining),
             currency: Currency::from_db(payment.currency.clone()),
         };
-        outbox::enqueue(conn, SERVICE, &Event::PaymentRefunded(event)).await?;
+        OUTBOX.enqueue(conn, &Event::PaymentRefunded(event)).await?;
     }
     Ok(moved)
 }
@@ -205,7 +204,7 @@ pub async fn refunded(
 /// replica gets here first (the row lock and the table decide).
 pub async fn expire(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: &Policy) -> QueryResult<bool> {
     let Some(payment) = store::lock(conn, payment_id).await? else { return Ok(false) };
-    if !payment.state()?.is_open() {
+    if !payment.status.is_open() {
         return Ok(false);
     }
     let reason = ("payment_timeout", None, "The payment was not completed in time");

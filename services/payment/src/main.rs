@@ -9,13 +9,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    messaging::runtime::main(
-        payment::SERVICE,
-        "Charges orders, once each",
-        Settings::load,
-        |s: &Settings| &s.common,
-        MIGRATIONS,
-        build,
-    )
-    .await
+    let spec = chassis::ServiceSpec {
+        bus: payment::BUS,
+        about: "Charges orders, once each",
+        migrations: MIGRATIONS,
+        load: Settings::load,
+        common: |settings: &Settings| &settings.common,
+    };
+    chassis::main(spec, build).await
 }

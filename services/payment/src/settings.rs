@@ -1,4 +1,4 @@
-use messaging::CommonSettings;
+use chassis::CommonSettings;
 use platform::retry::RetrySchedule;
 use platform::settings::{Secret, SettingsError};
 use serde::Deserialize;
@@ -37,6 +37,10 @@ pub struct Settings {
     /// How long a worker holds a payment while calling the provider; a crashed worker's
     /// payments are taken up again after it.
     pub payment_lease_ms: u64,
+    /// Due payments claimed by one statement (and recorded, at most, by one transaction).
+    pub payment_worker_batch: usize,
+    /// Payments being worked on (provider calls in flight) at once.
+    pub payment_worker_concurrency: usize,
     /// Stripe adapter: API base URL, secret key, per-request timeout and quick retries.
     pub stripe_api_base: String,
     pub stripe_api_key: Secret,
@@ -50,11 +54,11 @@ impl Settings {
         for (key, value) in Self::payment_defaults() {
             defaults.push((key, value.to_owned()));
         }
-        messaging::runtime::load_settings(&defaults)
+        chassis::load_settings(&defaults)
     }
 
     /// The payment keys' defaults (also used by tests that build settings by hand).
-    pub fn payment_defaults() -> [(&'static str, &'static str); 14] {
+    pub fn payment_defaults() -> [(&'static str, &'static str); 16] {
         [
             ("payment_provider", "simulated"),
             ("payment_simulator_enabled", "false"),
@@ -66,6 +70,8 @@ impl Settings {
             ("payment_action_timeout_ms", "900000"),
             ("payment_sweep_interval_ms", "60000"),
             ("payment_lease_ms", "60000"),
+            ("payment_worker_batch", "20"),
+            ("payment_worker_concurrency", "20"),
             ("stripe_api_base", "https://api.stripe.com"),
             ("stripe_api_key", ""),
             ("stripe_timeout_ms", "10000"),
@@ -78,9 +84,19 @@ impl Settings {
         RetrySchedule::parse("payment_retry_delays_ms", &self.payment_retry_delays_ms)
     }
 
+    /// How the worker claims and works: `payment_lease_ms` is the lease.
+    pub fn worker(&self) -> Result<jobs::Config, SettingsError> {
+        jobs::Config::from_settings(
+            ("payment_worker_batch", self.payment_worker_batch),
+            ("payment_worker_concurrency", self.payment_worker_concurrency),
+            std::time::Duration::from_millis(self.payment_lease_ms),
+        )
+    }
+
     /// Every check, before anything connects.
     pub fn validate(&self) -> Result<(), SettingsError> {
         self.retry_delays()?;
+        self.worker()?;
         let invalid = |key, reason: &str| Err(SettingsError::Invalid { key, reason: reason.into() });
         match self.payment_provider.as_str() {
             "simulated" if !self.payment_simulator_enabled => {

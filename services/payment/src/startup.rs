@@ -1,5 +1,6 @@
 use crate::callbacks::Callbacks;
 use crate::handlers::PaymentRequests;
+use crate::http;
 use crate::lifecycle::Policy;
 use crate::provider::Provider;
 use crate::provider::simulated::{self, Simulated};
@@ -7,8 +8,8 @@ use crate::provider::stripe::Stripe;
 use crate::settings::Settings;
 use crate::sweeper::Sweeper;
 use crate::worker::{Faults, Worker};
-use crate::{SERVICE, http};
-use messaging::{ConsumerOptions, Runtime, Service};
+use chassis::{Runtime, Service};
+use messaging::ConsumerOptions;
 use platform::db::PgPool;
 use platform::settings::Secret;
 use std::sync::Arc;
@@ -90,7 +91,7 @@ pub async fn build(
     cancel: CancellationToken,
 ) -> anyhow::Result<Service> {
     settings.validate()?;
-    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    let mut runtime = Runtime::start(crate::BUS, &settings.common, MIGRATIONS, cancel.clone()).await?;
     // Workers use the runtime's pool; HTTP handlers (callbacks, views) the HTTP pool.
     let pool = runtime.pool.clone();
     let http_pool = runtime.http_pool.clone();
@@ -99,8 +100,8 @@ pub async fn build(
     runtime.consume(
         Arc::new(PaymentRequests { provider: provider.name(), wake: worker.wake.clone() }),
         consumer,
-    );
-    runtime.spawn(worker.run(cancel.clone()));
+    )?;
+    runtime.spawn(worker.runner(settings.worker()?).run(cancel.clone()));
     let sweeper = Sweeper {
         pool: pool.clone(),
         provider: provider.clone(),

@@ -5,9 +5,8 @@
 use crate::lifecycle::{self, Policy};
 use crate::provider::{IntentStatus, Provider};
 use crate::store::{self, Payment};
-use diesel::sql_types::{BigInt, Bool};
-use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
-use platform::db::PgPool;
+use diesel_async::{AsyncConnection, AsyncPgConnection};
+use platform::db::{AdvisoryLock, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -20,12 +19,6 @@ pub struct Sweeper {
     pub provider: Arc<dyn Provider>,
     pub policy: Policy,
     pub interval: Duration,
-}
-
-#[derive(diesel::QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = Bool)]
-    locked: bool,
 }
 
 impl Sweeper {
@@ -43,20 +36,11 @@ impl Sweeper {
 
     /// Runs one sweep if no other replica is running one; returns how many payments expired.
     pub async fn sweep_once(&self) -> anyhow::Result<usize> {
-        let key = platform::db::lock_key("payment.sweeper");
-        let mut holder = self.pool.get().await?;
-        let got: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-            .bind::<BigInt, _>(key)
-            .get_result(&mut *holder)
-            .await?;
-        if !got.locked {
+        let Some(held) = AdvisoryLock::named("payment.sweeper").try_hold(&self.pool).await? else {
             return Ok(0);
-        }
+        };
         let outcome = self.expire_due().await;
-        diesel::sql_query("SELECT pg_advisory_unlock($1)")
-            .bind::<BigInt, _>(key)
-            .execute(&mut *holder)
-            .await?;
+        held.release().await?;
         outcome
     }
 

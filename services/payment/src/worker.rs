@@ -1,24 +1,30 @@
-//! The payment worker: leases due payments, talks to the provider with no transaction open,
-//! then records the call, the outcome and its event in one transaction. Provider calls carry
+//! The payment worker's hooks for the shared job runner (`jobs`): due payments are claimed in
+//! batches, each talks to the provider with no transaction open, and the calls, outcomes and
+//! their events are recorded together in one transaction. Provider calls carry
 //! idempotency keys derived from the payment and attempt (`pay_<id>_<attempt>`), so a worker
 //! that dies between the call and the commit is harmless: the lease runs out, another worker
 //! repeats the call with the same key and the provider answers what it did the first time.
+//!
+//! A charge commits `submitted` before the provider hears of it (so a cancellation knows to
+//! void at the provider); the intent it creates is recorded with the provider's answer, in
+//! the batch, not in a transaction of its own: a repeated create with the same key returns
+//! the same intent.
 
 use crate::domain::{Job, PaymentStatus, Trigger, job_of};
 use crate::lifecycle::{self, Policy};
 use crate::provider::{CreateIntent, Intent, Provider, ProviderError, RefundReceipt};
 use crate::store::{self, Change, Payment, log};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
+use jobs::HookError;
 use platform::db::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-const BATCH: i64 = 20;
-const POLL: Duration = Duration::from_secs(1);
+/// What [`Worker::run_once`] claims and performs at once.
+const ONCE_BATCH: usize = 20;
 
 /// Fault injection for tests: while above zero, a worker returns right after a provider call
 /// that would commit an outcome, without committing — what a crash there looks like.
@@ -58,65 +64,88 @@ enum WorkError {
     Crash,
 }
 
-impl Worker {
-    pub async fn run(self, cancel: CancellationToken) {
-        tracing::info!(provider = self.provider.name(), "payment worker started");
-        while !cancel.is_cancelled() {
-            let handled = self.run_once().await;
-            if handled as i64 == BATCH {
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = cancel.cancelled() => {}
-            }
-        }
-        tracing::info!("payment worker stopped");
+/// A payment worked on, and the transaction that records it.
+pub struct Worked {
+    payment: Payment,
+    step: Step,
+}
+
+impl jobs::Hooks for Worker {
+    type Job = Payment;
+    type Done = Worked;
+    type Note = ();
+    const NAME: &'static str = "payment";
+
+    async fn claim(
+        &self,
+        conn: &mut AsyncPgConnection,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Payment>, HookError> {
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        Ok(store::claim_due(conn, lease, i64::try_from(limit).unwrap_or(i64::MAX)).await?)
     }
 
-    /// Claims the due payments and works on each; returns how many it claimed.
-    pub async fn run_once(&self) -> usize {
-        let claimed = match self.claim().await {
-            Ok(claimed) => claimed,
-            Err(error) => {
-                tracing::warn!(%error, "cannot claim payments; will retry");
-                return 0;
-            }
-        };
-        let count = claimed.len();
-        futures_util::future::join_all(claimed.into_iter().map(|payment| self.work(payment))).await;
-        count
-    }
-
-    async fn claim(&self) -> Result<Vec<Payment>, WorkError> {
-        let mut conn = self.pool.get().await?;
-        let lease = i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX);
-        Ok(store::claim_due(&mut conn, lease, BATCH).await?)
-    }
-
-    async fn work(&self, payment: Payment) {
+    async fn perform(&self, payment: Payment) -> Option<Worked> {
         let span = tracing::info_span!("payment_work", service = crate::SERVICE, payment_id = %payment.id, order_id = %payment.order_id, trace_id = tracing::field::Empty);
         platform::trace::continue_trace(&span, payment.traceparent.as_deref());
-        self.work_traced(payment).instrument(span).await;
+        let step = self.work(&payment).instrument(span).await?;
+        Some(Worked { payment, step })
     }
 
-    async fn work_traced(&self, payment: Payment) {
-        let job = job_of(&payment);
+    /// Applies the step to the freshly locked row.
+    async fn record(&self, conn: &mut AsyncPgConnection, worked: &Worked) -> Result<(), HookError> {
+        if let Some(locked) = store::lock(conn, worked.payment.id).await? {
+            self.apply(conn, locked, &worked.step).await?;
+        }
+        Ok(())
+    }
+
+    fn lock_order(&self, worked: &Worked) -> (u128, u128) {
+        (worked.payment.id.as_u128(), 0)
+    }
+}
+
+impl Worker {
+    /// The runner for this worker, claiming and performing as `config` says.
+    pub fn runner(self, config: jobs::Config) -> jobs::Runner<Self> {
+        let (pool, wake) = (self.pool.clone(), self.wake.clone());
+        jobs::Runner::new(Arc::new(self), pool, config, wake)
+    }
+
+    /// One round (claim, work, record); returns how many payments it claimed.
+    pub async fn run_once(&self) -> usize {
+        let config = jobs::Config {
+            batch: ONCE_BATCH,
+            concurrency: ONCE_BATCH,
+            lease: self.lease,
+            poll: jobs::DEFAULT_POLL,
+        };
+        jobs::run_once(self, &self.pool, &config).await
+    }
+
+    /// The provider calls for `payment`'s job, and the step that records their outcome;
+    /// `None` when nothing is to be recorded (the lease runs out and it is tried again).
+    async fn work(&self, payment: &Payment) -> Option<Step> {
+        let job = job_of(payment);
         let result = match job {
-            Job::Charge => self.charge(&payment).await,
-            Job::Recheck => self.recheck(&payment).await,
-            Job::Void => self.void(&payment).await,
-            Job::Refund => self.refund(&payment).await,
-            Job::Nothing => self.commit(&payment, Step::Reschedule).await,
+            Job::Charge => self.charge(payment).await,
+            Job::Recheck => self.recheck(payment).await,
+            Job::Void => self.void(payment).await,
+            Job::Refund => self.refund(payment).await,
+            Job::Nothing => Ok(Step::Reschedule),
         };
         match result {
-            Ok(()) => {}
+            Ok(step) => Some(step),
             // The lease stays: another worker takes the payment up once it runs out.
-            Err(WorkError::Crash) => tracing::warn!("simulated crash: the outcome was not recorded"),
-            Err(WorkError::Provider(error)) => self.provider_failed(&payment, job, &error).await,
+            Err(WorkError::Crash) => {
+                tracing::warn!("simulated crash: the outcome was not recorded");
+                None
+            }
+            Err(WorkError::Provider(error)) => Some(self.provider_failed(payment, job, &error)),
             Err(error) => {
-                tracing::warn!(%error, ?job, "payment work failed; the lease will run out and it is retried")
+                tracing::warn!(%error, ?job, "payment work failed; the lease will run out and it is retried");
+                None
             }
         }
     }
@@ -133,72 +162,65 @@ impl Worker {
     }
 
     /// The provider's intent for this payment: created once per attempt (the key makes a
-    /// repeat answer the same intent), its id stored before anything is charged.
-    async fn intent_id(&self, payment: &Payment) -> Result<String, WorkError> {
+    /// repeat answer the same intent). A new one comes back as `Created`, to be recorded with
+    /// whatever is recorded next.
+    async fn intent_id(&self, payment: &Payment) -> Result<(String, Option<Created>), WorkError> {
         if let Some(reference) = &payment.provider_ref {
-            return Ok(reference.clone());
+            return Ok((reference.clone(), None));
         }
         let key = payment.idempotency_key();
         let intent = self.provider.create(&self.request(payment)).await?;
-        self.commit(payment, Step::Created { key: &key, intent_id: &intent.id }).await?;
-        Ok(intent.id)
+        Ok((intent.id.clone(), Some(Created { key, intent_id: intent.id })))
     }
 
-    async fn charge(&self, payment: &Payment) -> Result<(), WorkError> {
-        if payment.state()? == PaymentStatus::Pending {
+    async fn charge(&self, payment: &Payment) -> Result<Step, WorkError> {
+        if payment.status == PaymentStatus::Pending {
             self.commit(payment, Step::Submitted).await?;
         }
-        let intent_id = self.intent_id(payment).await?;
+        let (intent_id, created) = self.intent_id(payment).await?;
         let key = format!("{}_confirm", payment.idempotency_key());
         let intent = self.provider.confirm(&intent_id, &key).await?;
         if self.faults.crash_now() {
             return Err(WorkError::Crash);
         }
-        self.commit(
-            payment,
-            Step::Answered { operation: "confirm", key: Some(&key), intent: &intent, confirmed: true },
-        )
-        .await
+        Ok(Step::Answered { created, operation: "confirm", key: Some(key), intent, confirmed: true })
     }
 
-    async fn recheck(&self, payment: &Payment) -> Result<(), WorkError> {
-        let intent_id = self.intent_id(payment).await?;
+    async fn recheck(&self, payment: &Payment) -> Result<Step, WorkError> {
+        let (intent_id, created) = self.intent_id(payment).await?;
         let intent = self.provider.retrieve(&intent_id).await?;
-        self.commit(
-            payment,
-            Step::Answered { operation: "retrieve", key: None, intent: &intent, confirmed: false },
-        )
-        .await
+        Ok(Step::Answered { created, operation: "retrieve", key: None, intent, confirmed: false })
     }
 
-    async fn void(&self, payment: &Payment) -> Result<(), WorkError> {
-        if payment.state()? == PaymentStatus::Pending {
+    async fn void(&self, payment: &Payment) -> Result<Step, WorkError> {
+        if payment.status == PaymentStatus::Pending {
             // Nothing was ever sent to the provider: the void is ours alone.
-            return self.commit(payment, Step::VoidedLocally).await;
+            return Ok(Step::VoidedLocally);
         }
-        let intent_id = self.intent_id(payment).await?;
+        let (intent_id, created) = self.intent_id(payment).await?;
         let key = format!("void_{}", payment.id);
         let intent = self.provider.cancel(&intent_id, &key).await?;
-        self.commit(
-            payment,
-            Step::Answered { operation: "cancel", key: Some(&key), intent: &intent, confirmed: false },
-        )
-        .await
+        Ok(Step::Answered { created, operation: "cancel", key: Some(key), intent, confirmed: false })
     }
 
-    async fn refund(&self, payment: &Payment) -> Result<(), WorkError> {
-        let intent_id = self.intent_id(payment).await?;
+    async fn refund(&self, payment: &Payment) -> Result<Step, WorkError> {
+        let (intent_id, created) = self.intent_id(payment).await?;
+        if let Some(created) = created {
+            // Rare (a paid payment always has its intent stored); recorded before money moves.
+            self.commit(payment, Step::Created(created)).await?;
+        }
         let key = format!("refund_{}_1", payment.id);
         let remaining = &payment.amount - &payment.refunded_amount;
         let receipt = self.provider.refund(&intent_id, &remaining, &key).await?;
         if self.faults.crash_now() {
             return Err(WorkError::Crash);
         }
-        self.commit(payment, Step::Refunded { key: &key, receipt: &receipt }).await
+        Ok(Step::Refunded { key, receipt })
     }
 
-    /// Applies `step` to the freshly locked row in one transaction.
-    async fn commit(&self, payment: &Payment, step: Step<'_>) -> Result<(), WorkError> {
+    /// Applies `step` to the freshly locked row in a transaction of its own, before the
+    /// provider is called again.
+    async fn commit(&self, payment: &Payment, step: Step) -> Result<(), WorkError> {
         let mut pooled = self.pool.get().await?;
         let conn: &mut AsyncPgConnection = &mut pooled;
         conn.transaction(async |conn: &mut AsyncPgConnection| match store::lock(conn, payment.id).await? {
@@ -213,7 +235,7 @@ impl Worker {
         &self,
         conn: &mut AsyncPgConnection,
         locked: Payment,
-        step: &Step<'_>,
+        step: &Step,
     ) -> diesel::QueryResult<()> {
         let id = locked.id;
         match step {
@@ -222,12 +244,15 @@ impl Worker {
                 lifecycle::move_to(conn, &locked, Trigger::Submitted, "worker").await?;
                 return Ok(());
             }
-            Step::Created { key, intent_id } => {
-                log::attempt(conn, id, "create", Some(key), "created", None).await?;
-                return store::change(conn, id, Change::ProviderRef(intent_id)).await;
+            Step::Created(created) => {
+                return record_created(conn, id, created).await;
             }
-            Step::Answered { operation, key, intent, confirmed } => {
-                log::attempt(conn, id, operation, *key, &format!("{:?}", intent.status), None).await?;
+            Step::Answered { created, operation, key, intent, confirmed } => {
+                if let Some(created) = created {
+                    record_created(conn, id, created).await?;
+                }
+                log::attempt(conn, id, operation, key.as_deref(), &format!("{:?}", intent.status), None)
+                    .await?;
                 if *confirmed {
                     store::change(conn, id, Change::Confirmed).await?;
                 }
@@ -238,7 +263,7 @@ impl Worker {
                 lifecycle::void(conn, &locked, "order_cancelled").await?;
             }
             Step::Refunded { key, receipt } => {
-                log::attempt(conn, id, "refund", Some(key), "refunded", None).await?;
+                log::attempt(conn, id, "refund", Some(key.as_str()), "refunded", None).await?;
                 lifecycle::refunded(conn, &locked, receipt, "order_cancelled").await?;
             }
             Step::Failed { job, error, retry_in_ms } => {
@@ -249,7 +274,7 @@ impl Worker {
                     return store::change(
                         conn,
                         id,
-                        Change::Schedule { millis: *millis, retries, error: Some(error) },
+                        Change::Schedule { millis: *millis, retries, error: Some(error.as_str()) },
                     )
                     .await;
                 }
@@ -266,7 +291,7 @@ impl Worker {
                         return store::change(
                             conn,
                             id,
-                            Change::Schedule { millis, retries: 0, error: Some(error) },
+                            Change::Schedule { millis, retries: 0, error: Some(error.as_str()) },
                         )
                         .await;
                     }
@@ -283,7 +308,7 @@ impl Worker {
     /// A transient error waits its turn in the backoff schedule (jitter only lengthens it);
     /// once the schedule is used up, or at once for a permanent error, a charge fails and other
     /// jobs stop and log.
-    async fn provider_failed(&self, payment: &Payment, job: Job, error: &ProviderError) {
+    fn provider_failed(&self, payment: &Payment, job: Job, error: &ProviderError) -> Step {
         // `retries` counts the failures before this one.
         let failures = u32::try_from(payment.retries).unwrap_or(0).saturating_add(1);
         let delay = match error {
@@ -291,21 +316,47 @@ impl Worker {
             ProviderError::Permanent(_) => None,
         };
         let retry_in_ms = delay.map(|delay| i64::try_from(delay.as_millis()).unwrap_or(i64::MAX).max(1));
-        let text = error.to_string();
-        tracing::warn!(error = %text, ?job, retries = payment.retries, will_retry = retry_in_ms.is_some(), "provider call failed");
-        if let Err(error) = self.commit(payment, Step::Failed { job, error: &text, retry_in_ms }).await {
-            tracing::warn!(%error, "cannot record the provider failure; the lease will run out");
-        }
+        let error = error.to_string();
+        tracing::warn!(%error, ?job, retries = payment.retries, will_retry = retry_in_ms.is_some(), "provider call failed");
+        Step::Failed { job, error, retry_in_ms }
     }
 }
 
+async fn record_created(
+    conn: &mut AsyncPgConnection,
+    id: uuid::Uuid,
+    created: &Created,
+) -> diesel::QueryResult<()> {
+    log::attempt(conn, id, "create", Some(created.key.as_str()), "created", None).await?;
+    store::change(conn, id, Change::ProviderRef(&created.intent_id)).await
+}
+
+/// An intent created at the provider: its idempotency key and id.
+struct Created {
+    key: String,
+    intent_id: String,
+}
+
 /// What one transaction of the worker writes.
-enum Step<'a> {
+enum Step {
     Reschedule,
     Submitted,
-    Created { key: &'a str, intent_id: &'a str },
-    Answered { operation: &'a str, key: Option<&'a str>, intent: &'a Intent, confirmed: bool },
+    Created(Created),
+    Answered {
+        created: Option<Created>,
+        operation: &'static str,
+        key: Option<String>,
+        intent: Intent,
+        confirmed: bool,
+    },
     VoidedLocally,
-    Refunded { key: &'a str, receipt: &'a RefundReceipt },
-    Failed { job: Job, error: &'a str, retry_in_ms: Option<i64> },
+    Refunded {
+        key: String,
+        receipt: RefundReceipt,
+    },
+    Failed {
+        job: Job,
+        error: String,
+        retry_in_ms: Option<i64>,
+    },
 }

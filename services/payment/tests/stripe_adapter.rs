@@ -1,7 +1,7 @@
 //! The Stripe adapter against a real HTTP server on loopback that plays Stripe: request
 //! shapes, the Idempotency-Key header, retries on 5xx, none on 4xx, timeouts.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use bigdecimal::BigDecimal;

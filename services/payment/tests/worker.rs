@@ -2,7 +2,7 @@
 //! provider call and the commit charges once; a success that lands after the cancellation is
 //! refunded.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use contracts::events::PaymentRequested;
 use diesel::sql_types::{BigInt, Text};

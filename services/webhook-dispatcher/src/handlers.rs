@@ -6,7 +6,6 @@ use crate::store::{self, Fanout};
 use contracts::events::WEBHOOK_EVENT_TYPES;
 use contracts::{Envelope, Event};
 use diesel_async::AsyncPgConnection;
-use futures_util::future::BoxFuture;
 use messaging::{EventHandler, HandleError};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -25,36 +24,34 @@ impl WebhookEvents {
 impl EventHandler for WebhookEvents {
     const HANDLES: &'static [&'static str] = WEBHOOK_EVENT_TYPES;
 
-    fn handle<'a>(
-        &'a self,
-        conn: &'a mut AsyncPgConnection,
-        envelope: &'a Envelope,
+    async fn handle(
+        &self,
+        conn: &mut AsyncPgConnection,
+        envelope: &Envelope,
         event: Event,
-    ) -> BoxFuture<'a, Result<(), HandleError>> {
-        Box::pin(async move {
-            if !WEBHOOK_EVENT_TYPES.contains(&event.event_type()) {
-                return Err(HandleError::Permanent(format!(
-                    "webhook-dispatcher does not handle `{}` (event {})",
-                    event.event_type(),
-                    envelope.id
-                )));
-            }
-            // The envelope as received is what integrators get: the same CloudEvent, same id,
-            // less what is meant for the customer alone.
-            let payload = for_receivers(envelope).to_bytes();
-            let queued = store::fan_out(
-                conn,
-                &Fanout {
-                    event_id: envelope.id,
-                    event_type: event.event_type(),
-                    order_id: event.order_id(),
-                    payload: &payload,
-                },
-            )
-            .await?;
-            tracing::debug!(event_id = %envelope.id, event_type = %envelope.event_type, queued, "webhook deliveries queued");
-            Ok(())
-        })
+    ) -> Result<(), HandleError> {
+        if !WEBHOOK_EVENT_TYPES.contains(&event.event_type()) {
+            return Err(HandleError::Permanent(format!(
+                "webhook-dispatcher does not handle `{}` (event {})",
+                event.event_type(),
+                envelope.id
+            )));
+        }
+        // The envelope as received is what integrators get: the same CloudEvent, same id,
+        // less what is meant for the customer alone.
+        let payload = for_receivers(envelope).to_bytes();
+        let queued = store::fan_out(
+            conn,
+            &Fanout {
+                event_id: envelope.id,
+                event_type: event.event_type(),
+                order_id: event.order_id(),
+                payload: &payload,
+            },
+        )
+        .await?;
+        tracing::debug!(event_id = %envelope.id, event_type = %envelope.event_type, queued, "webhook deliveries queued");
+        Ok(())
     }
 
     fn after_commit(&self) {

@@ -9,13 +9,12 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
-    messaging::runtime::main(
-        webhook_dispatcher::SERVICE,
-        "Signed webhooks to integrators, retried until delivered",
-        Settings::load,
-        |s: &Settings| &s.common,
-        MIGRATIONS,
-        build,
-    )
-    .await
+    let spec = chassis::ServiceSpec {
+        bus: webhook_dispatcher::BUS,
+        about: "Signed webhooks to integrators, retried until delivered",
+        migrations: MIGRATIONS,
+        load: Settings::load,
+        common: |settings: &Settings| &settings.common,
+    };
+    chassis::main(spec, build).await
 }

@@ -52,7 +52,7 @@ impl Key {
             return Err(SealError::BadKey);
         }
         let digest = Sha256::digest(&bytes);
-        let id = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(&digest[..6]);
         let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| SealError::BadKey)?;
         Ok(Self { id, cipher })
     }

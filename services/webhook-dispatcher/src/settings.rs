@@ -1,6 +1,6 @@
 use crate::guard::Guard;
 use crate::secrets::{Key, Keyring, local_key};
-use messaging::CommonSettings;
+use chassis::CommonSettings;
 use platform::retry::RetrySchedule;
 use platform::settings::{Secret, SettingsError};
 use serde::Deserialize;
@@ -25,6 +25,10 @@ pub struct Settings {
     pub webhook_https_only: bool,
     /// Deliveries in flight at once per endpoint, so one slow receiver cannot starve the rest.
     pub webhook_endpoint_concurrency: usize,
+    /// Due deliveries claimed by one statement (and recorded, at most, by one transaction).
+    pub webhook_worker_batch: usize,
+    /// Deliveries in flight at once, over all endpoints.
+    pub webhook_worker_concurrency: usize,
     /// An endpoint whose attempts have all failed for this long is disabled.
     pub webhook_disable_after_ms: u64,
     /// Days each delivery attempt stays in the log (`GET .../deliveries` shows them); older
@@ -56,10 +60,12 @@ impl Settings {
         defaults.push(("webhook_allowed_hosts", "127.0.0.0/8,::1".to_owned()));
         defaults.push(("webhook_https_only", "false".to_owned()));
         defaults.push(("webhook_endpoint_concurrency", "4".to_owned()));
+        defaults.push(("webhook_worker_batch", "64".to_owned()));
+        defaults.push(("webhook_worker_concurrency", "64".to_owned()));
         defaults.push(("webhook_disable_after_ms", (5 * 24 * 3600 * 1000_u64).to_string()));
         defaults.push(("webhook_attempt_retention_days", "30".to_owned()));
         defaults.push(("webhook_secret_key_file", "var/webhook-secret.key".to_owned()));
-        messaging::runtime::load_settings(&defaults)
+        chassis::load_settings(&defaults)
     }
 
     /// The waits between delivery attempts (n delays, n + 1 attempts).
@@ -94,6 +100,15 @@ impl Settings {
             }),
             n => Ok(n),
         }
+    }
+
+    /// How the delivery worker claims and sends; `lease` outlives the request timeout.
+    pub fn worker(&self, lease: Duration) -> Result<jobs::Config, SettingsError> {
+        jobs::Config::from_settings(
+            ("webhook_worker_batch", self.webhook_worker_batch),
+            ("webhook_worker_concurrency", self.webhook_worker_concurrency),
+            lease,
+        )
     }
 
     pub fn attempt_retention_days(&self) -> Result<u32, SettingsError> {
@@ -166,6 +181,7 @@ impl Settings {
         self.timeout()?;
         self.guard()?;
         self.endpoint_concurrency()?;
+        self.worker(self.timeout()?)?;
         self.attempt_retention_days()?;
         self.configured_key()?;
         self.old_keys()?;

@@ -3,9 +3,10 @@ use crate::http::AppState;
 use crate::secrets::Keyring;
 use crate::settings::Settings;
 use crate::worker::Worker;
-use crate::{SERVICE, http, store};
+use crate::{http, store};
 use actix_web::web;
-use messaging::{ConsumerOptions, Runtime, Service};
+use chassis::{Runtime, Service};
+use messaging::ConsumerOptions;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -23,12 +24,13 @@ pub async fn build(
     // Checked before connecting to anything, so a bad schedule fails fast.
     settings.validate()?;
     let keyring = Arc::new(settings.secret_keys()?);
-    let mut runtime = Runtime::start(SERVICE, &settings.common, MIGRATIONS, cancel.clone()).await?;
+    let mut runtime = Runtime::start(crate::BUS, &settings.common, MIGRATIONS, cancel.clone()).await?;
     seal_stored_secrets(&runtime, &keyring).await?;
     let wake = Arc::new(Notify::new());
-    runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer);
-    let worker = Worker::new(runtime.pool.clone(), &settings, keyring.clone(), wake.clone(), cancel)?;
-    runtime.spawn(worker.run());
+    runtime.consume(Arc::new(WebhookEvents::new(wake.clone())), consumer)?;
+    let (worker, config) = Worker::new(&settings, keyring.clone(), wake.clone())?;
+    runtime
+        .spawn(jobs::Runner::new(Arc::new(worker), runtime.pool.clone(), config, wake.clone()).run(cancel));
     runtime.spawn(crate::retention::run(
         runtime.pool.clone(),
         settings.webhook_attempt_retention_days,

@@ -9,7 +9,7 @@
 //! exactly one, from a plain client the child uses as a control (proving the variables are
 //! in force), none from the dispatcher.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use std::io::ErrorKind;
 use std::process::Command;

@@ -1,4 +1,4 @@
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
 
 use super::*;
 use crate::settings::Secret;

@@ -440,7 +440,7 @@ async fn limits_cors_and_rate_limiting_answer_clearly() {
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.status().as_u16(), 204);
+    assert_eq!(preflight.status().as_u16(), 200);
     assert_eq!(preflight.headers()["access-control-allow-origin"], "https://shop.example");
     let foreign = system
         .http
@@ -450,6 +450,16 @@ async fn limits_cors_and_rate_limiting_answer_clearly() {
         .send()
         .await
         .unwrap();
+    assert!(foreign.headers().get("access-control-allow-origin").is_none());
+    assert_eq!(foreign.status().as_u16(), 400, "a foreign origin's preflight is refused");
+    let get = |origin: &'static str| {
+        system.http.get(system.url("/api/v1/products")).header("origin", origin).send()
+    };
+    let allowed = get("https://shop.example").await.unwrap();
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://shop.example");
+    assert!(allowed.headers()["access-control-expose-headers"].to_str().unwrap().contains("retry-after"));
+    let foreign = get("https://evil.example").await.unwrap();
+    assert_eq!(foreign.status().as_u16(), 200, "served; the browser hides it from the page");
     assert!(foreign.headers().get("access-control-allow-origin").is_none());
 
     // 5 per second with a burst of 10: a quick run of requests is eventually refused.

@@ -1,7 +1,11 @@
 //! End-to-end scenarios: the five services run in-process against real PostgreSQL and RabbitMQ
 //! (a fresh database and vhost per test), a real SMTP server and a real webhook receiver.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "a test should stop at the first unexpected value"
+)]
 
 mod api;
 mod bad_input;
@@ -12,6 +16,7 @@ mod deploy;
 mod docs;
 mod invariant_check;
 mod isolation;
+mod live_updates;
 mod notifications;
 mod notifier_fixes;
 mod operations;
@@ -21,6 +26,7 @@ mod payments;
 mod products;
 mod saga;
 mod saga_ends;
+mod schema_drift;
 mod security_deploy;
 mod security_guests;
 mod security_internal;
@@ -28,5 +34,6 @@ mod security_payments;
 mod security_tokens;
 mod security_webhooks;
 mod support;
+mod topology;
 mod traces;
 mod webhooks;

@@ -318,7 +318,7 @@ async fn cancellation_and_refund_notices_are_sent_once_each() {
     let cancelled = Event::OrderCancelled(OrderCancelled {
         order_id,
         customer: customer("Ada Lovelace", None),
-        previous_status: "confirmed".into(),
+        previous_status: "confirmed".parse().unwrap(),
         cancelled_by: CancelledBy::Customer,
         currency: "EUR".parse().unwrap(),
         total_amount: "42.00".parse().unwrap(),

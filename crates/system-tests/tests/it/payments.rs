@@ -296,7 +296,7 @@ async fn a_cancellation_before_the_request_voids_without_charging_and_repeats_cr
     let cancelled = OrderCancelled {
         order_id,
         customer,
-        previous_status: "processing".into(),
+        previous_status: "processing".parse().unwrap(),
         cancelled_by: CancelledBy::Customer,
         currency: "USD".parse::<Currency>().unwrap(),
         total_amount: "9.00".parse::<Amount>().unwrap(),

@@ -11,9 +11,8 @@ use lapin::options::{BasicConsumeOptions, BasicGetOptions, BasicPublishOptions, 
 use lapin::options::{QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties};
-use messaging::topology::{
-    EXCHANGE, PUBLISHERS, Permissions, Topology, queue_name, reroute_exchange, retry_queue,
-};
+use messaging::definitions::Permissions;
+use messaging::topology::{EXCHANGE, Topology, queue_name, reroute_exchange, retry_queue};
 use platform::auth::{Role, TokenKeys, TokenPolicy};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -230,7 +229,8 @@ async fn broker_user(vhost: &str, service: &str) -> (String, String) {
         .unwrap()
         .error_for_status()
         .unwrap();
-    let rights = Permissions::of(service);
+    let participant = crate::topology::participants().into_iter().find(|p| p.service == service).unwrap();
+    let rights = Permissions::of(&participant);
     put(
         format!("/api/permissions/{vhost}/{user}"),
         json!({"configure": rights.configure, "write": rights.write, "read": rights.read}),
@@ -317,7 +317,7 @@ async fn security_tokens_a_service_broker_user_cannot_forge_events_or_read_other
     let topology = Topology {
         queue_type: messaging::QueueType::Quorum,
         retry_delays: vec![Duration::from_millis(200), Duration::from_millis(500)],
-        service: None,
+        participants: crate::topology::participants(),
     };
     topology.declare_everything(&vhost.amqp_url()).await.unwrap();
     let admin = Connection::connect(&vhost.amqp_url(), ConnectionProperties::default()).await.unwrap();
@@ -325,12 +325,13 @@ async fn security_tokens_a_service_broker_user_cannot_forge_events_or_read_other
     // Every service, as its own user, can declare its own part and publish its own events.
     let mut users = Vec::new();
     let mut connections = std::collections::HashMap::new();
-    for (service, events) in PUBLISHERS {
+    for participant in crate::topology::participants() {
+        let (service, events) = (&participant.service, &participant.publishes);
         let (user, url) = broker_user(&vhost.name, service).await;
         users.push(user);
         let connection = Connection::connect(&url, ConnectionProperties::default()).await.unwrap();
         let channel = connection.create_channel().await.unwrap();
-        let own = Topology { service: Some((*service).to_owned()), ..topology.clone() };
+        let own = Topology { participants: vec![participant], ..topology.clone() };
         own.declare(&channel)
             .await
             .unwrap_or_else(|e| panic!("{service} cannot declare its own topology: {e}"));

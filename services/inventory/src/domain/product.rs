@@ -1,7 +1,7 @@
 //! A product as created, and a partial change to one (PATCH): both validated by the same rules.
 
 use contracts::{Amount, Currency};
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::{Deserialize, Deserializer};
 
 pub const MAX_STOCK: i64 = 1_000_000_000;
@@ -27,33 +27,33 @@ pub struct NewProduct {
     pub stock: i64,
 }
 
-fn name(raw: &str, errors: &mut Vec<FieldError>) -> String {
+fn name(raw: &str, errors: &mut Vec<Violation>) -> String {
     let name = raw.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 {
-        errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+        errors.push(Violation::new("name", "must be 1 to 200 characters"));
     }
     name
 }
 
 /// Blank means none.
-fn description(raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+fn description(raw: Option<String>, errors: &mut Vec<Violation>) -> Option<String> {
     let description = raw.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
     if description.as_ref().is_some_and(|d| d.chars().count() > 2000) {
-        errors.push(FieldError::new("description", "must be at most 2000 characters"));
+        errors.push(Violation::new("description", "must be at most 2000 characters"));
     }
     description
 }
 
-fn price(raw: &str, errors: &mut Vec<FieldError>) -> Option<Amount> {
-    raw.parse::<Amount>().map_err(|e| errors.push(FieldError::new("price", e.to_string()))).ok()
+fn price(raw: &str, errors: &mut Vec<Violation>) -> Option<Amount> {
+    raw.parse::<Amount>().map_err(|e| errors.push(Violation::new("price", e.to_string()))).ok()
 }
 
-fn currency(raw: &str, errors: &mut Vec<FieldError>) -> Option<Currency> {
-    raw.parse::<Currency>().map_err(|e| errors.push(FieldError::new("currency", e.to_string()))).ok()
+fn currency(raw: &str, errors: &mut Vec<Violation>) -> Option<Currency> {
+    raw.parse::<Currency>().map_err(|e| errors.push(Violation::new("currency", e.to_string()))).ok()
 }
 
 impl TryFrom<CreateProductRequest> for NewProduct {
-    type Error = Vec<FieldError>;
+    type Error = Vec<Violation>;
 
     fn try_from(request: CreateProductRequest) -> Result<Self, Self::Error> {
         let mut errors = Vec::new();
@@ -62,14 +62,14 @@ impl TryFrom<CreateProductRequest> for NewProduct {
             || sku.len() > 64
             || !sku.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
         {
-            errors.push(FieldError::new("sku", "1 to 64 letters, digits, '-', '_' or '.'"));
+            errors.push(Violation::new("sku", "1 to 64 letters, digits, '-', '_' or '.'"));
         }
         let name = name(&request.name, &mut errors);
         let description = description(request.description, &mut errors);
         let price = price(&request.price, &mut errors);
         let currency = currency(&request.currency, &mut errors);
         if !(0..=MAX_STOCK).contains(&request.stock) {
-            errors.push(FieldError::new("stock", format!("must be between 0 and {MAX_STOCK}")));
+            errors.push(Violation::new("stock", format!("must be between 0 and {MAX_STOCK}")));
         }
         match (price, currency) {
             (Some(price), Some(currency)) if errors.is_empty() => {
@@ -111,13 +111,13 @@ pub struct ProductChanges {
 }
 
 impl TryFrom<UpdateProductRequest> for ProductChanges {
-    type Error = Vec<FieldError>;
+    type Error = Vec<Violation>;
 
     fn try_from(request: UpdateProductRequest) -> Result<Self, Self::Error> {
         let mut errors = Vec::new();
         let mut not_null = |field: &str, value: Option<Option<String>>| match value {
             Some(None) => {
-                errors.push(FieldError::new(field, "must not be null"));
+                errors.push(Violation::new(field, "must not be null"));
                 None
             }
             Some(Some(value)) => Some(value),
@@ -134,10 +134,8 @@ impl TryFrom<UpdateProductRequest> for ProductChanges {
             && raw_currency.is_none()
             && errors.is_empty()
         {
-            errors.push(FieldError::new(
-                "body",
-                "must name at least one of name, description, price, currency",
-            ));
+            errors
+                .push(Violation::new("body", "must name at least one of name, description, price, currency"));
         }
         let changes = Self {
             name: raw_name.map(|raw| name(&raw, &mut errors)),
@@ -164,7 +162,7 @@ mod tests {
         }
     }
 
-    fn fields(errors: &[FieldError]) -> Vec<&str> {
+    fn fields(errors: &[Violation]) -> Vec<&str> {
         errors.iter().map(|e| e.field.as_str()).collect()
     }
 
@@ -188,9 +186,9 @@ mod tests {
         assert_eq!(fields(&errors), ["sku", "name", "description", "price", "currency", "stock"]);
     }
 
-    fn patch(json: serde_json::Value) -> Result<ProductChanges, Vec<FieldError>> {
+    fn patch(json: serde_json::Value) -> Result<ProductChanges, Vec<Violation>> {
         let request: UpdateProductRequest =
-            serde_json::from_value(json).map_err(|e| vec![FieldError::new("json", e.to_string())])?;
+            serde_json::from_value(json).map_err(|e| vec![Violation::new("json", e.to_string())])?;
         ProductChanges::try_from(request)
     }
 

@@ -2,12 +2,25 @@
 //! return. Each has a signed `delta`, a typed reason and an optional note.
 
 use super::MAX_STOCK;
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::Deserialize;
 
 /// Why stock changed by hand. A closed list (not free text) so reports can group by it; the
 /// note carries the detail.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum AdjustmentReason {
     /// Goods received: positive.
     Restock,
@@ -20,17 +33,6 @@ pub enum AdjustmentReason {
 }
 
 impl AdjustmentReason {
-    pub const ALL: [Self; 4] = [Self::Restock, Self::Damaged, Self::Correction, Self::Return];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Restock => "restock",
-            Self::Damaged => "damaged",
-            Self::Correction => "correction",
-            Self::Return => "return",
-        }
-    }
-
     fn allows(self, delta: i64) -> Result<(), &'static str> {
         match self {
             Self::Restock | Self::Return if delta < 0 => Err("must be positive for this reason"),
@@ -58,24 +60,24 @@ pub struct StockAdjustment {
 }
 
 impl TryFrom<StockAdjustmentRequest> for StockAdjustment {
-    type Error = Vec<FieldError>;
+    type Error = Vec<Violation>;
 
     fn try_from(request: StockAdjustmentRequest) -> Result<Self, Self::Error> {
         let mut errors = Vec::new();
-        let reason = AdjustmentReason::ALL.into_iter().find(|r| r.as_str() == request.reason);
+        let reason = request.reason.parse::<AdjustmentReason>().ok();
         if request.delta == 0 {
-            errors.push(FieldError::new("delta", "must not be zero"));
+            errors.push(Violation::new("delta", "must not be zero"));
         } else if !(-MAX_STOCK..=MAX_STOCK).contains(&request.delta) {
-            errors.push(FieldError::new("delta", format!("must be between -{MAX_STOCK} and {MAX_STOCK}")));
+            errors.push(Violation::new("delta", format!("must be between -{MAX_STOCK} and {MAX_STOCK}")));
         } else if let Some(Err(message)) = reason.map(|r| r.allows(request.delta)) {
-            errors.push(FieldError::new("delta", message));
+            errors.push(Violation::new("delta", message));
         }
         if reason.is_none() {
-            errors.push(FieldError::new("reason", "must be one of restock, damaged, correction, return"));
+            errors.push(Violation::new("reason", "must be one of restock, damaged, correction, return"));
         }
         let note = request.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
         if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE_CHARS) {
-            errors.push(FieldError::new("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
+            errors.push(Violation::new("note", format!("must be at most {MAX_NOTE_CHARS} characters")));
         }
         match reason {
             Some(reason) if errors.is_empty() => Ok(Self { delta: request.delta, reason, note }),

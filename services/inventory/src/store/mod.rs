@@ -12,56 +12,35 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-diesel::table! {
-    products (id) {
-        id -> Uuid,
-        sku -> Text,
-        name -> Text,
-        description -> Nullable<Text>,
-        price -> Numeric,
-        currency -> Text,
-        on_hand -> BigInt,
-        reserved -> BigInt,
-        version -> BigInt,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-        deleted_at -> Nullable<Timestamptz>,
-    }
+pub(crate) use crate::schema::inventory::{cancelled_orders, products, reservations, stock_adjustments};
+
+/// Where one product line of an order's reservation stands (`reservations.status`).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum ReservationStatus {
+    /// Held for an order whose payment is open.
+    Reserved,
+    /// The order was paid: taken from stock.
+    Committed,
+    /// The order failed or was cancelled before payment: back to available.
+    Released,
+    /// A paid order was cancelled: restocked.
+    Returned,
 }
 
-diesel::table! {
-    reservations (order_id, product_id) {
-        order_id -> Uuid,
-        product_id -> Uuid,
-        quantity -> BigInt,
-        status -> Text,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    cancelled_orders (order_id) {
-        order_id -> Uuid,
-        cancelled_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    stock_adjustments (id) {
-        id -> Uuid,
-        product_id -> Uuid,
-        delta -> BigInt,
-        reason -> Text,
-        note -> Nullable<Text>,
-        actor -> Uuid,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::joinable!(reservations -> products (product_id));
-diesel::joinable!(stock_adjustments -> products (product_id));
-diesel::allow_tables_to_appear_in_same_query!(products, reservations, stock_adjustments);
+contracts::text_column!(ReservationStatus);
+contracts::text_column!(crate::domain::AdjustmentReason);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = products)]

@@ -134,7 +134,7 @@ pub async fn record_adjustment(
             stock_adjustments::id.eq(Uuid::now_v7()),
             stock_adjustments::product_id.eq(product_id),
             stock_adjustments::delta.eq(adjustment.delta),
-            stock_adjustments::reason.eq(adjustment.reason.as_str()),
+            stock_adjustments::reason.eq(adjustment.reason),
             stock_adjustments::note.eq(adjustment.note.as_deref()),
             stock_adjustments::actor.eq(actor),
         ))

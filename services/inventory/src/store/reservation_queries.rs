@@ -1,6 +1,6 @@
 //! Reservations of orders' lines, their settlement, and orders cancelled before we saw them.
 
-use super::{Scope, cancelled_orders, find_product, products, reservations};
+use super::{ReservationStatus, Scope, cancelled_orders, find_product, products, reservations};
 use contracts::events::{ReservedLine, StockRejectionReason};
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl};
@@ -73,7 +73,7 @@ pub async fn reserve_all(
                     reservations::order_id.eq(order_id),
                     reservations::product_id.eq(line.product_id),
                     reservations::quantity.eq(quantity),
-                    reservations::status.eq("reserved"),
+                    reservations::status.eq(ReservationStatus::Reserved),
                 ))
                 .execute(conn)
                 .await?;
@@ -98,7 +98,7 @@ pub async fn restock_committed(
 ) -> QueryResult<Vec<ReservedLine>> {
     let committed: Vec<(Uuid, i64)> = reservations::table
         .filter(reservations::order_id.eq(order_id))
-        .filter(reservations::status.eq("committed"))
+        .filter(reservations::status.eq(ReservationStatus::Committed))
         .select((reservations::product_id, reservations::quantity))
         .order(reservations::product_id)
         .for_update()
@@ -117,9 +117,12 @@ pub async fn restock_committed(
     diesel::update(
         reservations::table
             .filter(reservations::order_id.eq(order_id))
-            .filter(reservations::status.eq("committed")),
+            .filter(reservations::status.eq(ReservationStatus::Committed)),
     )
-    .set((reservations::status.eq("returned"), reservations::updated_at.eq(diesel::dsl::now)))
+    .set((
+        reservations::status.eq(ReservationStatus::Returned),
+        reservations::updated_at.eq(diesel::dsl::now),
+    ))
     .execute(conn)
     .await?;
     Ok(committed
@@ -140,7 +143,7 @@ pub async fn settle(
 ) -> QueryResult<Vec<ReservedLine>> {
     let open: Vec<(Uuid, i64)> = reservations::table
         .filter(reservations::order_id.eq(order_id))
-        .filter(reservations::status.eq("reserved"))
+        .filter(reservations::status.eq(ReservationStatus::Reserved))
         .select((reservations::product_id, reservations::quantity))
         .order(reservations::product_id)
         .for_update()
@@ -164,13 +167,13 @@ pub async fn settle(
         };
     }
     let status = match settlement {
-        Settlement::Commit => "committed",
-        Settlement::Release => "released",
+        Settlement::Commit => ReservationStatus::Committed,
+        Settlement::Release => ReservationStatus::Released,
     };
     diesel::update(
         reservations::table
             .filter(reservations::order_id.eq(order_id))
-            .filter(reservations::status.eq("reserved")),
+            .filter(reservations::status.eq(ReservationStatus::Reserved)),
     )
     .set((reservations::status.eq(status), reservations::updated_at.eq(diesel::dsl::now)))
     .execute(conn)

@@ -1,8 +1,10 @@
 //! Operator queries: listing with filters and a cursor, an attempt history, and moving failed
 //! rows back to pending. Only `failed` rows ever move, so a sent message is never sent again.
 
-use super::{Notification, notification_attempts, notifications};
+use super::{Notification, NotificationStatus, notification_attempts, notifications};
+use crate::domain::Channel;
 use chrono::{DateTime, Utc};
+use contracts::events::NotificationKind;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
@@ -11,9 +13,9 @@ use uuid::Uuid;
 #[derive(Debug, Default, Clone)]
 pub struct ListFilter {
     pub order_id: Option<Uuid>,
-    pub status: Option<String>,
-    pub kind: Option<String>,
-    pub channel: Option<String>,
+    pub status: Option<NotificationStatus>,
+    pub kind: Option<NotificationKind>,
+    pub channel: Option<Channel>,
     pub created_after: Option<DateTime<Utc>>,
     pub created_before: Option<DateTime<Utc>>,
     /// The last id of the previous page: rows older than it (ids are UUIDv7).
@@ -34,14 +36,14 @@ pub async fn list(
     if let Some(order_id) = filter.order_id {
         query = query.filter(notifications::order_id.eq(order_id));
     }
-    if let Some(status) = &filter.status {
-        query = query.filter(notifications::status.eq(status.clone()));
+    if let Some(status) = filter.status {
+        query = query.filter(notifications::status.eq(status));
     }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(notifications::kind.eq(kind.clone()));
+    if let Some(kind) = filter.kind {
+        query = query.filter(notifications::kind.eq(kind));
     }
-    if let Some(channel) = &filter.channel {
-        query = query.filter(notifications::channel.eq(channel.clone()));
+    if let Some(channel) = filter.channel {
+        query = query.filter(notifications::channel.eq(channel));
     }
     if let Some(after) = filter.created_after {
         query = query.filter(notifications::created_at.ge(after));

@@ -4,7 +4,7 @@ use bigdecimal::BigDecimal;
 use chrono::{DateTime, NaiveDate, Utc};
 use contracts::events::Customer;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Date, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Date, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -130,19 +130,4 @@ pub async fn day_totals(conn: &mut AsyncPgConnection, day: NaiveDate) -> QueryRe
     .get_result(conn)
     .await?;
     Ok(DayTotals { revenue, failures, cancelled: cancelled.n })
-}
-
-#[derive(QueryableByName)]
-struct Locked {
-    #[diesel(sql_type = Bool)]
-    locked: bool,
-}
-
-/// Takes a lock held until the surrounding transaction ends; false when another replica holds it.
-pub async fn try_lock(conn: &mut AsyncPgConnection, key: i64) -> QueryResult<bool> {
-    let row: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
-        .bind::<BigInt, _>(key)
-        .get_result(conn)
-        .await?;
-    Ok(row.locked)
 }

@@ -5,7 +5,7 @@ pub mod admin;
 pub mod ledger;
 pub mod summaries;
 
-use crate::domain::{Delivery, kind_str};
+use crate::domain::{Channel, Delivery};
 use chrono::{DateTime, Utc};
 use contracts::events::NotificationKind;
 use diesel::prelude::*;
@@ -13,55 +13,44 @@ use diesel::sql_types::{BigInt, Nullable, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-diesel::table! {
-    notifications (id) {
-        id -> Uuid,
-        order_id -> Uuid,
-        kind -> Text,
-        channel -> Text,
-        recipient -> Text,
-        subject -> Text,
-        body -> Text,
-        status -> Text,
-        attempts -> Integer,
-        next_attempt_at -> Timestamptz,
-        last_error -> Nullable<Text>,
-        created_at -> Timestamptz,
-        sent_at -> Nullable<Timestamptz>,
-        html_body -> Nullable<Text>,
-        traceparent -> Nullable<Text>,
-        provider -> Nullable<Text>,
-    }
+pub(crate) use crate::schema::notifier::{notification_attempts, notifications};
+
+/// Where a notification stands. `logged`: a log-only provider took the message; it was not sent.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum NotificationStatus {
+    Pending,
+    Sent,
+    Logged,
+    Failed,
 }
 
-diesel::table! {
-    notification_attempts (id) {
-        id -> Uuid,
-        notification_id -> Uuid,
-        attempted_at -> Timestamptz,
-        outcome -> Text,
-        error -> Nullable<Text>,
-        provider -> Nullable<Text>,
-    }
-}
-
-/// `logged`: a log-only provider took the message; it was not sent.
-pub const STATUSES: [&str; 4] = ["pending", "sent", "logged", "failed"];
-
-/// How long a claimed row stays invisible to other senders. Far above the SMTP and SMS
-/// timeouts, so a live sender always records its outcome before the lease runs out.
-pub const LEASE_SECONDS: i64 = 60;
+contracts::text_column!(NotificationStatus);
+contracts::text_column!(summaries::RecipientStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = notifications)]
 pub struct Notification {
     pub id: Uuid,
     pub order_id: Uuid,
-    pub kind: String,
-    pub channel: String,
+    pub kind: NotificationKind,
+    pub channel: Channel,
     pub recipient: String,
     pub subject: String,
-    pub status: String,
+    pub status: NotificationStatus,
     pub attempts: i32,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -76,8 +65,8 @@ pub struct Notification {
 pub struct Claimed {
     pub id: Uuid,
     pub order_id: Uuid,
-    pub kind: String,
-    pub channel: String,
+    pub kind: NotificationKind,
+    pub channel: Channel,
     pub recipient: String,
     pub subject: String,
     pub body: String,
@@ -99,13 +88,13 @@ pub async fn insert(
         .values((
             notifications::id.eq(Uuid::now_v7()),
             notifications::order_id.eq(order_id),
-            notifications::kind.eq(kind_str(kind)),
-            notifications::channel.eq(delivery.channel.as_str()),
+            notifications::kind.eq(kind),
+            notifications::channel.eq(delivery.channel),
             notifications::recipient.eq(delivery.recipient),
             notifications::subject.eq(delivery.subject),
             notifications::body.eq(delivery.body),
             notifications::html_body.eq(delivery.html_body),
-            notifications::status.eq("pending"),
+            notifications::status.eq(NotificationStatus::Pending),
             notifications::traceparent.eq(platform::trace::current_traceparent()),
         ))
         .on_conflict((notifications::order_id, notifications::kind, notifications::channel))
@@ -117,15 +106,20 @@ pub async fn insert(
 
 /// Leases up to `limit` due rows in one statement. `SKIP LOCKED` lets several notifier
 /// instances claim side by side without waiting on or double-claiming each other's rows.
-pub async fn claim_due(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Claimed>> {
+/// The row stays invisible to other workers for `lease` (`NOTIFICATION_LEASE_MS`).
+pub async fn claim_due(
+    conn: &mut AsyncPgConnection,
+    limit: i64,
+    lease: std::time::Duration,
+) -> QueryResult<Vec<Claimed>> {
     diesel::sql_query(
-        "UPDATE notifications SET next_attempt_at = now() + make_interval(secs => $1) \
+        "UPDATE notifications SET next_attempt_at = now() + $1 * interval '1 millisecond' \
          WHERE id IN (SELECT id FROM notifications \
                       WHERE status = 'pending' AND next_attempt_at <= now() \
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING id, order_id, kind, channel, recipient, subject, body, html_body, attempts, traceparent",
     )
-    .bind::<BigInt, _>(LEASE_SECONDS)
+    .bind::<BigInt, _>(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
     .bind::<BigInt, _>(limit)
     .load(conn)
     .await

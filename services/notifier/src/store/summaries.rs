@@ -8,7 +8,19 @@ use diesel::sql_types::{Date, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 /// Where one recipient of one day's summary stands, as stored in `summary_deliveries.status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = Text)]
 pub enum RecipientStatus {
     Sent,
     /// The mail server refused the address for good (a 5xx): not tried again.
@@ -20,19 +32,6 @@ pub enum RecipientStatus {
 }
 
 impl RecipientStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sent => "sent",
-            Self::Rejected => "rejected",
-            Self::Retrying => "retrying",
-            Self::Failed => "failed",
-        }
-    }
-
-    fn parse(raw: &str) -> Option<Self> {
-        [Self::Sent, Self::Rejected, Self::Retrying, Self::Failed].into_iter().find(|s| s.as_str() == raw)
-    }
-
     /// Nothing more will be tried for this recipient and day.
     pub fn is_final(self) -> bool {
         match self {
@@ -47,7 +46,7 @@ struct DeliveryRow {
     #[diesel(sql_type = Text)]
     recipient: String,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: RecipientStatus,
     #[diesel(sql_type = Integer)]
     attempts: i32,
 }
@@ -67,15 +66,10 @@ pub async fn recipients(conn: &mut AsyncPgConnection, day: NaiveDate) -> QueryRe
     .bind::<Date, _>(day)
     .load(conn)
     .await?;
-    // The column's CHECK allows only the four values; anything else would be a corrupt row,
-    // taken as final so it is never re-sent in a loop.
+    // The column's CHECK allows only the four values; anything else fails the read.
     Ok(rows
         .into_iter()
-        .map(|row| RecipientState {
-            status: RecipientStatus::parse(&row.status).unwrap_or(RecipientStatus::Failed),
-            recipient: row.recipient,
-            attempts: row.attempts,
-        })
+        .map(|row| RecipientState { status: row.status, recipient: row.recipient, attempts: row.attempts })
         .collect())
 }
 
@@ -96,7 +90,7 @@ pub async fn record(
     )
     .bind::<Date, _>(day)
     .bind::<Text, _>(recipient)
-    .bind::<Text, _>(status.as_str())
+    .bind::<Text, _>(status)
     .bind::<Integer, _>(attempts)
     .bind::<Nullable<Text>, _>(error)
     .execute(conn)

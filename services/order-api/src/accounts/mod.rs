@@ -9,7 +9,7 @@ pub mod store;
 use diesel_async::AsyncConnection;
 use password::{PasswordError, check_policy};
 use platform::auth::{Role, TokenKeys};
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::{Deserialize, Serialize};
 use store::User;
 use uuid::Uuid;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {
     #[error("invalid registration")]
-    Invalid(Vec<FieldError>),
+    Invalid(Vec<Violation>),
     #[error("an account with this email exists")]
     EmailTaken,
     #[error("wrong email or password")]
@@ -30,8 +30,8 @@ pub enum AccountError {
     Db(#[from] diesel::result::Error),
     #[error(transparent)]
     Token(#[from] platform::auth::KeyError),
-    #[error("the database is not reachable: {0}")]
-    Unavailable(String),
+    #[error("the database is not reachable")]
+    Unavailable(#[source] diesel_async::pooled_connection::deadpool::PoolError),
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -82,18 +82,18 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
-fn validate(registration: &Registration) -> Vec<FieldError> {
+fn validate(registration: &Registration) -> Vec<Violation> {
     let mut errors = Vec::new();
     let email = normalise_email(&registration.email);
     if !crate::domain::new_order::is_plausible_email(&email) {
-        errors.push(FieldError::new("email", "must be a valid email address"));
+        errors.push(Violation::new("email", "must be a valid email address"));
     }
     let name = registration.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        errors.push(FieldError::new("name", "must be 1 to 200 characters"));
+        errors.push(Violation::new("name", "must be 1 to 200 characters"));
     }
     if let Err(reason) = check_policy(&registration.password, &email) {
-        errors.push(FieldError::new("password", reason));
+        errors.push(Violation::new("password", reason));
     }
     errors
 }
@@ -172,7 +172,7 @@ pub async fn login(
     let email = normalise_email(&credentials.email);
     let (account, client) = (backoff::Subject::Account(email.clone()), backoff::Subject::Client(client));
     let user = {
-        let mut pooled = pool.get().await.map_err(|e| AccountError::Unavailable(e.to_string()))?;
+        let mut pooled = pool.get().await.map_err(AccountError::Unavailable)?;
         let conn: &mut diesel_async::AsyncPgConnection = &mut pooled;
         let max = policy.max_backoff_seconds;
         // Both or neither: an attempt refused for one subject is not counted against the other.
@@ -192,7 +192,7 @@ pub async fn login(
     let matches = password::verify(credentials.password, stored).await?;
     match user {
         Some(user) if matches => {
-            let mut conn = pool.get().await.map_err(|e| AccountError::Unavailable(e.to_string()))?;
+            let mut conn = pool.get().await.map_err(AccountError::Unavailable)?;
             backoff::succeeded(&mut conn, &account, &client).await?;
             Ok(access_token(keys, &user)?)
         }

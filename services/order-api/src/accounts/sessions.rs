@@ -13,7 +13,7 @@
 use super::{AccessToken, AccountError, access_token, password, store};
 use platform::auth::{Claims, Revocations, TokenKeys};
 use platform::db::PgPool;
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::Deserialize;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -29,7 +29,7 @@ pub struct PasswordChange {
 }
 
 async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, AccountError> {
-    pool.get().await.map_err(|e| AccountError::Unavailable(e.to_string()))
+    pool.get().await.map_err(AccountError::Unavailable)
 }
 
 /// Revokes every token of the caller's account, the one in hand included.
@@ -54,10 +54,10 @@ pub async fn change_password(
         .await?
         .ok_or(AccountError::InvalidCredentials)?;
     if let Err(reason) = password::check_policy(&change.new_password, &user.email) {
-        return Err(AccountError::Invalid(vec![FieldError::new("new_password", reason)]));
+        return Err(AccountError::Invalid(vec![Violation::new("new_password", reason)]));
     }
     if !password::verify(change.current_password, Some(user.password_hash.clone())).await? {
-        return Err(AccountError::Invalid(vec![FieldError::new("current_password", "is not your password")]));
+        return Err(AccountError::Invalid(vec![Violation::new("current_password", "is not your password")]));
     }
     let hash = password::hash(change.new_password).await?;
     let mut conn = connection(pool).await?;

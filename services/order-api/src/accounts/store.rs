@@ -6,18 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use platform::auth::Role;
 use uuid::Uuid;
 
-diesel::table! {
-    users (id) {
-        id -> Uuid,
-        email -> Text,
-        name -> Text,
-        password_hash -> Text,
-        role -> Text,
-        created_at -> Timestamptz,
-        session_version -> Int8,
-        sessions_revoked_at -> Nullable<Timestamptz>,
-    }
-}
+use crate::schema::order_api::users;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]

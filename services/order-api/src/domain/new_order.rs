@@ -3,7 +3,7 @@
 
 use contracts::events::{Customer, OrderLine};
 use contracts::{Amount, Currency};
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
@@ -74,39 +74,39 @@ impl CreateOrderRequest {
     }
 
     /// Checks everything that needs no catalog.
-    pub fn check_shape(&self, limits: Limits) -> Vec<FieldError> {
+    pub fn check_shape(&self, limits: Limits) -> Vec<Violation> {
         let mut errors = Vec::new();
         let name = self.customer_name.as_deref().unwrap_or_default().trim();
         if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
-            errors.push(FieldError::new(
+            errors.push(Violation::new(
                 "customer_name",
                 "is required: 1 to 200 characters, no control characters",
             ));
         }
         if !is_plausible_email(self.customer_email.as_deref().unwrap_or_default().trim()) {
-            errors.push(FieldError::new("customer_email", "must be a valid email address"));
+            errors.push(Violation::new("customer_email", "must be a valid email address"));
         }
         if let Some(phone) = &self.customer_phone
             && !is_e164(phone)
         {
-            errors.push(FieldError::new("customer_phone", "must be in E.164 form, like +14155550123"));
+            errors.push(Violation::new("customer_phone", "must be in E.164 form, like +14155550123"));
         }
         if self.items.is_empty() {
-            errors.push(FieldError::new("items", "an order needs at least one item"));
+            errors.push(Violation::new("items", "an order needs at least one item"));
         }
         if self.items.len() > limits.max_items {
-            errors.push(FieldError::new("items", format!("at most {} items per order", limits.max_items)));
+            errors.push(Violation::new("items", format!("at most {} items per order", limits.max_items)));
         }
         let mut seen = HashSet::new();
         for (index, item) in self.items.iter().enumerate() {
             if !(1..=limits.max_quantity).contains(&item.quantity) {
-                errors.push(FieldError::new(
+                errors.push(Violation::new(
                     format!("items[{index}].quantity"),
                     format!("must be between 1 and {}", limits.max_quantity),
                 ));
             }
             if !seen.insert(item.product_id) {
-                errors.push(FieldError::new(
+                errors.push(Violation::new(
                     format!("items[{index}].product_id"),
                     "appears more than once; put the total quantity on one line",
                 ));
@@ -117,7 +117,7 @@ impl CreateOrderRequest {
                 || !method.starts_with("pm_")
                 || !method.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
         {
-            errors.push(FieldError::new(
+            errors.push(Violation::new(
                 "payment_method",
                 "must look like `pm_card_ok` (pm_ then letters, digits, _)",
             ));
@@ -131,7 +131,7 @@ impl CreateOrderRequest {
         self,
         catalog: &HashMap<Uuid, CatalogEntry>,
         owner: Option<Uuid>,
-    ) -> Result<NewOrder, Vec<FieldError>> {
+    ) -> Result<NewOrder, Vec<Violation>> {
         let mut errors = Vec::new();
         let mut lines = Vec::with_capacity(self.items.len());
         let mut currency: Option<Currency> = None;
@@ -139,13 +139,13 @@ impl CreateOrderRequest {
         for (index, item) in self.items.iter().enumerate() {
             let field = format!("items[{index}].product_id");
             let Some(entry) = catalog.get(&item.product_id).filter(|entry| entry.active) else {
-                errors.push(FieldError::new(field, format!("unknown product {}", item.product_id)));
+                errors.push(Violation::new(field, format!("unknown product {}", item.product_id)));
                 continue;
             };
             match &currency {
                 None => currency = Some(entry.currency.clone()),
                 Some(first) if *first != entry.currency => {
-                    errors.push(FieldError::new(
+                    errors.push(Violation::new(
                         field,
                         format!(
                             "is priced in {}, the order in {first}; one currency per order",
@@ -173,7 +173,7 @@ impl CreateOrderRequest {
                     });
                 }
                 Err(error) => {
-                    errors.push(FieldError::new(format!("items[{index}].quantity"), error.to_string()))
+                    errors.push(Violation::new(format!("items[{index}].quantity"), error.to_string()))
                 }
             }
         }

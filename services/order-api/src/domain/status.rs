@@ -1,20 +1,9 @@
 //! One transition table decides every move of an order. Over HTTP an illegal move is a 409; on
 //! the bus it is logged, counted and ignored (events may arrive late or twice).
 
-use std::fmt;
-use std::str::FromStr;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    Pending,
-    Processing,
-    Confirmed,
-    Failed,
-    Cancelled,
-    Shipped,
-    Delivered,
-}
+/// The statuses are the contract's (clients, webhooks and `order.cancelled` see them); which
+/// moves are legal is decided here, by [`Transitions::next`].
+pub use contracts::events::OrderStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -36,30 +25,13 @@ pub struct IllegalTransition {
     pub trigger: Trigger,
 }
 
-impl OrderStatus {
-    pub const ALL: [Self; 7] = [
-        Self::Pending,
-        Self::Processing,
-        Self::Confirmed,
-        Self::Failed,
-        Self::Cancelled,
-        Self::Shipped,
-        Self::Delivered,
-    ];
+/// The transition table, as a method of the contract's status.
+pub trait Transitions: Sized {
+    fn next(self, trigger: Trigger) -> Result<Self, IllegalTransition>;
+}
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processing => "processing",
-            Self::Confirmed => "confirmed",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-            Self::Shipped => "shipped",
-            Self::Delivered => "delivered",
-        }
-    }
-
-    pub fn next(self, trigger: Trigger) -> Result<Self, IllegalTransition> {
+impl Transitions for OrderStatus {
+    fn next(self, trigger: Trigger) -> Result<Self, IllegalTransition> {
         use OrderStatus as S;
         use Trigger as T;
         match (self, trigger) {
@@ -73,22 +45,6 @@ impl OrderStatus {
             (S::Pending | S::Processing, T::Expire) => Ok(S::Failed),
             (from, trigger) => Err(IllegalTransition { from, trigger }),
         }
-    }
-}
-
-impl fmt::Display for OrderStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for OrderStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|status| status.as_str() == s)
-            .ok_or_else(|| format!("unknown order status `{s}`"))
     }
 }
 
@@ -148,7 +104,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip_through_their_names() {
-        for status in S::ALL {
+        for &status in <S as strum::VariantArray>::VARIANTS {
             assert_eq!(status.as_str().parse::<S>(), Ok(status));
         }
         assert!("shipping".parse::<S>().is_err());

@@ -1,11 +1,10 @@
 //! Operator routes under `/api/v1/admin`: dead-letter queues and orders stuck in the saga.
 //! Every one needs the admin role (401 without a token, 403 for a customer).
 
-use crate::dead_letters::{self, DeadLetterError, DeadLetters, QueueListing};
+use super::problems;
+use crate::dead_letters::{self, DeadLetters, QueueListing};
 use crate::http::openapi::ProblemDoc;
-use crate::orders::OrderError;
 use crate::stuck_orders::{self, Redriven, StuckOrder};
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use platform::auth::Admin;
 use platform::db::PgPool;
@@ -16,34 +15,6 @@ use uuid::Uuid;
 /// Operator settings, from `Settings`.
 pub struct AdminPolicy {
     pub stuck_order_after_seconds: i64,
-}
-
-fn dead_letter_problem(error: DeadLetterError) -> Problem {
-    match error {
-        DeadLetterError::UnknownQueue(queue) => Problem::validation(vec![FieldError::new(
-            "queue",
-            format!("`{queue}` is not one of {}", dead_letters::queues().join(", ")),
-        )]),
-        DeadLetterError::Unavailable => Problem::unavailable("RabbitMQ is not reachable; try again shortly"),
-        DeadLetterError::Amqp(error) => Problem::internal(&error),
-        DeadLetterError::Nacked => Problem::unavailable("RabbitMQ refused the replayed message; try again"),
-    }
-}
-
-fn order_problem(error: OrderError) -> Problem {
-    match error {
-        OrderError::Invalid(errors) => Problem::validation(errors),
-        OrderError::NotFound => Problem::not_found("Order"),
-        OrderError::Conflict { current, attempted } => Problem::new(
-            StatusCode::CONFLICT,
-            "illegal_transition",
-            format!("An order that is {current} cannot {attempted}"),
-        )
-        .with_extension("current_status", current.as_str()),
-        // Only order intake counts open orders; no admin action places one.
-        OrderError::TooManyOpenOrders { .. } => Problem::internal(&error),
-        OrderError::Db(error) => Problem::internal(&error),
-    }
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -80,7 +51,7 @@ pub async fn list_dead_letters(
     };
     let mut queues = Vec::with_capacity(names.len());
     for name in names {
-        queues.push(dlq.list(&name, limit).await.map_err(dead_letter_problem)?);
+        queues.push(dlq.list(&name, limit).await.map_err(problems::dead_letter)?);
     }
     Ok(HttpResponse::Ok().json(DeadLetterListing { queues }))
 }
@@ -113,7 +84,7 @@ pub async fn replay_dead_letters(
 ) -> Result<HttpResponse, Problem> {
     let limit = body.limit.unwrap_or(usize::MAX);
     let replayed =
-        dlq.replay(&body.queue, body.message_id.as_deref(), limit).await.map_err(dead_letter_problem)?;
+        dlq.replay(&body.queue, body.message_id.as_deref(), limit).await.map_err(problems::dead_letter)?;
     if replayed == 0 && body.message_id.is_some() {
         return Err(Problem::not_found("Dead-lettered message"));
     }
@@ -149,7 +120,7 @@ pub async fn purge_dead_letters(
             "must repeat the queue name exactly",
         )]));
     }
-    let purged = dlq.purge(&body.queue).await.map_err(dead_letter_problem)?;
+    let purged = dlq.purge(&body.queue).await.map_err(problems::dead_letter)?;
     tracing::warn!(queue = %body.queue, purged, "dead-letter queue purged");
     Ok(HttpResponse::Ok().json(Purged { purged }))
 }
@@ -209,7 +180,7 @@ pub async fn redrive(
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
     let mut conn = connection(&pool).await?;
-    let redriven = stuck_orders::redrive(&mut conn, id.into_inner()).await.map_err(order_problem)?;
+    let redriven = stuck_orders::redrive(&mut conn, id.into_inner()).await.map_err(problems::order)?;
     Ok(HttpResponse::Ok().json(redriven))
 }
 
@@ -235,7 +206,7 @@ pub async fn fail(
     let note = body.and_then(|b| b.into_inner().reason);
     let mut conn = connection(&pool).await?;
     let order =
-        stuck_orders::expire(&mut conn, id.into_inner(), note.as_deref()).await.map_err(order_problem)?;
+        stuck_orders::expire(&mut conn, id.into_inner(), note.as_deref()).await.map_err(problems::order)?;
     Ok(HttpResponse::Ok().json(order))
 }
 

@@ -1,3 +1,4 @@
+use super::problems;
 use crate::accounts::backoff::LoginPolicy;
 use crate::accounts::{self, AccountError, Credentials, Registration, store};
 use crate::http::client::ClientAddress;
@@ -5,31 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use platform::auth::{Authenticated, Role, TokenKeys};
 use platform::db::PgPool;
-use platform::problem::{FieldError, Problem};
-
-pub(super) fn problem(error: AccountError) -> Problem {
-    match error {
-        AccountError::Invalid(errors) => Problem::validation(errors),
-        AccountError::EmailTaken => {
-            Problem::new(StatusCode::CONFLICT, "email_taken", "An account with this email exists")
-                .with_errors(vec![FieldError::new("email", "is already registered")])
-        }
-        AccountError::InvalidCredentials => {
-            Problem::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong email or password")
-        }
-        AccountError::Backoff { retry_after_seconds } => Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "login_backoff",
-            "Too many failed logins for this account or from this address",
-        )
-        .with_detail(format!("retry in {retry_after_seconds} s"))
-        .with_extension("retry_after_seconds", retry_after_seconds),
-        AccountError::Password(error) => Problem::internal(&error),
-        AccountError::Db(error) => Problem::internal(&error),
-        AccountError::Token(error) => Problem::internal(&error),
-        AccountError::Unavailable(reason) => Problem::unavailable(reason),
-    }
-}
+use platform::problem::Problem;
 
 async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Problem> {
     pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))
@@ -44,12 +21,12 @@ pub async fn register(
     body: web::Json<Registration>,
 ) -> Result<HttpResponse, Problem> {
     // Hash first, with no connection held; then one short insert.
-    let account = accounts::prepare(body.into_inner()).await.map_err(problem)?;
+    let account = accounts::prepare(body.into_inner()).await.map_err(problems::account)?;
     let mut conn = connection(&pool).await?;
     let profile = match accounts::create(&mut conn, &account, Role::Customer).await {
         Ok(profile) => profile,
         Err(AccountError::EmailTaken) => account.look_alike_profile(),
-        Err(error) => return Err(problem(error)),
+        Err(error) => return Err(problems::account(error)),
     };
     Ok(HttpResponse::Created().json(profile))
 }
@@ -67,16 +44,17 @@ pub async fn login(
     match accounts::login(&pool, &keys, body.into_inner(), client.0, **policy).await {
         Ok(token) => Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(token)),
         Err(AccountError::Backoff { retry_after_seconds }) => {
-            let mut response = actix_web::ResponseError::error_response(&problem(AccountError::Backoff {
-                retry_after_seconds,
-            }));
+            let mut response =
+                actix_web::ResponseError::error_response(&problems::account(AccountError::Backoff {
+                    retry_after_seconds,
+                }));
             response.headers_mut().insert(
                 actix_web::http::header::RETRY_AFTER,
                 actix_web::http::header::HeaderValue::from(retry_after_seconds),
             );
             Ok(response)
         }
-        Err(error) => Err(problem(error)),
+        Err(error) => Err(problems::account(error)),
     }
 }
 

@@ -7,53 +7,32 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, FromRequest, HttpMessage, HttpRequest, web};
+use ipnet::IpNet;
 use std::future::{Ready, ready};
 use std::net::{IpAddr, Ipv4Addr};
 use std::str::FromStr;
 
 /// An address block, `10.0.0.0/8` or `fd00::/8`; a bare address is a block of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    prefix: u8,
-}
+pub struct Cidr(IpNet);
 
 impl FromStr for Cidr {
     type Err = String;
 
     fn from_str(raw: &str) -> Result<Self, Self::Err> {
-        let (address, prefix) = match raw.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (raw, None),
-        };
-        let network: IpAddr = address.trim().parse().map_err(|_| "not an IP address".to_owned())?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            Some(prefix) => prefix
-                .trim()
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(|| format!("the prefix length must be 0 to {max}"))?,
-            None => max,
-        };
-        Ok(Self { network: network.to_canonical(), prefix })
+        let raw = raw.trim();
+        raw.parse::<IpNet>()
+            .or_else(|_| raw.parse::<IpAddr>().map(|ip| IpNet::from(ip.to_canonical())))
+            .map(Self)
+            .map_err(|_| "not an IP address or a CIDR block".to_owned())
     }
 }
 
 impl Cidr {
+    /// An IPv4-mapped IPv6 peer (`::ffff:10.0.0.1`, what a dual-stack socket reports) is the
+    /// IPv4 address.
     pub fn contains(&self, address: IpAddr) -> bool {
-        match (self.network, address.to_canonical()) {
-            (IpAddr::V4(network), IpAddr::V4(address)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.prefix)).unwrap_or(0);
-                u32::from(network) & mask == u32::from(address) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(address)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.prefix)).unwrap_or(0);
-                u128::from(network) & mask == u128::from(address) & mask
-            }
-            _ => false,
-        }
+        self.0.contains(&address.to_canonical())
     }
 }
 
@@ -154,13 +133,18 @@ mod tests {
 
     #[test]
     fn blocks_contain_exactly_their_addresses() {
-        let block: Cidr = "10.1.0.0/16".parse().unwrap_or(Cidr { network: ip("0.0.0.0"), prefix: 32 });
+        let block: Cidr = "10.1.0.0/16".parse().unwrap_or(Cidr(IpNet::from(ip("0.0.0.0"))));
         assert!(block.contains(ip("10.1.255.3")));
         assert!(!block.contains(ip("10.2.0.1")));
         assert!(block.contains(ip("::ffff:10.1.0.9")), "IPv4-mapped IPv6 is the IPv4 address");
         let six: Result<Cidr, _> = "fd00::/8".parse();
         assert!(six.is_ok_and(|c| c.contains(ip("fd12::1")) && !c.contains(ip("fe80::1"))));
         assert!("0.0.0.0/0".parse::<Cidr>().is_ok_and(|c| c.contains(ip("8.8.8.8"))));
+        assert!(
+            "10.0.0.7"
+                .parse::<Cidr>()
+                .is_ok_and(|c| c.contains(ip("10.0.0.7")) && !c.contains(ip("10.0.0.8")))
+        );
         for bad in ["10.0.0.0/33", "nonsense", "10.0.0.0/x", "::/129"] {
             assert!(bad.parse::<Cidr>().is_err(), "{bad}");
         }

@@ -1,26 +1,25 @@
-//! What every public request passes through before its handler: CORS, per-client rate limits,
-//! the JSON depth limit and `Idempotency-Key` replay.
+//! What every public request passes through before its handler: CORS (`actix-cors`), per-client
+//! rate limits (`governor`), the JSON depth limit and `Idempotency-Key` replay.
 
 use crate::http::client::ClientAddress;
 use crate::idempotency::{self, Begin, StoredResponse};
+use actix_cors::Cors;
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse, ResponseError, web};
+use governor::clock::Clock;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as KeyedLimiter};
 use platform::db::PgPool;
 use platform::problem::Problem;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 pub struct GuardSettings {
-    /// `*` or exact origins; empty: no CORS headers (same-origin only).
-    pub cors_origins: Vec<String>,
-    pub rate_per_second: f64,
-    pub burst: f64,
     pub json_max_depth: usize,
     /// A request holding an `Idempotency-Key` this long without an answer is taken to have died.
     pub idempotency_in_flight_timeout: std::time::Duration,
@@ -37,69 +36,86 @@ fn problem_response(problem: Problem) -> HttpResponse {
 
 // ---- CORS ---------------------------------------------------------------------------------
 
-pub async fn cors(
-    settings: web::Data<GuardSettings>,
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
-) -> Result<ServiceResponse<BoxBody>, Error> {
-    let origin = req.headers().get(header::ORIGIN).and_then(|o| o.to_str().ok()).map(str::to_owned);
-    let allowed = origin.filter(|o| settings.cors_origins.iter().any(|a| a == "*" || a == o));
-    if req.method() == Method::OPTIONS && req.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) {
-        let mut response = HttpResponse::NoContent();
-        if let Some(origin) = &allowed {
-            response
-                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.as_str()))
-                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST, PATCH, DELETE, OPTIONS"))
-                .insert_header((
-                    header::ACCESS_CONTROL_ALLOW_HEADERS,
-                    "authorization, content-type, idempotency-key, x-request-id, traceparent",
-                ))
-                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "600"))
-                .insert_header((header::VARY, "Origin"));
-        }
-        return Ok(req.into_response(response.finish()));
-    }
-    let mut response = next.call(req).await?.map_into_boxed_body();
-    if let Some(origin) = allowed
-        && let Ok(value) = HeaderValue::from_str(&origin)
-    {
-        let headers = response.headers_mut();
-        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-        headers.insert(
-            header::ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("x-request-id, location, retry-after, idempotent-replayed"),
-        );
-        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    Ok(response)
+/// `CORS_ALLOWED_ORIGINS`, comma-separated: `*` or origins such as `https://shop.example`
+/// (scheme, host and optional port, nothing after); `Err` names the bad entry.
+pub fn origin_list(raw: &str) -> Result<Vec<String>, String> {
+    let origin = |entry: &str| {
+        let uri = entry.parse::<actix_web::http::Uri>().ok()?;
+        let bare = uri.path_and_query().is_none_or(|p| p.as_str() == "/") && !entry.ends_with('/');
+        (uri.scheme().is_some() && uri.authority().is_some() && bare).then(|| entry.to_owned())
+    };
+    raw.split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(|entry| match entry {
+            "*" => Ok(entry.to_owned()),
+            _ => origin(entry).ok_or_else(|| format!("`{entry}` is not an origin like https://shop.example")),
+        })
+        .collect()
+}
+
+/// `origins`: from [`origin_list`]; none: no CORS headers, so
+/// browsers allow same-origin calls only. A request from another origin is still served (a
+/// browser then hides the answer from the page); only its preflight is refused.
+pub fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::default()
+        .allowed_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allowed_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            HeaderName::from_static("idempotency-key"),
+            HeaderName::from_static("x-request-id"),
+            HeaderName::from_static("traceparent"),
+        ])
+        .expose_headers([
+            HeaderName::from_static("x-request-id"),
+            header::LOCATION,
+            header::RETRY_AFTER,
+            HeaderName::from_static("idempotent-replayed"),
+        ])
+        .max_age(600)
+        .block_on_origin_mismatch(false);
+    origins.iter().fold(cors, |cors, origin| match origin.as_str() {
+        "*" => cors.allow_any_origin(),
+        exact => cors.allowed_origin(exact),
+    })
 }
 
 // ---- Rate limiting --------------------------------------------------------------------------
 
-/// A token bucket per client (the account for authenticated calls, the client address otherwise,
+/// A GCRA bucket per client (the account for authenticated calls, the client address otherwise,
 /// see `http::client`), in this process: with N gateway replicas a client gets N times the rate.
-#[derive(Default)]
+/// The login backoff, which must hold across replicas, is in PostgreSQL instead.
 pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    /// `None`: rate limiting is off.
+    limiter: Option<DefaultKeyedRateLimiter<String>>,
+    checks: AtomicU64,
 }
 
+/// Clients idle long enough to be back at a full burst are forgotten this often (in checks).
+const FORGET_EVERY: u64 = 10_000;
+
 impl RateLimiter {
-    /// Ok, or the seconds to wait before the next request would pass.
-    pub fn check(&self, client: &str, rate: f64, burst: f64) -> Result<(), u64> {
-        let now = Instant::now();
-        let Ok(mut buckets) = self.buckets.lock() else { return Ok(()) };
-        if buckets.len() > 100_000 {
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+    /// `rate` requests a second with bursts of `burst`; a rate of 0 (or below) turns it off.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        let burst = NonZeroU32::new(burst.max(1.0) as u32).unwrap_or(NonZeroU32::MIN);
+        let quota = Duration::try_from_secs_f64(1.0 / rate).ok().and_then(Quota::with_period);
+        Self {
+            limiter: quota.map(|quota| KeyedLimiter::dashmap(quota.allow_burst(burst))),
+            checks: AtomicU64::new(0),
         }
-        let (tokens, at) = buckets.entry(client.to_owned()).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * rate).min(burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) / rate).ceil().max(1.0) as u64)
+    }
+
+    /// Ok, or the whole seconds to wait before the next request would pass.
+    pub fn check(&self, client: &str) -> Result<(), u64> {
+        let Some(limiter) = &self.limiter else { return Ok(()) };
+        if self.checks.fetch_add(1, Ordering::Relaxed) % FORGET_EVERY == FORGET_EVERY - 1 {
+            limiter.retain_recent();
         }
+        limiter.check_key(&client.to_owned()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(limiter.clock().now());
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        })
     }
 }
 
@@ -111,14 +127,11 @@ fn client_of(req: &ServiceRequest) -> String {
 }
 
 pub async fn rate_limit(
-    settings: web::Data<GuardSettings>,
     limiter: web::Data<RateLimiter>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    if settings.rate_per_second > 0.0
-        && let Err(wait) = limiter.check(&client_of(&req), settings.rate_per_second, settings.burst)
-    {
+    if let Err(wait) = limiter.check(&client_of(&req)) {
         let problem = Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Too many requests")
             .with_detail(format!("retry in {wait} s"));
         let mut response = problem_response(problem);
@@ -354,11 +367,26 @@ mod tests {
     }
 
     #[test]
+    fn origins_are_checked_when_read() {
+        let list = origin_list(" https://shop.example, http://127.0.0.1:8080 ,*");
+        assert_eq!(list.map(|l| l.len()), Ok(3));
+        assert_eq!(origin_list(""), Ok(vec![]));
+        for bad in ["shop.example", "https://shop.example/", "https://shop.example/app", "not an origin"] {
+            assert!(origin_list(bad).is_err_and(|e| e.contains(bad)), "{bad}");
+        }
+    }
+
+    #[test]
     fn buckets_refill_at_the_rate_and_cap_at_the_burst() {
-        let limiter = RateLimiter::default();
-        assert!(limiter.check("a", 1.0, 2.0).is_ok());
-        assert!(limiter.check("a", 1.0, 2.0).is_ok());
-        assert_eq!(limiter.check("a", 1.0, 2.0), Err(1));
-        assert!(limiter.check("b", 1.0, 2.0).is_ok(), "clients are separate");
+        let limiter = RateLimiter::new(1.0, 2.0);
+        assert!(limiter.check("a").is_ok());
+        assert!(limiter.check("a").is_ok());
+        assert_eq!(limiter.check("a"), Err(1));
+        assert!(limiter.check("b").is_ok(), "clients are separate");
+        let slow = RateLimiter::new(0.25, 1.0);
+        assert!(slow.check("a").is_ok());
+        assert_eq!(slow.check("a"), Err(4), "the wait is rounded up to whole seconds");
+        let off = RateLimiter::new(0.0, 2.0);
+        assert!((0..100).all(|_| off.check("a").is_ok()), "a rate of 0 turns it off");
     }
 }

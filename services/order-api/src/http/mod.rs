@@ -6,8 +6,10 @@ mod auth_routes;
 pub mod client;
 mod forward;
 pub mod guards;
+mod live_routes;
 pub mod openapi;
 mod order_routes;
+mod problems;
 mod session_routes;
 
 use crate::settings::Settings;
@@ -24,20 +26,12 @@ pub fn routes(
     upstreams: Upstreams,
     limiter: web::Data<guards::RateLimiter>,
     dead_letters: crate::dead_letters::DeadLetters,
+    live: web::Data<crate::live::Hub>,
 ) {
     let payment_simulator = settings.payment_simulator_enabled;
     cfg.app_data(web::Data::new(pool))
         .app_data(limiter)
         .app_data(web::Data::new(guards::GuardSettings {
-            cors_origins: settings
-                .cors_allowed_origins
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            rate_per_second: settings.rate_limit_per_second,
-            burst: settings.rate_limit_burst,
             json_max_depth: settings.json_max_depth,
             idempotency_in_flight_timeout: std::time::Duration::from_millis(
                 settings.idempotency_in_flight_timeout_ms,
@@ -53,6 +47,7 @@ pub fn routes(
         .app_data(web::Data::new(order_routes::policy(settings)))
         .app_data(web::Data::new(upstreams))
         .app_data(web::Data::new(dead_letters))
+        .app_data(live)
         .app_data(web::Data::new(admin_routes::AdminPolicy {
             stuck_order_after_seconds: settings.stuck_order_after_seconds,
         }))
@@ -74,7 +69,7 @@ pub fn routes(
                 .wrap(from_fn(forward::refuse_dot_segments))
                 .wrap(from_fn(guards::bodies))
                 .wrap(from_fn(guards::rate_limit))
-                .wrap(from_fn(guards::cors))
+                .wrap(guards::cors(&guards::origin_list(&settings.cors_allowed_origins).unwrap_or_default()))
                 // Outermost: every guard and handler sees the same client address.
                 .wrap(from_fn(client::resolve))
                 .route("/auth/register", web::post().to(auth_routes::register))
@@ -84,7 +79,10 @@ pub fn routes(
                 .route("/auth/password", web::post().to(session_routes::change_password))
                 .route("/orders", web::post().to(order_routes::create))
                 .route("/orders", web::get().to(order_routes::list))
+                // Before `/orders/{id}`, which would otherwise take `events` for an id.
+                .route("/orders/events", web::get().to(live_routes::all_events))
                 .route("/orders/{id}", web::get().to(order_routes::get))
+                .route("/orders/{id}/events", web::get().to(live_routes::order_events))
                 .route("/orders/{id}/cancel", web::post().to(order_routes::cancel))
                 .route("/orders/{id}/status", web::post().to(order_routes::set_status))
                 // Products, payments, notifications, webhook endpoints and deliveries: an

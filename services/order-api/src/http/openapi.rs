@@ -8,7 +8,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 /// RFC 9457 problem details, the shape of every error.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct ProblemDoc {
     /// `/problems/<code>`
     #[schema(rename = "type", example = "/problems/validation_failed")]
@@ -25,7 +25,7 @@ pub struct ProblemDoc {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct FieldErrorDoc {
     #[schema(example = "items[0].quantity")]
     field: String,
@@ -34,7 +34,7 @@ pub struct FieldErrorDoc {
 
 /// A product, owned by `inventory`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct Product {
     id: uuid::Uuid,
     sku: String,
@@ -53,7 +53,7 @@ pub struct Product {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct NewProduct {
     #[schema(example = "LAPTOP-1")]
     sku: String,
@@ -68,7 +68,7 @@ pub struct NewProduct {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct ProductPage {
     items: Vec<Product>,
     next_cursor: Option<uuid::Uuid>,
@@ -76,7 +76,7 @@ pub struct ProductPage {
 
 /// A webhook endpoint, owned by `webhook-dispatcher`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct WebhookEndpoint {
     id: uuid::Uuid,
     url: String,
@@ -91,7 +91,7 @@ pub struct WebhookEndpoint {
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
 pub struct NewWebhookEndpoint {
     #[schema(example = "https://shop.example/hooks")]
     url: String,
@@ -101,7 +101,10 @@ pub struct NewWebhookEndpoint {
 }
 
 mod forwarded {
-    #![allow(dead_code)]
+    #![expect(
+        dead_code,
+        reason = "these functions only carry the forwarded routes' #[utoipa::path]; nothing calls them"
+    )]
     use super::*;
 
     #[utoipa::path(post, path = "/api/v1/products", tag = "products", request_body = NewProduct,
@@ -247,6 +250,7 @@ impl Modify for BearerAuth {
         super::session_routes::logout, super::session_routes::change_password,
         super::order_routes::create, super::order_routes::list, super::order_routes::get,
         super::order_routes::cancel, super::order_routes::set_status,
+        super::live_routes::order_events, super::live_routes::all_events,
         forwarded::create_product, forwarded::list_products, forwarded::get_product,
         forwarded::update_product, forwarded::delete_product, forwarded::adjust_stock,
         forwarded::order_payment, forwarded::payment_callback, forwarded::simulator_action,
@@ -257,7 +261,7 @@ impl Modify for BearerAuth {
         super::admin_routes::purge_dead_letters, super::admin_routes::stuck_orders,
         super::admin_routes::redrive, super::admin_routes::fail,
     ),
-    components(schemas(ProblemDoc, FieldErrorDoc)),
+    components(schemas(ProblemDoc, FieldErrorDoc, super::live_routes::OrderEventDoc)),
     modifiers(&BearerAuth),
     tags((name = "auth"), (name = "orders"), (name = "products"), (name = "payments"), (name = "notifications"),
         (name = "webhooks"), (name = "operations"))

@@ -1,7 +1,8 @@
+use super::problems;
 use crate::domain::new_order::{CreateOrderRequest, Limits};
 use crate::http::client::ClientAddress;
 use crate::http::guards::ReplayBody;
-use crate::orders::{self, Intake, OrderError, Placer};
+use crate::orders::{self, Intake, Placer};
 use crate::settings::Settings;
 use crate::store::{ListOrder, OrderFilter};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -50,29 +51,6 @@ pub(crate) fn access_token(req: &HttpRequest, query: TokenQuery) -> Option<Strin
         .or(query.access_token)
 }
 
-fn problem(error: OrderError) -> Problem {
-    match error {
-        OrderError::Invalid(errors) => Problem::validation(errors),
-        OrderError::NotFound => Problem::not_found("Order"),
-        OrderError::Conflict { current, attempted } => Problem::new(
-            actix_web::http::StatusCode::CONFLICT,
-            "illegal_transition",
-            format!("An order that is {current} cannot {attempted}"),
-        )
-        .with_extension("current_status", current.as_str()),
-        OrderError::TooManyOpenOrders { open, limit } => Problem::new(
-            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
-            "too_many_open_orders",
-            "Too many unpaid orders are open",
-        )
-        .with_detail(format!(
-            "{open} of your orders wait for payment (at most {limit}); pay or cancel one before placing another"
-        ))
-        .with_extension("limit", limit),
-        OrderError::Db(error) => Problem::internal(&error),
-    }
-}
-
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders",
     params(("id" = Uuid, Path, description = "Order id"), TokenQuery,
         ("Order-Access-Token" = Option<String>, Header, description = "A guest order's access token (instead of the query parameter)")),
@@ -91,7 +69,7 @@ pub async fn cancel(
     let mut conn = connection(&pool).await?;
     let order = orders::cancel(&mut conn, id.into_inner(), caller.0.as_ref(), token.as_deref())
         .await
-        .map_err(problem)?;
+        .map_err(problems::order)?;
     Ok(HttpResponse::Ok().json(order))
 }
 
@@ -113,7 +91,8 @@ pub async fn set_status(
     body: web::Json<StatusChange>,
 ) -> Result<HttpResponse, Problem> {
     let mut conn = connection(&pool).await?;
-    let order = orders::set_manual_status(&mut conn, id.into_inner(), body.status).await.map_err(problem)?;
+    let order =
+        orders::set_manual_status(&mut conn, id.into_inner(), body.status).await.map_err(problems::order)?;
     Ok(HttpResponse::Ok().json(order))
 }
 
@@ -152,7 +131,7 @@ pub async fn create(
     let claim = actix_web::HttpMessage::extensions(&req).get::<crate::store::IdempotencyClaim>().cloned();
     let mut order = orders::place(&mut conn, body.into_inner(), policy.intake, placer, claim.as_ref())
         .await
-        .map_err(problem)?;
+        .map_err(problems::order)?;
     let location = format!("/api/v1/orders/{}", order.id);
     let Some(token) = order.access_token.take() else {
         return Ok(HttpResponse::Created().insert_header(("Location", location)).json(order));
@@ -185,7 +164,7 @@ pub async fn get(
     let mut conn = connection(&pool).await?;
     let order = orders::find_with_token(&mut conn, id.into_inner(), caller.0.as_ref(), token.as_deref())
         .await
-        .map_err(problem)?;
+        .map_err(problems::order)?;
     Ok(HttpResponse::Ok().json(order))
 }
 
@@ -230,7 +209,7 @@ pub async fn list(
         .as_deref()
         .map(orders::parse_status)
         .transpose()
-        .map_err(|e| errors.push(e))
+        .map_err(|e| errors.push(e.into()))
         .ok()
         .flatten();
     if query.customer_email.is_some() && !is_admin {
@@ -250,6 +229,6 @@ pub async fn list(
         order: query.order.unwrap_or_default(),
     };
     let mut conn = connection(&pool).await?;
-    let page = orders::list(&mut conn, &filter, limit).await.map_err(problem)?;
+    let page = orders::list(&mut conn, &filter, limit).await.map_err(problems::order)?;
     Ok(HttpResponse::Ok().json(page))
 }

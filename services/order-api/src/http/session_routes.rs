@@ -1,6 +1,6 @@
 //! Ending sessions (logout, password change) and the public keys tokens are signed with.
 
-use super::auth_routes::problem;
+use super::problems;
 use crate::accounts::{self, sessions};
 use actix_web::{HttpResponse, web};
 use platform::auth::{Authenticated, TokenKeys};
@@ -15,7 +15,7 @@ pub async fn logout(
     keys: web::Data<TokenKeys>,
     caller: Authenticated,
 ) -> Result<HttpResponse, Problem> {
-    sessions::logout(&pool, &keys, &caller.0).await.map_err(problem)?;
+    sessions::logout(&pool, &keys, &caller.0).await.map_err(problems::account)?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -29,8 +29,9 @@ pub async fn change_password(
     caller: Authenticated,
     body: web::Json<sessions::PasswordChange>,
 ) -> Result<HttpResponse, Problem> {
-    let token =
-        sessions::change_password(&pool, &keys, &caller.0, body.into_inner()).await.map_err(problem)?;
+    let token = sessions::change_password(&pool, &keys, &caller.0, body.into_inner())
+        .await
+        .map_err(problems::account)?;
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(token))
 }
 

@@ -22,8 +22,7 @@ pub enum Job {
 }
 
 pub fn job_of(payment: &Payment) -> Job {
-    let Ok(status) = payment.state() else { return Job::Nothing };
-    match status {
+    match payment.status {
         open if open.is_open() && payment.cancel_requested => Job::Void,
         PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded if payment.cancel_requested => {
             Job::Refund

@@ -2,10 +2,24 @@
 //! repeated or out-of-order provider event) is logged and counted by the caller, never applied,
 //! so nothing moves a payment backwards.
 
-use std::fmt;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    strum::VariantArray,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
 pub enum PaymentStatus {
     Pending,
     Processing,
@@ -44,35 +58,12 @@ pub struct IllegalTransition {
 }
 
 impl PaymentStatus {
-    pub const ALL: [Self; 8] = [
-        Self::Pending,
-        Self::Processing,
-        Self::RequiresAction,
-        Self::Succeeded,
-        Self::Failed,
-        Self::Refunded,
-        Self::PartiallyRefunded,
-        Self::Voided,
-    ];
-
     /// Not yet decided: the worker, callbacks and the sweeper may still move it.
     pub const OPEN: [Self; 3] = [Self::Pending, Self::Processing, Self::RequiresAction];
 
+    /// Its name, as stored and shown (`requires_action`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Processing => "processing",
-            Self::RequiresAction => "requires_action",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Refunded => "refunded",
-            Self::PartiallyRefunded => "partially_refunded",
-            Self::Voided => "voided",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|status| status.as_str() == raw)
+        self.into()
     }
 
     pub fn is_open(self) -> bool {
@@ -96,12 +87,6 @@ impl PaymentStatus {
             (S::Succeeded | S::PartiallyRefunded, T::RefundedInPart) => Ok(S::PartiallyRefunded),
             (from, trigger) => Err(IllegalTransition { from, trigger }),
         }
-    }
-}
-
-impl fmt::Display for PaymentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
     }
 }
 
@@ -144,9 +129,9 @@ mod tests {
 
     #[test]
     fn every_status_round_trips_through_its_name() {
-        for status in S::ALL {
-            assert_eq!(S::parse(status.as_str()), Some(status));
+        for &status in <S as strum::VariantArray>::VARIANTS {
+            assert_eq!(status.as_str().parse::<S>(), Ok(status));
         }
-        assert_eq!(S::parse("paid"), None);
+        assert!("paid".parse::<S>().is_err());
     }
 }

@@ -20,7 +20,7 @@ pub enum SignatureError {
 }
 
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp, body).map(|mac| hex(&mac.finalize().into_bytes()));
+    let digest = mac(secret, timestamp, body).map(|mac| hex::encode(mac.finalize().into_bytes()));
     format!("t={timestamp},v1={}", digest.unwrap_or_default())
 }
 
@@ -37,7 +37,9 @@ pub fn verify(
     for part in header.split(',') {
         match part.trim().split_once('=') {
             Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => candidates.push(unhex(value).ok_or(SignatureError::Malformed)?),
+            Some(("v1", value)) => {
+                candidates.push(hex::decode(value).map_err(|_| SignatureError::Malformed)?)
+            }
             _ => {}
         }
     }
@@ -63,17 +65,6 @@ fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Option<HmacSha256> {
     mac.update(format!("{timestamp}.").as_bytes());
     mac.update(body);
     Some(mac)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]

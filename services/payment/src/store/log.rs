@@ -7,67 +7,18 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-diesel::table! {
-    payment_transitions (id) {
-        id -> BigInt,
-        payment_id -> Uuid,
-        from_status -> Nullable<Text>,
-        to_status -> Text,
-        cause -> Text,
-        at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    payment_attempts (id) {
-        id -> BigInt,
-        payment_id -> Uuid,
-        operation -> Text,
-        idempotency_key -> Nullable<Text>,
-        outcome -> Text,
-        error -> Nullable<Text>,
-        at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    payment_provider_events (id) {
-        id -> BigInt,
-        provider -> Text,
-        provider_event_id -> Text,
-        event_type -> Text,
-        payment_id -> Nullable<Uuid>,
-        outcome -> Text,
-        received_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    refunds (id) {
-        id -> Uuid,
-        payment_id -> Uuid,
-        amount -> Numeric,
-        provider_ref -> Text,
-        reason -> Text,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    order_cancellations (order_id) {
-        order_id -> Uuid,
-        event_id -> Uuid,
-        cancelled_at -> Timestamptz,
-    }
-}
+use crate::domain::PaymentStatus;
+pub(crate) use crate::schema::payment::{
+    order_cancellations, payment_attempts, payment_provider_events, payment_transitions, refunds,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = payment_transitions)]
 pub struct Transition {
     #[serde(rename = "from")]
-    pub from_status: Option<String>,
+    pub from_status: Option<PaymentStatus>,
     #[serde(rename = "to")]
-    pub to_status: String,
+    pub to_status: PaymentStatus,
     pub cause: String,
     pub at: DateTime<Utc>,
 }
@@ -104,8 +55,8 @@ pub struct Refund {
 pub async fn transition(
     conn: &mut AsyncPgConnection,
     payment_id: Uuid,
-    from: Option<&str>,
-    to: &str,
+    from: Option<PaymentStatus>,
+    to: PaymentStatus,
     cause: &str,
 ) -> QueryResult<()> {
     diesel::insert_into(payment_transitions::table)

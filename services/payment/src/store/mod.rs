@@ -12,33 +12,9 @@ use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-diesel::table! {
-    payments (id) {
-        id -> Uuid,
-        order_id -> Uuid,
-        amount -> Numeric,
-        currency -> Text,
-        payment_method -> Text,
-        provider -> Text,
-        status -> Text,
-        failure_code -> Nullable<Text>,
-        failure_message -> Nullable<Text>,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-        provider_ref -> Nullable<Text>,
-        attempt -> Integer,
-        confirmed -> Bool,
-        retries -> Integer,
-        next_attempt_at -> Nullable<Timestamptz>,
-        last_error -> Nullable<Text>,
-        decline_code -> Nullable<Text>,
-        expires_at -> Nullable<Timestamptz>,
-        refunded_amount -> Numeric,
-        cancel_requested -> Bool,
-        traceparent -> Nullable<Text>,
-        customer_id -> Nullable<Uuid>,
-    }
-}
+pub(crate) use crate::schema::payment::payments;
+
+contracts::text_column!(PaymentStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, serde::Serialize)]
 #[diesel(table_name = payments)]
@@ -49,7 +25,7 @@ pub struct Payment {
     pub currency: String,
     pub payment_method: String,
     pub provider: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -72,15 +48,6 @@ pub struct Payment {
 }
 
 impl Payment {
-    /// The column's CHECK admits only known statuses; anything else is a corrupt row.
-    pub fn state(&self) -> Result<PaymentStatus, diesel::result::Error> {
-        PaymentStatus::parse(&self.status).ok_or_else(|| {
-            diesel::result::Error::DeserializationError(
-                format!("unknown payment status `{}`", self.status).into(),
-            )
-        })
-    }
-
     /// The provider idempotency key of the current attempt.
     pub fn idempotency_key(&self) -> String {
         format!("pay_{}_{}", self.id, self.attempt)
@@ -96,7 +63,7 @@ pub struct NewPayment<'a> {
     pub currency: &'a str,
     pub payment_method: &'a str,
     pub provider: &'a str,
-    pub status: &'a str,
+    pub status: PaymentStatus,
     pub traceparent: Option<String>,
     pub customer_id: Option<Uuid>,
 }
@@ -182,7 +149,7 @@ pub async fn lock_by_provider_ref(
 
 pub async fn set_status(conn: &mut AsyncPgConnection, id: Uuid, status: PaymentStatus) -> QueryResult<()> {
     diesel::update(payments::table.find(id))
-        .set((payments::status.eq(status.as_str()), payments::updated_at.eq(diesel::dsl::now)))
+        .set((payments::status.eq(status), payments::updated_at.eq(diesel::dsl::now)))
         .execute(conn)
         .await?;
     Ok(())
@@ -265,7 +232,7 @@ pub async fn claim_due(conn: &mut AsyncPgConnection, lease_ms: i64, limit: i64) 
 /// Open payments whose grace period is over.
 pub async fn expired_open(conn: &mut AsyncPgConnection, limit: i64) -> QueryResult<Vec<Payment>> {
     payments::table
-        .filter(payments::status.eq_any(PaymentStatus::OPEN.map(PaymentStatus::as_str)))
+        .filter(payments::status.eq_any(PaymentStatus::OPEN))
         .filter(payments::expires_at.le(diesel::dsl::now))
         .order(payments::expires_at)
         .limit(limit)

@@ -5,30 +5,7 @@ use bigdecimal::BigDecimal;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-diesel::table! {
-    sim_intents (id) {
-        id -> Text,
-        idempotency_key -> Text,
-        payment_method -> Text,
-        amount -> Numeric,
-        currency -> Text,
-        status -> Text,
-        failure_code -> Nullable<Text>,
-        decline_code -> Nullable<Text>,
-        confirm_calls -> Integer,
-        created_at -> Timestamptz,
-    }
-}
-
-diesel::table! {
-    sim_refunds (id) {
-        id -> Text,
-        idempotency_key -> Text,
-        intent_id -> Text,
-        amount -> Numeric,
-        created_at -> Timestamptz,
-    }
-}
+pub(crate) use crate::schema::payment::{sim_intents, sim_refunds};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sim_intents)]

@@ -2,7 +2,7 @@
 //! Whether the URL's host is allowed is the guard's business (it needs DNS), not this module's.
 
 use contracts::events::WEBHOOK_EVENT_TYPES;
-use platform::problem::FieldError;
+use platform::validation::Violation;
 use serde::{Deserialize, Deserializer};
 use std::collections::BTreeMap;
 
@@ -74,7 +74,7 @@ pub struct EndpointChanges {
 }
 
 impl TryFrom<CreateEndpointRequest> for NewEndpoint {
-    type Error = Vec<FieldError>;
+    type Error = Vec<Violation>;
 
     fn try_from(request: CreateEndpointRequest) -> Result<Self, Self::Error> {
         let mut errors = Vec::new();
@@ -92,7 +92,7 @@ impl TryFrom<CreateEndpointRequest> for NewEndpoint {
 }
 
 impl TryFrom<UpdateEndpointRequest> for EndpointChanges {
-    type Error = Vec<FieldError>;
+    type Error = Vec<Violation>;
 
     fn try_from(request: UpdateEndpointRequest) -> Result<Self, Self::Error> {
         let mut errors = Vec::new();
@@ -107,26 +107,26 @@ impl TryFrom<UpdateEndpointRequest> for EndpointChanges {
     }
 }
 
-fn url(raw: &str, errors: &mut Vec<FieldError>) -> String {
+fn url(raw: &str, errors: &mut Vec<Violation>) -> String {
     let url = raw.trim().to_owned();
     if url.len() > MAX_URL_LEN {
-        errors.push(FieldError::new("url", format!("must be at most {MAX_URL_LEN} characters")));
+        errors.push(Violation::new("url", format!("must be at most {MAX_URL_LEN} characters")));
     } else {
         match reqwest::Url::parse(&url) {
             Ok(parsed) if matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some() => {}
-            Ok(_) => errors.push(FieldError::new("url", "must be an http or https URL with a host")),
-            Err(error) => errors.push(FieldError::new("url", format!("is not an absolute URL: {error}"))),
+            Ok(_) => errors.push(Violation::new("url", "must be an http or https URL with a host")),
+            Err(error) => errors.push(Violation::new("url", format!("is not an absolute URL: {error}"))),
         }
     }
     url
 }
 
 /// Kept in the order given, repeats dropped, so the stored list reads as it was sent.
-fn event_types(requested: Vec<String>, errors: &mut Vec<FieldError>) -> Vec<String> {
+fn event_types(requested: Vec<String>, errors: &mut Vec<Violation>) -> Vec<String> {
     let mut kept: Vec<String> = Vec::new();
     for (index, event_type) in requested.into_iter().enumerate() {
         if !WEBHOOK_EVENT_TYPES.contains(&event_type.as_str()) {
-            errors.push(FieldError::new(
+            errors.push(Violation::new(
                 format!("event_types[{index}]"),
                 format!("unknown event type `{event_type}`; one of {}", WEBHOOK_EVENT_TYPES.join(", ")),
             ));
@@ -137,10 +137,10 @@ fn event_types(requested: Vec<String>, errors: &mut Vec<FieldError>) -> Vec<Stri
     kept
 }
 
-fn description(raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<String> {
+fn description(raw: Option<String>, errors: &mut Vec<Violation>) -> Option<String> {
     let description = raw.map(|d| d.trim().to_owned()).filter(|d| !d.is_empty());
     if description.as_ref().is_some_and(|d| d.chars().count() > MAX_DESCRIPTION_CHARS) {
-        errors.push(FieldError::new(
+        errors.push(Violation::new(
             "description",
             format!("must be at most {MAX_DESCRIPTION_CHARS} characters"),
         ));
@@ -150,22 +150,22 @@ fn description(raw: Option<String>, errors: &mut Vec<FieldError>) -> Option<Stri
 
 /// Names are lower-cased (HTTP header names are case-insensitive) and must be valid header
 /// names that neither break the connection nor impersonate our own `webhook-*` headers.
-fn headers(raw: BTreeMap<String, String>, errors: &mut Vec<FieldError>) -> BTreeMap<String, String> {
+fn headers(raw: BTreeMap<String, String>, errors: &mut Vec<Violation>) -> BTreeMap<String, String> {
     if raw.len() > MAX_HEADERS {
-        errors.push(FieldError::new("headers", format!("at most {MAX_HEADERS} headers")));
+        errors.push(Violation::new("headers", format!("at most {MAX_HEADERS} headers")));
     }
     let mut kept = BTreeMap::new();
     for (name, value) in raw {
         let lower = name.trim().to_ascii_lowercase();
         let field = format!("headers.{name}");
         if reqwest::header::HeaderName::from_bytes(lower.as_bytes()).is_err() {
-            errors.push(FieldError::new(field, "is not a valid header name"));
+            errors.push(Violation::new(field, "is not a valid header name"));
         } else if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("webhook-") {
-            errors.push(FieldError::new(field, "is a hop-by-hop, reserved or webhook-* header"));
+            errors.push(Violation::new(field, "is a hop-by-hop, reserved or webhook-* header"));
         } else if value.len() > MAX_HEADER_VALUE_LEN
             || reqwest::header::HeaderValue::from_str(&value).is_err()
         {
-            errors.push(FieldError::new(
+            errors.push(Violation::new(
                 field,
                 format!("value must be visible ASCII, at most {MAX_HEADER_VALUE_LEN} characters"),
             ));

@@ -2,30 +2,13 @@
 //! one, resend one, recover every failed one since a time.
 
 use super::{AppState, DeliveryView, connection, db_problem, next_cursor, page_limit};
+use crate::domain::DeliveryStatus;
 use crate::store::{self, DeliveryFilter};
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use platform::problem::Problem;
 use serde::Deserialize;
 use uuid::Uuid;
-
-#[derive(Debug, Clone, Copy, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
-}
-
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Delivered => "delivered",
-            Self::Failed => "failed",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,11 +35,8 @@ pub async fn list(
     let endpoint_id = id.into_inner();
     let mut conn = connection(&state).await?;
     endpoint_exists(&mut conn, endpoint_id).await?;
-    let filter = DeliveryFilter {
-        event_id: query.event_id,
-        status: query.status.map(DeliveryStatus::as_str),
-        after: query.starting_after,
-    };
+    let filter =
+        DeliveryFilter { event_id: query.event_id, status: query.status, after: query.starting_after };
     let deliveries =
         store::list_deliveries(&mut conn, endpoint_id, &filter, limit).await.map_err(db_problem)?;
     let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();

@@ -27,7 +27,7 @@ pub struct EndpointView {
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub enabled: bool,
     /// `gone` or `failing` when we switched it off; null when its owner did (or it is on).
-    pub disabled_reason: Option<String>,
+    pub disabled_reason: Option<contracts::events::DisabledReason>,
     /// Since when every attempt has failed; null after any success.
     pub failing_since: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,

@@ -78,7 +78,7 @@ pub struct DeliveryView {
     pub event_id: Uuid,
     pub event_type: String,
     pub order_id: Option<Uuid>,
-    pub status: String,
+    pub status: crate::domain::DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,

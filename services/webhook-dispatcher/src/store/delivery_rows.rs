@@ -1,6 +1,6 @@
 //! `deliveries`: one row per (endpoint, event), driven by `next_attempt_at`.
 
-use super::{deliveries, endpoints, millis};
+use super::{DeliveryStatus, deliveries, endpoints, millis};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bytea, Integer, Jsonb, Nullable, Text, Timestamptz};
@@ -17,7 +17,7 @@ pub struct Delivery {
     pub event_id: Uuid,
     pub event_type: String,
     pub order_id: Option<Uuid>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub last_status_code: Option<i32>,
     pub last_error: Option<String>,
@@ -61,7 +61,7 @@ pub async fn fan_out(conn: &mut AsyncPgConnection, event: &Fanout<'_>) -> QueryR
                 deliveries::event_type.eq(event.event_type),
                 deliveries::order_id.eq(event.order_id),
                 deliveries::payload.eq(event.payload),
-                deliveries::status.eq("pending"),
+                deliveries::status.eq(DeliveryStatus::Pending),
             )
         })
         .collect();
@@ -140,7 +140,9 @@ pub async fn claim_due(
 /// Hands leased rows back unattempted (more were claimed than an endpoint may have in flight).
 pub async fn release(conn: &mut AsyncPgConnection, ids: &[Uuid]) -> QueryResult<usize> {
     diesel::update(
-        deliveries::table.filter(deliveries::id.eq_any(ids)).filter(deliveries::status.eq("pending")),
+        deliveries::table
+            .filter(deliveries::id.eq_any(ids))
+            .filter(deliveries::status.eq(DeliveryStatus::Pending)),
     )
     .set(deliveries::next_attempt_at.eq(diesel::dsl::now))
     .execute(conn)
@@ -154,16 +156,17 @@ pub async fn mark_delivered(
     attempts: i32,
     status_code: i32,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
-        .set((
-            deliveries::status.eq("delivered"),
-            deliveries::attempts.eq(attempts),
-            deliveries::last_status_code.eq(Some(status_code)),
-            deliveries::last_error.eq(None::<String>),
-            deliveries::delivered_at.eq(diesel::dsl::now),
-        ))
-        .execute(conn)
-        .await?;
+    let updated =
+        diesel::update(deliveries::table.find(id).filter(deliveries::status.eq(DeliveryStatus::Pending)))
+            .set((
+                deliveries::status.eq(DeliveryStatus::Delivered),
+                deliveries::attempts.eq(attempts),
+                deliveries::last_status_code.eq(Some(status_code)),
+                deliveries::last_error.eq(None::<String>),
+                deliveries::delivered_at.eq(diesel::dsl::now),
+            ))
+            .execute(conn)
+            .await?;
     Ok(updated == 1)
 }
 
@@ -180,7 +183,7 @@ pub async fn schedule_retry(
     let due = diesel::dsl::sql::<Timestamptz>("now() + ")
         .bind::<BigInt, _>(millis(delay))
         .sql(" * interval '1 millisecond'");
-    diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
+    diesel::update(deliveries::table.find(id).filter(deliveries::status.eq(DeliveryStatus::Pending)))
         .set((
             deliveries::attempts.eq(attempts),
             deliveries::last_status_code.eq(status_code),
@@ -200,30 +203,31 @@ pub async fn mark_failed(
     status_code: Option<i32>,
     error: &str,
 ) -> QueryResult<bool> {
-    let updated = diesel::update(deliveries::table.find(id).filter(deliveries::status.eq("pending")))
-        .set((
-            deliveries::status.eq("failed"),
-            deliveries::attempts.eq(attempts),
-            deliveries::last_status_code.eq(status_code),
-            deliveries::last_error.eq(Some(error)),
-        ))
-        .execute(conn)
-        .await?;
+    let updated =
+        diesel::update(deliveries::table.find(id).filter(deliveries::status.eq(DeliveryStatus::Pending)))
+            .set((
+                deliveries::status.eq(DeliveryStatus::Failed),
+                deliveries::attempts.eq(attempts),
+                deliveries::last_status_code.eq(status_code),
+                deliveries::last_error.eq(Some(error)),
+            ))
+            .execute(conn)
+            .await?;
     Ok(updated == 1)
 }
 
 /// Filters of the delivery log.
 #[derive(Debug, Default)]
-pub struct DeliveryFilter<'a> {
+pub struct DeliveryFilter {
     pub event_id: Option<Uuid>,
-    pub status: Option<&'a str>,
+    pub status: Option<DeliveryStatus>,
     pub after: Option<Uuid>,
 }
 
 pub async fn list_deliveries(
     conn: &mut AsyncPgConnection,
     endpoint_id: Uuid,
-    filter: &DeliveryFilter<'_>,
+    filter: &DeliveryFilter,
     limit: i64,
 ) -> QueryResult<Vec<Delivery>> {
     let mut query = deliveries::table
@@ -252,7 +256,7 @@ pub async fn find_delivery(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResul
 pub async fn resend(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Delivery>> {
     diesel::update(deliveries::table.find(id))
         .set((
-            deliveries::status.eq("pending"),
+            deliveries::status.eq(DeliveryStatus::Pending),
             deliveries::next_attempt_at.eq(diesel::dsl::now),
             deliveries::schedule_base.eq(deliveries::attempts),
         ))
@@ -272,11 +276,11 @@ pub async fn recover(
     diesel::update(
         deliveries::table
             .filter(deliveries::endpoint_id.eq(endpoint_id))
-            .filter(deliveries::status.eq("failed"))
+            .filter(deliveries::status.eq(DeliveryStatus::Failed))
             .filter(deliveries::created_at.ge(since)),
     )
     .set((
-        deliveries::status.eq("pending"),
+        deliveries::status.eq(DeliveryStatus::Pending),
         deliveries::next_attempt_at.eq(diesel::dsl::now),
         deliveries::schedule_base.eq(deliveries::attempts),
     ))

@@ -1,6 +1,6 @@
 //! `endpoints`: where integrators want events, with the secrets that sign them.
 
-use super::{endpoints, millis};
+use super::{DisabledReason, endpoints, millis};
 use crate::domain::{EndpointChanges, NewEndpoint};
 use crate::secrets::{Keyring, SealError};
 use chrono::{DateTime, Utc};
@@ -25,23 +25,7 @@ pub struct Endpoint {
     pub headers: serde_json::Value,
     pub previous_secret_expires_at: Option<DateTime<Utc>>,
     pub failing_since: Option<DateTime<Utc>>,
-    pub disabled_reason: Option<String>,
-}
-
-/// Why an endpoint was switched off by us rather than by its owner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DisabledReason {
-    Gone,
-    Failing,
-}
-
-impl DisabledReason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Gone => "gone",
-            Self::Failing => "failing",
-        }
-    }
+    pub disabled_reason: Option<DisabledReason>,
 }
 
 fn headers_json(headers: &BTreeMap<String, String>) -> serde_json::Value {
@@ -98,7 +82,7 @@ struct Changeset {
     headers: Option<serde_json::Value>,
     enabled: Option<bool>,
     failing_since: Option<Option<DateTime<Utc>>>,
-    disabled_reason: Option<Option<String>>,
+    disabled_reason: Option<Option<DisabledReason>>,
 }
 
 /// Applies a PATCH; switching an endpoint on (again) forgets its failure record.
@@ -181,7 +165,7 @@ pub async fn endpoint_failed(
     )
     .set((
         endpoints::enabled.eq(false),
-        endpoints::disabled_reason.eq(DisabledReason::Failing.as_str()),
+        endpoints::disabled_reason.eq(DisabledReason::Failing),
         endpoints::updated_at.eq(diesel::dsl::now),
     ))
     .returning(endpoints::url)
@@ -199,7 +183,7 @@ pub async fn disable_endpoint(
     diesel::update(endpoints::table.find(id).filter(endpoints::enabled))
         .set((
             endpoints::enabled.eq(false),
-            endpoints::disabled_reason.eq(reason.as_str()),
+            endpoints::disabled_reason.eq(reason),
             endpoints::updated_at.eq(diesel::dsl::now),
         ))
         .returning(endpoints::url)

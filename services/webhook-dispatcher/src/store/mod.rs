@@ -11,58 +11,11 @@ pub use endpoint_rows::*;
 
 use std::time::Duration;
 
-diesel::table! {
-    endpoints (id) {
-        id -> Uuid,
-        url -> Text,
-        description -> Nullable<Text>,
-        event_types -> Array<Text>,
-        secret -> Text,
-        enabled -> Bool,
-        created_at -> Timestamptz,
-        updated_at -> Timestamptz,
-        headers -> Jsonb,
-        previous_secret -> Nullable<Text>,
-        previous_secret_expires_at -> Nullable<Timestamptz>,
-        failing_since -> Nullable<Timestamptz>,
-        disabled_reason -> Nullable<Text>,
-    }
-}
+pub use crate::domain::DeliveryStatus;
+pub(crate) use crate::schema::webhooks::{attempts, deliveries, endpoints};
+pub use contracts::events::DisabledReason;
 
-diesel::table! {
-    deliveries (id) {
-        id -> Uuid,
-        endpoint_id -> Uuid,
-        event_id -> Uuid,
-        event_type -> Text,
-        order_id -> Nullable<Uuid>,
-        payload -> Bytea,
-        status -> Text,
-        attempts -> Integer,
-        next_attempt_at -> Timestamptz,
-        last_status_code -> Nullable<Integer>,
-        last_error -> Nullable<Text>,
-        created_at -> Timestamptz,
-        delivered_at -> Nullable<Timestamptz>,
-        schedule_base -> Integer,
-    }
-}
-
-diesel::table! {
-    attempts (id) {
-        id -> Uuid,
-        delivery_id -> Uuid,
-        attempted_at -> Timestamptz,
-        status_code -> Nullable<Integer>,
-        duration_ms -> Integer,
-        response_body -> Nullable<Text>,
-        error -> Nullable<Text>,
-    }
-}
-
-diesel::joinable!(deliveries -> endpoints (endpoint_id));
-diesel::joinable!(attempts -> deliveries (delivery_id));
-diesel::allow_tables_to_appear_in_same_query!(endpoints, deliveries, attempts);
+contracts::text_column!(DeliveryStatus);
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)

@@ -1,37 +1,32 @@
-//! The delivery worker: leases due notifications, sends each on its channel with no
-//! transaction open, then records the attempt, the outcome and its event in one transaction.
+//! The delivery worker's hooks for the shared job runner (`jobs`): due notifications are
+//! claimed in batches, each is sent on its channel with no transaction open, and the attempts,
+//! outcomes and their events are recorded together in one transaction.
 
 use crate::SERVICE;
 use crate::channels::{Channels, Delivered, Outgoing, SendError};
-use crate::domain::{Channel, parse_kind};
 use crate::store::{self, Claimed};
 use contracts::Event;
 use contracts::events::{NotificationFailed, NotificationKind, NotificationSent};
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures_util::StreamExt;
-use messaging::outbox;
-use platform::db::PgPool;
+use diesel_async::AsyncPgConnection;
+use jobs::HookError;
+use messaging::Outbox;
 use platform::retry::RetrySchedule;
-use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-/// Rows leased per round.
-const BATCH: i64 = 20;
-/// Messages in flight at once; SMTP pools connections, so a few run side by side.
-const CONCURRENCY: usize = 4;
-/// The fallback when no wake-up comes: retries fall due without any event announcing them.
-const POLL: Duration = Duration::from_secs(1);
+/// Every event this worker writes comes from the notifier.
+const OUTBOX: Outbox = Outbox::new(SERVICE);
 
-pub struct Sender {
-    pub pool: PgPool,
+pub struct Worker {
     pub channels: Channels,
     /// The waits between attempts: n delays, n + 1 attempts.
     pub retry_delays: RetrySchedule,
-    /// Signalled by the consumer after it commits new notifications.
-    pub wake: Arc<Notify>,
+}
+
+/// One attempt, sent and waiting to be recorded.
+pub struct Attempted {
+    row: Claimed,
+    outcome: Outcome,
 }
 
 /// What to write after an attempt.
@@ -91,72 +86,61 @@ pub fn outcome(
     }
 }
 
-impl Sender {
-    pub async fn run(self, cancel: CancellationToken) {
-        tracing::info!("notification sender started");
-        while !cancel.is_cancelled() {
-            let claimed = match self.claim().await {
-                Ok(claimed) => claimed,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot claim notifications; will retry");
-                    Vec::new()
-                }
-            };
-            let full = claimed.len() as i64 == BATCH;
-            futures_util::stream::iter(claimed)
-                .for_each_concurrent(CONCURRENCY, |row| self.deliver(row))
-                .await;
-            if full {
-                // More may be due right now; waiting would only add latency.
-                continue;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = cancel.cancelled() => {}
-            }
-        }
-        tracing::info!("notification sender stopped");
+impl jobs::Hooks for Worker {
+    type Job = Claimed;
+    type Done = Attempted;
+    type Note = ();
+    const NAME: &'static str = "notification";
+
+    async fn claim(
+        &self,
+        conn: &mut AsyncPgConnection,
+        limit: usize,
+        lease: Duration,
+    ) -> Result<Vec<Claimed>, HookError> {
+        Ok(store::claim_due(conn, i64::try_from(limit).unwrap_or(i64::MAX), lease).await?)
     }
 
-    async fn claim(&self) -> anyhow::Result<Vec<Claimed>> {
-        let mut conn = self.pool.get().await?;
-        Ok(store::claim_due(&mut conn, BATCH).await?)
-    }
-
-    async fn deliver(&self, row: Claimed) {
+    async fn perform(&self, row: Claimed) -> Option<Attempted> {
         let span = tracing::info_span!("notification", service = SERVICE, notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, trace_id = tracing::field::Empty);
         platform::trace::continue_trace(&span, row.traceparent.as_deref());
-        self.deliver_traced(row).instrument(span).await;
+        let outcome = self.send(&row).instrument(span).await;
+        Some(Attempted { row, outcome })
     }
 
-    async fn deliver_traced(&self, row: Claimed) {
-        let message = Outgoing {
-            id: row.id,
-            recipient: &row.recipient,
-            subject: &row.subject,
-            body: &row.body,
-            html_body: row.html_body.as_deref(),
+    async fn record(&self, conn: &mut AsyncPgConnection, attempted: &Attempted) -> Result<(), HookError> {
+        let Attempted { row, outcome } = attempted;
+        // Rows are only written by our own consumer, so an unknown kind means a corrupt row.
+        let kind = row.kind;
+        let (error, provider) = match outcome {
+            Outcome::Sent { provider } | Outcome::Logged { provider } => (None, Some(*provider)),
+            Outcome::Retry { error, .. } | Outcome::Failed { error } => (Some(error.as_str()), None),
         };
-        let result = match Channel::parse(&row.channel) {
-            Some(channel) => self.channels.get(channel).send(message).await,
-            // The column's CHECK makes this a corrupt row: no point retrying it.
-            None => Err(SendError::Permanent(format!("unknown channel `{}`", row.channel))),
-        };
-        let outcome = outcome(result, row.attempts, &self.retry_delays, rand::random::<f64>());
-        metrics::counter!(
-            "notification_attempts_total",
-            "kind" => row.kind.clone(),
-            "channel" => row.channel.clone(),
-            "outcome" => outcome.label()
-        )
-        .increment(1);
-        if let Err(error) = self.record(&row, &outcome).await {
-            // The lease runs out and the row is tried again; at worst the message goes out
-            // twice (an email with the same Message-ID).
-            tracing::warn!(notification_id = %row.id, %error, "cannot record the attempt; it will be repeated");
-            return;
+        store::record_attempt(conn, row.id, outcome.label(), error, provider).await?;
+        match outcome {
+            Outcome::Sent { provider } => {
+                if store::mark_delivered(conn, row.id, "sent", provider).await? {
+                    OUTBOX.enqueue(conn, &sent_event(row, kind)).await?;
+                }
+            }
+            // Not announced as `notification.sent`: nothing was sent. The row says `logged`
+            // and names the provider, for the operator.
+            Outcome::Logged { provider } => {
+                store::mark_delivered(conn, row.id, "logged", provider).await?;
+            }
+            Outcome::Retry { error, delay_ms } => {
+                store::schedule_retry(conn, row.id, error, *delay_ms).await?;
+            }
+            Outcome::Failed { error } => {
+                if store::mark_failed(conn, row.id, error).await? {
+                    OUTBOX.enqueue(conn, &failed_event(row, kind, error)).await?;
+                }
+            }
         }
+        Ok(())
+    }
+
+    fn recorded(&self, Attempted { row, outcome }: Attempted, (): ()) {
         match outcome {
             Outcome::Sent { provider } => {
                 tracing::info!(notification_id = %row.id, order_id = %row.order_id, kind = %row.kind, channel = %row.channel, provider, "notification sent")
@@ -173,41 +157,33 @@ impl Sender {
         }
     }
 
-    async fn record(&self, row: &Claimed, outcome: &Outcome) -> anyhow::Result<()> {
-        // Rows are only written by our own consumer, so an unknown kind means a corrupt row.
-        let kind = parse_kind(&row.kind).ok_or_else(|| anyhow::anyhow!("unknown kind `{}`", row.kind))?;
-        let mut pooled = self.pool.get().await?;
-        let conn: &mut AsyncPgConnection = &mut pooled;
-        conn.transaction(async |conn: &mut AsyncPgConnection| {
-            let (error, provider) = match outcome {
-                Outcome::Sent { provider } | Outcome::Logged { provider } => (None, Some(*provider)),
-                Outcome::Retry { error, .. } | Outcome::Failed { error } => (Some(error.as_str()), None),
-            };
-            store::record_attempt(conn, row.id, outcome.label(), error, provider).await?;
-            match outcome {
-                Outcome::Sent { provider } => {
-                    if store::mark_delivered(conn, row.id, "sent", provider).await? {
-                        outbox::enqueue(conn, SERVICE, &sent_event(row, kind)).await?;
-                    }
-                }
-                // Not announced as `notification.sent`: nothing was sent. The row says `logged`
-                // and names the provider, for the operator.
-                Outcome::Logged { provider } => {
-                    store::mark_delivered(conn, row.id, "logged", provider).await?;
-                }
-                Outcome::Retry { error, delay_ms } => {
-                    store::schedule_retry(conn, row.id, error, *delay_ms).await?;
-                }
-                Outcome::Failed { error } => {
-                    if store::mark_failed(conn, row.id, error).await? {
-                        outbox::enqueue(conn, SERVICE, &failed_event(row, kind, error)).await?;
-                    }
-                }
-            }
-            Ok::<_, diesel::result::Error>(())
-        })
-        .await?;
-        Ok(())
+    fn lock_order(&self, attempted: &Attempted) -> (u128, u128) {
+        (attempted.row.id.as_u128(), 0)
+    }
+}
+
+impl Worker {
+    /// Sends `row` on its channel and says what to record. If the record is lost (a crash, a
+    /// database error), the lease runs out and the row is tried again: at worst the message
+    /// goes out twice (an email with the same Message-ID).
+    async fn send(&self, row: &Claimed) -> Outcome {
+        let message = Outgoing {
+            id: row.id,
+            recipient: &row.recipient,
+            subject: &row.subject,
+            body: &row.body,
+            html_body: row.html_body.as_deref(),
+        };
+        let result = self.channels.get(row.channel).send(message).await;
+        let outcome = outcome(result, row.attempts, &self.retry_delays, rand::random::<f64>());
+        metrics::counter!(
+            "notification_attempts_total",
+            "kind" => row.kind.as_str(),
+            "channel" => row.channel.as_str(),
+            "outcome" => outcome.label()
+        )
+        .increment(1);
+        outcome
     }
 }
 
@@ -216,7 +192,7 @@ fn sent_event(row: &Claimed, kind: NotificationKind) -> Event {
         notification_id: row.id,
         order_id: row.order_id,
         kind,
-        channel: row.channel.clone(),
+        channel: row.channel,
     })
 }
 
@@ -225,7 +201,7 @@ fn failed_event(row: &Claimed, kind: NotificationKind, error: &str) -> Event {
         notification_id: row.id,
         order_id: row.order_id,
         kind,
-        channel: row.channel.clone(),
+        channel: row.channel,
         error: error.to_owned(),
     })
 }
