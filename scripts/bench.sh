@@ -11,7 +11,9 @@
 # profiling; default release), PGBENCH_SECONDS (default 20; 0 skips the reference),
 # BENCH_PG_RESTART (default 1: restart PostgreSQL once to load pg_stat_statements when it is not
 # loaded; 0 never restarts, and the profile then lacks statements per service), BENCH_PERF (a
-# directory: record each service with `perf` into it, see scripts/profile.sh).
+# directory: record every CPU with `perf` into it while the load runs, see scripts/profile.sh),
+# BENCH_PG_PORT (default 5432: the PostgreSQL server on 127.0.0.1 to bench against, e.g. a private
+# cluster with pg_stat_statements preloaded, so the shared server is neither restarted nor disturbed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,13 +25,14 @@ BENCH_PROFILE="${BENCH_PROFILE:-release}"
 PGBENCH_SECONDS="${PGBENCH_SECONDS:-20}"
 BENCH_PG_RESTART="${BENCH_PG_RESTART:-1}"
 BENCH_PERF="${BENCH_PERF:-}"
+PG_PORT="${BENCH_PG_PORT:-5432}"
 DB_NAME=orders_bench
 VHOST=bench
 MANAGEMENT=http://127.0.0.1:15672
 OUT=target/bench
 . scripts/common.sh   # as_root (restarting PostgreSQL); `say` is redefined just below
 say() { printf '\033[1;35m[bench]\033[0m %s\n' "$*"; }
-psql_admin() { psql -h 127.0.0.1 -U "${PGSUPERUSER:-postgres}" -v ON_ERROR_STOP=1 -q "$@"; }
+psql_admin() { psql -h 127.0.0.1 -p "$PG_PORT" -U "${PGSUPERUSER:-postgres}" -v ON_ERROR_STOP=1 -q "$@"; }
 rabbit() { curl -fsS -u guest:guest -H 'content-type: application/json' "$@"; }
 
 # service name, database role, port
@@ -67,13 +70,13 @@ pg_stat_statements_loaded() {
 }
 if ! pg_stat_statements_loaded; then
     if [ "$BENCH_PG_RESTART" = 1 ]; then
-        read -r pg_version pg_cluster < <(pg_lsclusters --no-header | awk '$3 == 5432 {print $1, $2; exit}')
-        [ -n "${pg_cluster:-}" ] || { echo "no PostgreSQL cluster on port 5432 in pg_lsclusters" >&2; exit 1; }
+        read -r pg_version pg_cluster < <(pg_lsclusters --no-header | awk -v port="$PG_PORT" '$3 == port {print $1, $2; exit}')
+        [ -n "${pg_cluster:-}" ] || { echo "no PostgreSQL cluster on port $PG_PORT in pg_lsclusters" >&2; exit 1; }
         say "loading pg_stat_statements: restarting PostgreSQL $pg_version/$pg_cluster (BENCH_PG_RESTART=0 skips this)"
         current="$(psql_admin -d postgres -Atc 'SHOW shared_preload_libraries' | tr -d ' ')"
         psql_admin -d postgres -c "ALTER SYSTEM SET shared_preload_libraries = '${current:+$current,}pg_stat_statements'"
         as_root pg_ctlcluster --skip-systemctl-redirect "$pg_version" "$pg_cluster" restart
-        for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.5; done
+        for _ in $(seq 1 60); do pg_isready -q -h 127.0.0.1 -p "$PG_PORT" && break; sleep 0.5; done
         pg_stat_statements_loaded || { echo "pg_stat_statements still not loaded after the restart" >&2; exit 1; }
     else
         say "pg_stat_statements not loaded: statements per order from pg_stat_database only (BENCH_PG_RESTART=0)"
@@ -102,7 +105,7 @@ UPDATE stock SET available = available - 1 WHERE product_id = :product AND avail
 INSERT INTO orders (product_id, quantity) VALUES (:product, 1);
 END;
 SQL
-    pgbench_out="$(pgbench -h 127.0.0.1 -U "${PGSUPERUSER:-postgres}" -n -M prepared -c 8 -j 2 \
+    pgbench_out="$(pgbench -h 127.0.0.1 -p "$PG_PORT" -U "${PGSUPERUSER:-postgres}" -n -M prepared -c 8 -j 2 \
         -T "$PGBENCH_SECONDS" -f "$pgbench_script" "$PGBENCH_DB" 2>&1)" || { echo "$pgbench_out" >&2; exit 1; }
     rm -f "$pgbench_script"
     psql_admin -d postgres -c "DROP DATABASE IF EXISTS \"$PGBENCH_DB\" WITH (FORCE)" >/dev/null
@@ -168,7 +171,7 @@ for entry in "${SERVICES[@]}"; do
     read -r svc role port <<<"$entry"
     say "starting $svc (log: $OUT/$svc.log)"
     env -u CONFIG_FILE \
-        DATABASE_URL="postgres://$role@127.0.0.1:5432/$DB_NAME" \
+        DATABASE_URL="postgres://$role@127.0.0.1:$PG_PORT/$DB_NAME" \
         AMQP_URL="amqp://guest:guest@127.0.0.1:5672/$VHOST" \
         RUST_LOG=warn \
         LOG_FORMAT=pretty \
@@ -238,7 +241,7 @@ ROLES=""
 for entry in "${SERVICES[@]}"; do read -r svc role _ <<<"$entry"; ROLES="${ROLES:+$ROLES,}$svc=$role"; done
 "$BIN/loadgen" --gateway http://127.0.0.1:8080 "${LOAD[@]}" \
     --pids "$PID_LIST" --label "$label" --out-dir "$OUT" --profile-vhost "$VHOST" --db-roles "$ROLES" \
-    --invariants-database-url "postgres://${PGSUPERUSER:-postgres}@127.0.0.1:5432/$DB_NAME" \
+    --invariants-database-url "postgres://${PGSUPERUSER:-postgres}@127.0.0.1:$PG_PORT/$DB_NAME" \
     --invariants-amqp-url "amqp://guest:guest@127.0.0.1:5672/$VHOST" \
     --invariants-management-url "$MANAGEMENT" | tee -a "$OUT/result.txt"
 stop_perf

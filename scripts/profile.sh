@@ -35,19 +35,24 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 BENCH_PROFILE="${BENCH_PROFILE:-profiling}" BENCH_PERF="$OUT" PGBENCH_SECONDS="${PGBENCH_SECONDS:-0}" bash scripts/bench.sh
 
+# One pass over the recording, stacks rooted at "<command>-<pid>", then split: each service by
+# its pid, PostgreSQL's backends by name. --no-inline and no debuginfod: with them perf script
+# runs addr2line per address or waits on the network, minutes instead of seconds.
 say "collapsing the stacks"
+DEBUGINFOD_URLS='' perf script --no-inline -F comm,pid,tid,period,event,ip,sym,dso -i "$OUT/perf.data" 2>"$OUT/perf-script.log" \
+    | inferno-collapse-perf --pid >"$OUT/all.folded"
 while read -r svc pid; do
-    perf script -i "$OUT/perf.data" --pid "$pid" 2>/dev/null | inferno-collapse-perf >"$OUT/$svc.folded"
+    grep -E "^[^;]*-$pid;" "$OUT/all.folded" >"$OUT/$svc.folded" || true
 done <"$OUT/pids"
-# PostgreSQL's backends (all of them, by command name): its share of the cost is the issue's too.
-perf script -i "$OUT/perf.data" --comm postgres 2>/dev/null | inferno-collapse-perf >"$OUT/postgres.folded"
-# Hottest first: the folded lines end in their sample counts.
+grep -E '^postgres-[0-9]+;' "$OUT/all.folded" >"$OUT/postgres.folded" || true
+# A folded line ends in its sample count: a file's sum is the samples taken in those processes.
+samples() { awk '{n += $NF} END {printf "%d", n}' "$1"; }
 mapfile -t hottest < <(while read -r svc _; do
-    printf '%s %s\n' "$(awk '{n += $NF} END {print n + 0}' "$OUT/$svc.folded")" "$svc"
+    printf '%s %s\n' "$(samples "$OUT/$svc.folded")" "$svc"
 done <"$OUT/pids" | sort -rn | head -n "$FLAME_TOP")
-for entry in "${hottest[@]}" "$(awk '{n += $NF} END {print n + 0}' "$OUT/postgres.folded") postgres"; do
-    read -r samples svc <<<"$entry"
-    inferno-flamegraph --title "$svc under the bench load ($samples samples)" \
+for entry in "${hottest[@]}" "$(samples "$OUT/postgres.folded") postgres"; do
+    read -r count svc <<<"$entry"
+    inferno-flamegraph --title "$svc under the bench load ($count samples at ${PERF_FREQ:-99} Hz)" \
         <"$OUT/$svc.folded" >"$OUT/$svc.svg"
-    say "$svc: $samples samples -> $OUT/$svc.svg"
+    say "$svc: $count samples -> $OUT/$svc.svg"
 done

@@ -2,7 +2,7 @@
 # What only the tests need, on top of scripts/setup-deps.sh (`make test` runs both; `make run`
 # needs neither): Chromium, which renders the docs page in a headless browser, and var/venv, a
 # project-local Python environment with the independent Standard Webhooks verifier the webhook
-# tests check signatures with. A virtual environment, not `pip install` into the system Python:
+# tests check signatures with, and moto's S3 server for the product image tests. A virtual environment, not `pip install` into the system Python:
 # Debian 12 and Ubuntu 23.04+ refuse that (PEP 668, "externally-managed-environment"), and the
 # project should not change the machine's Python anyway. Safe to run again and again.
 set -euo pipefail
@@ -32,6 +32,16 @@ if ! "$VENV/bin/python" -c 'import standardwebhooks' >/dev/null 2>&1; then
     rm -rf "$VENV"
     python3 -m venv "$VENV"
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check standardwebhooks
+fi
+
+# moto's S3 server: the product image tests run the object store against a real S3-compatible
+# HTTP server (crates/system-tests/tests/it/product_images.rs starts `moto_server` on a free
+# port). Pinned: its S3 behaviour is what the tests were checked against.
+MOTO_VERSION=5.2.5
+if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" >/dev/null 2>&1 \
+    || [ ! -x "$VENV/bin/moto_server" ]; then
+    say "installing moto[server] $MOTO_VERSION into $VENV (the S3 server the image tests use)"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
 # --- diesel CLI ---------------------------------------------------------------------------

@@ -163,9 +163,10 @@ impl CommonSettings {
         }
         // A batch is one transaction's worth of locks and one prefetch window (twice the
         // consumer batch, which AMQP caps at 65,535); a linger is a delay per hop.
-        for (key, size) in
-            [("amqp_consumer_batch", self.amqp_consumer_batch), ("outbox_relay_batch", self.outbox_relay_batch)]
-        {
+        for (key, size) in [
+            ("amqp_consumer_batch", self.amqp_consumer_batch),
+            ("outbox_relay_batch", self.outbox_relay_batch),
+        ] {
             if !(1..=MAX_BATCH).contains(&size) {
                 return Err(SettingsError::Invalid { key, reason: format!("must be 1 to {MAX_BATCH}") });
             }

@@ -194,6 +194,23 @@ pub struct OrderConfirmed {
     /// v1 as optional.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_link: Option<String>,
+    /// An order paid in another currency than its products' only: the rate its prices were
+    /// converted with, locked when it was placed (the invoice prints it). Added in v1 as
+    /// optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange_rate: Option<crate::exchange::LockedRate>,
+}
+
+/// A day's reference rates, loaded by inventory (the daily job or an admin's refresh), so the
+/// gateway converts order prices from its own copy without calling inventory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExchangeRatesUpdated {
+    /// The currency the rates are quoted against (`EUR` for the ECB).
+    pub base: Currency,
+    /// The publication date of the rates.
+    pub date: chrono::NaiveDate,
+    /// Units of each currency per one unit of `base`.
+    pub rates: Vec<crate::exchange::ExchangeRate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -228,6 +245,17 @@ pub enum NotificationKind {
     FailureNotice,
     CancellationNotice,
     RefundNotice,
+    /// Account messages (not about an order): never announced as `notification.sent` /
+    /// `notification.failed`, whose `order_id` they could not fill.
+    EmailVerification,
+    PasswordReset,
+}
+
+impl NotificationKind {
+    /// Whether the message is about an order (and so announced on the bus once sent).
+    pub fn is_about_an_order(self) -> bool {
+        !matches!(self, Self::EmailVerification | Self::PasswordReset)
+    }
 }
 
 /// How a notification reaches its customer.
@@ -412,6 +440,54 @@ pub struct WebhookFailed {
     pub error: String,
 }
 
+/// A link that carries a single-use account secret (an email verification or password reset
+/// token). It is on the bus only because the notifier must email it; `Debug` never shows it, so
+/// a logged event cannot leak it. Read it with [`SecretLink::expose`].
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SecretLink(String);
+
+impl SecretLink {
+    pub fn new(link: String) -> Self {
+        Self(link)
+    }
+
+    /// The link itself, for the one place that needs it: the email.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecretLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretLink(***)")
+    }
+}
+
+/// A customer registered: the notifier emails `verification_link` once per `token_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountRegistered {
+    pub account_id: Uuid,
+    /// The verification token's id (not the token): what makes the email happen once.
+    pub token_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub verification_link: SecretLink,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Someone asked to reset an account's password: the notifier emails `reset_link` once per
+/// `token_id`. Only written for an existing account (the API answers the same either way).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasswordResetRequested {
+    pub account_id: Uuid,
+    pub token_id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub reset_link: SecretLink,
+    pub expires_at: DateTime<Utc>,
+}
+
 /// `as_str` from the enum's `strum` names (its serde names), for logs and metric labels.
 macro_rules! named {
     ($($ty:ty),+) => {
@@ -507,6 +583,9 @@ events! {
     WebhookDelivered(WebhookDelivered) = "webhook.delivered" v 1, order: |p: &WebhookDelivered| p.order_id;
     WebhookFailed(WebhookFailed) = "webhook.failed" v 1, order: |p: &WebhookFailed| p.order_id;
     WebhookEndpointDisabled(WebhookEndpointDisabled) = "webhook.endpoint_disabled" v 1, order: |_: &WebhookEndpointDisabled| None;
+    ExchangeRatesUpdated(ExchangeRatesUpdated) = "exchange_rates.updated" v 1, order: |_: &ExchangeRatesUpdated| None;
+    AccountRegistered(AccountRegistered) = "account.registered" v 1, order: |_: &AccountRegistered| None;
+    PasswordResetRequested(PasswordResetRequested) = "account.password_reset_requested" v 1, order: |_: &PasswordResetRequested| None;
 }
 
 /// The events integrators may subscribe to as webhooks: order and payment outcomes, a

@@ -4,6 +4,7 @@
 
 pub mod envelope;
 pub mod events;
+pub mod exchange;
 pub mod money;
 pub mod sql;
 

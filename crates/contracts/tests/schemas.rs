@@ -7,11 +7,11 @@
 
 use chrono::{TimeZone, Utc};
 use contracts::events::{
-    CancelledBy, Channel, Customer, DisabledReason, FailureReason, NotificationFailed, NotificationKind,
+    AccountRegistered, CancelledBy, Channel, Customer, DisabledReason, FailureReason, NotificationFailed, NotificationKind,
     NotificationSent, OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderLine, OrderStatus,
     PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded, PaymentVoided, ProductUpserted,
     ReservedLine, StockRejected, StockRejectionReason, StockReserved, StockSettled, WebhookDelivered,
-    WebhookEndpointDisabled, WebhookFailed,
+    PasswordResetRequested, SecretLink, WebhookEndpointDisabled, WebhookFailed,
 };
 use contracts::{Amount, Currency, Envelope, Event};
 use serde_json::Value;
@@ -157,6 +157,7 @@ fn samples() -> Vec<Event> {
             placed_at: Utc.with_ymd_and_hms(2024, 5, 17, 9, 30, 0).unwrap(),
             payment_id: id(20),
             order_link: None,
+            exchange_rate: None,
         }),
         Event::OrderConfirmed(OrderConfirmed {
             order_id: order,
@@ -169,6 +170,20 @@ fn samples() -> Vec<Event> {
             order_link: Some(format!(
                 "https://shop.example/api/v1/orders/{order}?access_token=kP3Xq9vT0bY7wLmN2cR5sA8dF1gH4jK6eU-zW_oQ"
             )),
+            exchange_rate: Some(contracts::exchange::LockedRate {
+                from: "USD".parse().unwrap(),
+                to: eur(),
+                rate: "0.9223390518".parse().unwrap(),
+                date: chrono::NaiveDate::from_ymd_opt(2024, 5, 16).unwrap(),
+            }),
+        }),
+        Event::ExchangeRatesUpdated(contracts::events::ExchangeRatesUpdated {
+            base: eur(),
+            date: chrono::NaiveDate::from_ymd_opt(2024, 5, 16).unwrap(),
+            rates: vec![
+                contracts::exchange::ExchangeRate { currency: "USD".parse().unwrap(), rate: "1.0842".parse().unwrap() },
+                contracts::exchange::ExchangeRate { currency: "JPY".parse().unwrap(), rate: "162.92".parse().unwrap() },
+            ],
         }),
         Event::OrderFailed(OrderFailed {
             order_id: order,
@@ -245,7 +260,37 @@ fn samples() -> Vec<Event> {
             url: "https://shop.example/hooks".into(),
             reason: DisabledReason::Gone,
         }),
+        Event::AccountRegistered(AccountRegistered {
+            account_id: id(60),
+            token_id: id(61),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            verification_link: SecretLink::new("https://shop.example/verify-email?token=abc".into()),
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).unwrap(),
+        }),
+        Event::PasswordResetRequested(PasswordResetRequested {
+            account_id: id(60),
+            token_id: id(62),
+            email: "ada@example.com".into(),
+            name: "Ada Lovelace".into(),
+            reset_link: SecretLink::new("https://shop.example/reset-password?token=def".into()),
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 22, 10, 0, 0).unwrap(),
+        }),
     ]
+}
+
+#[test]
+fn account_links_never_show_in_debug_output() {
+    let accounts: Vec<Event> = samples()
+        .into_iter()
+        .filter(|e| matches!(e, Event::AccountRegistered(_) | Event::PasswordResetRequested(_)))
+        .collect();
+    assert_eq!(accounts.len(), 2);
+    for event in accounts {
+        let shown = format!("{event:?}");
+        assert!(!shown.contains("token=") && shown.contains("SecretLink(***)"), "{shown}");
+        assert!(event.data().to_string().contains("token="), "the payload itself carries the link");
+    }
 }
 
 /// Fails to compile when a variant is added without a sample above.
@@ -269,7 +314,10 @@ fn covered(event: &Event) -> &'static str {
         | Event::OrderCancelled(_)
         | Event::PaymentRefunded(_)
         | Event::PaymentVoided(_)
-        | Event::WebhookEndpointDisabled(_) => event.event_type(),
+        | Event::WebhookEndpointDisabled(_)
+        | Event::AccountRegistered(_)
+        | Event::ExchangeRatesUpdated(_)
+        | Event::PasswordResetRequested(_) => event.event_type(),
     }
 }
 

@@ -87,8 +87,20 @@ impl Problem {
     }
 
     /// The unexpected: the cause is logged here, once, and never shown to the client.
-    pub fn internal(cause: &dyn fmt::Display) -> Self {
-        tracing::error!(error = %cause, "request failed unexpectedly");
+    /// The unexpected: this is the one place it is logged, with its whole cause chain (a pool
+    /// error alone says nothing; the connection refusal under it does), and shown to no one.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %cause_chain(cause), "request failed unexpectedly");
+        Self::internal_server_error()
+    }
+
+    /// A broken assumption of our own that has no error value (app data not registered).
+    pub fn internal_message(message: &str) -> Self {
+        tracing::error!(error = message, "request failed unexpectedly");
+        Self::internal_server_error()
+    }
+
+    fn internal_server_error() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side")
     }
 
@@ -108,6 +120,18 @@ impl Problem {
     pub fn code(&self) -> &'static str {
         self.code
     }
+}
+
+/// `error: its cause: the cause's cause`, as `anyhow` prints `{:#}`.
+pub fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut chain = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    chain
 }
 
 impl fmt::Display for Problem {
@@ -141,5 +165,18 @@ mod tests {
         assert_eq!(json["errors"][0]["field"], "items[0].quantity");
         assert_eq!(json["current_status"], "confirmed");
         assert!(json.get("detail").is_none());
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum Outer {
+        #[error("loading the order failed")]
+        Db(#[source] std::io::Error),
+    }
+
+    #[test]
+    fn an_internal_error_is_logged_with_every_cause_under_it() {
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(cause_chain(&Outer::Db(refused)), "loading the order failed: connection refused");
+        assert_eq!(cause_chain(&std::fmt::Error), "an error occurred when formatting an argument");
     }
 }

@@ -4,7 +4,9 @@
 pub mod domain;
 pub mod handlers;
 pub mod http;
+pub mod images;
 pub mod products;
+pub mod rates;
 pub mod schema;
 pub mod settings;
 pub mod startup;
@@ -21,7 +23,7 @@ pub const OUTBOX: messaging::Outbox = messaging::Outbox::new(SERVICE);
 /// every service).
 pub const BUS: messaging::Participant = messaging::Participant {
     service: SERVICE,
-    publishes: &["product.upserted", "stock.reserved", "stock.rejected", "stock.committed", "stock.released"],
+    publishes: &["product.upserted", "stock.reserved", "stock.rejected", "stock.committed", "stock.released", "exchange_rates.updated"],
     handles: <handlers::OrderEvents as messaging::EventHandler>::HANDLES,
     dead_letters_of: &[],
 };

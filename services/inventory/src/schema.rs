@@ -9,6 +9,20 @@ pub mod inventory {
     }
 
     diesel::table! {
+        inventory.product_images (id) {
+            id -> Uuid,
+            product_id -> Uuid,
+            position -> Int4,
+            content_type -> Text,
+            width -> Int4,
+            height -> Int4,
+            byte_size -> Int8,
+            thumbnail_byte_size -> Int8,
+            created_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
         inventory.products (id) {
             id -> Uuid,
             sku -> Text,
@@ -48,11 +62,13 @@ pub mod inventory {
         }
     }
 
+    diesel::joinable!(product_images -> products (product_id));
     diesel::joinable!(reservations -> products (product_id));
     diesel::joinable!(stock_adjustments -> products (product_id));
 
     diesel::allow_tables_to_appear_in_same_query!(
         cancelled_orders,
+        product_images,
         products,
         reservations,
         stock_adjustments,

@@ -5,11 +5,20 @@ use serde::Deserialize;
 pub struct Settings {
     #[serde(flatten)]
     pub common: CommonSettings,
+    /// Product images (`PRODUCT_IMAGE_*`).
+    #[serde(flatten)]
+    pub images: crate::images::ImageSettings,
+    /// Exchange rates (`RATES_*`).
+    #[serde(flatten)]
+    pub rates: crate::rates::RateSettings,
 }
 
 impl Settings {
     pub fn load() -> Result<Self, platform::settings::SettingsError> {
-        chassis::load_settings(&CommonSettings::defaults("inventory", 8081))
+        let mut defaults = CommonSettings::defaults("inventory", 8081);
+        defaults.extend(crate::images::ImageSettings::defaults());
+        defaults.extend(crate::rates::RateSettings::defaults());
+        chassis::load_settings(&defaults)
     }
 }
 

@@ -1,4 +1,5 @@
-//! Turning order outcomes into notifications to send. Each runs inside the consumer's
+//! Turning order outcomes and account events (verification, password reset) into
+//! notifications to send. Each runs inside the consumer's
 //! transaction with the inbox row; the messages themselves go out later, from the sender, so a
 //! slow mail server never holds up the queue.
 
@@ -18,8 +19,14 @@ pub struct OrderOutcomes {
 }
 
 impl EventHandler for OrderOutcomes {
-    const HANDLES: &'static [&'static str] =
-        &["order.confirmed", "order.failed", "order.cancelled", "payment.refunded"];
+    const HANDLES: &'static [&'static str] = &[
+        "order.confirmed",
+        "order.failed",
+        "order.cancelled",
+        "payment.refunded",
+        "account.registered",
+        "account.password_reset_requested",
+    ];
 
     async fn handle(
         &self,
@@ -37,7 +44,9 @@ impl EventHandler for OrderOutcomes {
     }
 }
 
-/// Notes the order in the ledger and renders the message the event calls for.
+/// Notes the order in the ledger and renders the message the event calls for, with the key
+/// that makes it go out once: the order id, or for account messages the token id (the token
+/// itself stays in the message body only).
 async fn render(
     conn: &mut AsyncPgConnection,
     envelope: &Envelope,
@@ -82,6 +91,8 @@ async fn render(
             })?;
             Ok((refund.order_id, messages::refund_notice(&refund, &customer)))
         }
+        Event::AccountRegistered(account) => Ok((account.token_id, messages::email_verification(&account))),
+        Event::PasswordResetRequested(request) => Ok((request.token_id, messages::password_reset(&request))),
         other => Err(HandleError::Permanent(format!(
             "notifier does not handle `{}` (event {})",
             other.event_type(),
@@ -90,8 +101,8 @@ async fn render(
     }
 }
 
-/// One record per (order, kind, channel). The unique key, not the inbox alone, guarantees one
-/// message: a replay under a new event id lands here too.
+/// One record per (order or token, kind, channel). The unique key, not the inbox alone,
+/// guarantees one message: a replay under a new event id lands here too.
 async fn record(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,

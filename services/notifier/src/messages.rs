@@ -5,8 +5,8 @@ use crate::domain::Rendered;
 use crate::money::MoneyFormat;
 use crate::template::{self, Template};
 use contracts::events::{
-    CancelledBy, Customer, NotificationKind, OrderCancelled, OrderConfirmed, OrderFailed, OrderStatus,
-    PaymentRefunded,
+    AccountRegistered, CancelledBy, Customer, NotificationKind, OrderCancelled, OrderConfirmed, OrderFailed,
+    OrderStatus, PasswordResetRequested, PaymentRefunded,
 };
 
 /// Longer names are cut so the quantity and price columns stay aligned.
@@ -77,10 +77,17 @@ pub fn invoice(order: &OrderConfirmed) -> Rendered {
         }
         None => (String::new(), String::new()),
     };
-    let text_vars =
-        [&vars[..], &[("lines", text_lines.as_str()), ("order_link", link_text.as_str())]].concat();
-    let html_vars =
-        [&vars[..], &[("lines", html_lines.trim_end()), ("order_link", link_html.as_str())]].concat();
+    let (note_text, note_html) = exchange_note(order);
+    let text_vars = [
+        &vars[..],
+        &[("lines", text_lines.as_str()), ("order_link", link_text.as_str()), ("exchange_note", note_text.as_str())],
+    ]
+    .concat();
+    let html_vars = [
+        &vars[..],
+        &[("lines", html_lines.trim_end()), ("order_link", link_html.as_str()), ("exchange_note", note_html.as_str())],
+    ]
+    .concat();
     let (subject, text) = template::INVOICE_TEXT.render_with_subject(&text_vars);
     Rendered {
         kind: NotificationKind::Invoice,
@@ -90,6 +97,19 @@ pub fn invoice(order: &OrderConfirmed) -> Rendered {
         html: template::INVOICE_HTML.render(&html_vars),
         sms: template::INVOICE_SMS.render(&vars).trim_end().to_owned(),
     }
+}
+
+/// An order paid in another currency than its products': the rate its prices were converted
+/// with, locked when it was placed (empty otherwise, so other invoices read as before).
+fn exchange_note(order: &OrderConfirmed) -> (String, String) {
+    let Some(locked) = &order.exchange_rate else {
+        return (String::new(), String::new());
+    };
+    let (from, to, rate, date) = (&locked.from, &locked.to, &locked.rate, locked.date);
+    (
+        format!("\nPrices converted from {from} at 1 {from} = {rate} {to},\nECB reference rate of {date}."),
+        format!("\n<p>Prices converted from {from} at 1 {from} = {rate} {to} (ECB reference rate of {date}).</p>"),
+    )
 }
 
 /// The plain-text invoice: fixed-width columns, 60-character rules, amounts in the order's
@@ -184,6 +204,64 @@ pub fn refund_notice(refund: &PaymentRefunded, customer: &Customer) -> Rendered 
         Templates { text: template::REFUND_TEXT, html: template::REFUND_HTML, sms: template::REFUND_SMS },
         &vars,
     )
+}
+
+/// The verification email: the link (with its single-use token) and when it stops working.
+/// Email only: an account has no phone number.
+pub fn email_verification(account: &AccountRegistered) -> Rendered {
+    let expires_at = account.expires_at.format("%B %-d, %Y %H:%M UTC").to_string();
+    let vars: [(&str, &str); _] = [
+        ("name", &account.name),
+        ("email", &account.email),
+        ("link", account.verification_link.expose()),
+        ("expires_at", &expires_at),
+    ];
+    email_only(
+        NotificationKind::EmailVerification,
+        &account.name,
+        &account.email,
+        template::VERIFICATION_TEXT,
+        template::VERIFICATION_HTML,
+        &vars,
+    )
+}
+
+/// The password-reset email, the same way.
+pub fn password_reset(request: &PasswordResetRequested) -> Rendered {
+    let expires_at = request.expires_at.format("%B %-d, %Y %H:%M UTC").to_string();
+    let vars: [(&str, &str); _] = [
+        ("name", &request.name),
+        ("email", &request.email),
+        ("link", request.reset_link.expose()),
+        ("expires_at", &expires_at),
+    ];
+    email_only(
+        NotificationKind::PasswordReset,
+        &request.name,
+        &request.email,
+        template::PASSWORD_RESET_TEXT,
+        template::PASSWORD_RESET_HTML,
+        &vars,
+    )
+}
+
+fn email_only(
+    kind: NotificationKind,
+    name: &str,
+    email: &str,
+    text: Template,
+    html: Template,
+    vars: &[(&str, &str)],
+) -> Rendered {
+    let (subject, text) = text.render_with_subject(vars);
+    Rendered {
+        kind,
+        customer: Customer { name: name.to_owned(), email: email.to_owned(), phone: None },
+        subject,
+        text,
+        html: html.render(vars),
+        sms: String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ fn confirmed() -> OrderConfirmed {
         placed_at: chrono::Utc.with_ymd_and_hms(2026, 11, 22, 15, 4, 5).single().unwrap_or_default(),
         payment_id: Uuid::from_u128(9),
         order_link: None,
+        exchange_rate: None,
     }
 }
 
@@ -163,6 +164,32 @@ fn names_are_escaped_in_html_and_left_alone_in_text() {
 }
 
 #[test]
+fn a_converted_order_s_invoice_prints_the_rate_it_locked() {
+    let mut order = confirmed();
+    order.currency = "EUR".parse().unwrap_or_else(|e| panic!("{e}"));
+    order.exchange_rate = Some(contracts::exchange::LockedRate {
+        from: "USD".parse().unwrap_or_else(|e| panic!("{e}")),
+        to: "EUR".parse().unwrap_or_else(|e| panic!("{e}")),
+        rate: "0.8640802".parse().unwrap_or_default(),
+        date: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap_or_default(),
+    });
+    let rendered = invoice(&order);
+    assert!(
+        rendered.text.contains(
+            "2004.98 EUR\nPrices converted from USD at 1 USD = 0.8640802 EUR,\nECB reference rate of 2026-11-30.\n"
+        ),
+        "{}",
+        rendered.text
+    );
+    assert!(
+        rendered.html.contains("</table>\n<p>Prices converted from USD at 1 USD = 0.8640802 EUR (ECB reference rate of 2026-11-30).</p>"),
+        "{}",
+        rendered.html
+    );
+    assert!(!invoice(&confirmed()).text.contains("converted"), "an order in its products' currency has no note");
+}
+
+#[test]
 fn a_guest_invoice_carries_its_order_link_and_an_account_invoice_none() {
     let mut order = confirmed();
     order.order_link = Some("https://shop.example/api/v1/orders/x?access_token=ab-c_d&x=<y>".into());
@@ -209,4 +236,39 @@ fn every_message_in_every_form_is_pinned() {
         insta::assert_snapshot!(format!("{name}_html"), rendered.html);
         insta::assert_snapshot!(format!("{name}_sms"), rendered.sms);
     }
+}
+
+#[test]
+fn account_messages_carry_the_link_and_its_expiry_by_email_only() {
+    let expires_at = chrono::Utc.with_ymd_and_hms(2026, 11, 23, 9, 30, 0).single().unwrap_or_default();
+    let link = "https://shop.example/verify-email?token=abc-_123";
+    let verification = email_verification(&contracts::events::AccountRegistered {
+        account_id: ORDER,
+        token_id: Uuid::from_u128(9),
+        email: "ada@example.com".into(),
+        name: "Ada <Lovelace>".into(),
+        verification_link: contracts::events::SecretLink::new(link.into()),
+        expires_at,
+    });
+    let reset = password_reset(&contracts::events::PasswordResetRequested {
+        account_id: ORDER,
+        token_id: Uuid::from_u128(10),
+        email: "ada@example.com".into(),
+        name: "Ada".into(),
+        reset_link: contracts::events::SecretLink::new(link.replace("verify-email", "reset-password")),
+        expires_at,
+    });
+    assert_eq!(verification.subject, "Confirm your email address");
+    assert_eq!(reset.subject, "Reset your password");
+    for (rendered, page) in [(&verification, "verify-email"), (&reset, "reset-password")] {
+        let link = link.replace("verify-email", page);
+        assert!(rendered.text.contains(&link) && rendered.html.contains(&format!("href=\"{link}\"")));
+        assert!(rendered.text.contains("November 23, 2026 09:30 UTC"), "{}", rendered.text);
+        assert!(!rendered.text.contains("{{") && !rendered.html.contains("{{"));
+        let channels: Vec<_> = rendered.deliveries().iter().map(|d| d.channel).collect();
+        assert_eq!(channels, [crate::domain::Channel::Email]);
+    }
+    assert!(verification.html.contains("Ada &lt;Lovelace&gt;"), "names are escaped in HTML");
+    assert_eq!(verification.kind, NotificationKind::EmailVerification);
+    assert!(!NotificationKind::PasswordReset.is_about_an_order());
 }

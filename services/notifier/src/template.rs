@@ -34,6 +34,10 @@ templates! {
     REFUND_HTML = "refund_notice.html", html: true;
     REFUND_SMS = "refund_notice.sms.txt", html: false;
     DAILY_SUMMARY_TEXT = "daily_summary.txt", html: false;
+    VERIFICATION_TEXT = "email_verification.txt", html: false;
+    VERIFICATION_HTML = "email_verification.html", html: true;
+    PASSWORD_RESET_TEXT = "password_reset.txt", html: false;
+    PASSWORD_RESET_HTML = "password_reset.html", html: true;
 }
 
 impl Template {

@@ -4,7 +4,7 @@
 
 use crate::SERVICE;
 use crate::channels::{Channels, Delivered, Outgoing, SendError};
-use crate::store::{self, Claimed};
+use crate::store::{self, AttemptOutcome, Claimed, NotificationStatus};
 use contracts::Event;
 use contracts::events::{NotificationFailed, NotificationKind, NotificationSent};
 use diesel_async::AsyncPgConnection;
@@ -49,13 +49,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// As stored in `notification_attempts.outcome`.
-    pub fn label(&self) -> &'static str {
+    /// As stored in `notification_attempts.outcome` (and counted by that name).
+    pub fn label(&self) -> AttemptOutcome {
         match self {
-            Outcome::Sent { .. } => "sent",
-            Outcome::Logged { .. } => "logged",
-            Outcome::Retry { .. } => "retry",
-            Outcome::Failed { .. } => "failed",
+            Outcome::Sent { .. } => AttemptOutcome::Sent,
+            Outcome::Logged { .. } => AttemptOutcome::Logged,
+            Outcome::Retry { .. } => AttemptOutcome::Retry,
+            Outcome::Failed { .. } => AttemptOutcome::Failed,
         }
     }
 }
@@ -110,7 +110,6 @@ impl jobs::Hooks for Worker {
 
     async fn record(&self, conn: &mut AsyncPgConnection, attempted: &Attempted) -> Result<(), HookError> {
         let Attempted { row, outcome } = attempted;
-        // Rows are only written by our own consumer, so an unknown kind means a corrupt row.
         let kind = row.kind;
         let (error, provider) = match outcome {
             Outcome::Sent { provider } | Outcome::Logged { provider } => (None, Some(*provider)),
@@ -119,20 +118,23 @@ impl jobs::Hooks for Worker {
         store::record_attempt(conn, row.id, outcome.label(), error, provider).await?;
         match outcome {
             Outcome::Sent { provider } => {
-                if store::mark_delivered(conn, row.id, "sent", provider).await? {
+                // Account messages are not about an order: nobody waits for their announcement.
+                if store::mark_delivered(conn, row.id, NotificationStatus::Sent, provider).await?
+                    && kind.is_about_an_order()
+                {
                     OUTBOX.enqueue(conn, &sent_event(row, kind)).await?;
                 }
             }
             // Not announced as `notification.sent`: nothing was sent. The row says `logged`
             // and names the provider, for the operator.
             Outcome::Logged { provider } => {
-                store::mark_delivered(conn, row.id, "logged", provider).await?;
+                store::mark_delivered(conn, row.id, NotificationStatus::Logged, provider).await?;
             }
             Outcome::Retry { error, delay_ms } => {
                 store::schedule_retry(conn, row.id, error, *delay_ms).await?;
             }
             Outcome::Failed { error } => {
-                if store::mark_failed(conn, row.id, error).await? {
+                if store::mark_failed(conn, row.id, error).await? && kind.is_about_an_order() {
                     OUTBOX.enqueue(conn, &failed_event(row, kind, error)).await?;
                 }
             }
@@ -180,7 +182,7 @@ impl Worker {
             "notification_attempts_total",
             "kind" => row.kind.as_str(),
             "channel" => row.channel.as_str(),
-            "outcome" => outcome.label()
+            "outcome" => <&'static str>::from(outcome.label())
         )
         .increment(1);
         outcome
@@ -252,6 +254,6 @@ mod tests {
     fn notifier_fixes_a_log_only_delivery_is_logged_not_sent() {
         let logged = outcome(Ok(Delivered::logged("log")), 0, &delays(), 0.0);
         assert_eq!(logged, Outcome::Logged { provider: "log" });
-        assert_eq!(logged.label(), "logged");
+        assert_eq!(logged.label(), AttemptOutcome::Logged);
     }
 }

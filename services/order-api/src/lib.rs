@@ -10,6 +10,7 @@ pub mod live;
 pub mod maintenance;
 pub mod order_metrics;
 pub mod orders;
+pub mod rates;
 pub mod saga;
 pub mod schema;
 pub mod settings;

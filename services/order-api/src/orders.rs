@@ -25,6 +25,11 @@ pub enum OrderError {
     TooManyOpenOrders { open: i64, limit: i64 },
     #[error("the order is {current}; {attempted} is not possible")]
     Conflict { current: OrderStatus, attempted: &'static str },
+    /// The order asked for another currency and its prices cannot be converted.
+    #[error(transparent)]
+    Conversion(#[from] contracts::exchange::ConversionError),
+    #[error("no exchange rates are loaded")]
+    RatesUnavailable,
     #[error(transparent)]
     Db(#[from] diesel::result::Error),
 }
@@ -108,6 +113,8 @@ pub struct Intake {
     pub limits: Limits,
     /// Unpaid orders a client may have open at once; 0: no limit.
     pub max_open_orders: i64,
+    /// Exchange rates published more than this many days ago convert nothing; 0: no limit.
+    pub rates_max_age_days: u32,
 }
 
 /// Who places an order: an account, or a guest known by its client address.
@@ -151,8 +158,15 @@ pub async fn place(
         return Err(OrderError::Invalid(errors));
     }
     let catalog = store::catalog_entries(conn, &request.product_ids()).await?;
-    let order: NewOrder =
+    let target = request.target_currency();
+    let mut order: NewOrder =
         request.price(&catalog, caller.map(|account| account.sub)).map_err(OrderError::Invalid)?;
+    if let Some(target) = target.filter(|target| *target != order.currency) {
+        let table = crate::rates::current(conn).await?.ok_or(OrderError::RatesUnavailable)?;
+        table.check_age(Utc::now().date_naive(), intake.rates_max_age_days)?;
+        let locked = table.lock(&order.currency, &target)?;
+        order = order.convert(locked).map_err(OrderError::Invalid)?;
+    }
     let (client, guest_client) = match placer {
         Placer::Account(claims) => (OpenOrdersOf::Account(claims.sub), None),
         Placer::Guest(address) => (OpenOrdersOf::Guest(address.to_string()), Some(address.to_string())),
@@ -180,6 +194,9 @@ pub async fn place(
             }
         }
         store::insert_order(conn, &order, guest_client.as_deref(), claim).await?;
+        if let Some(locked) = &order.exchange_rate {
+            crate::rates::lock_for_order(conn, order.id, locked).await?;
+        }
         if let Some((_, hash)) = &token {
             store::save_access_token(conn, order.id, TokenPurpose::Created, hash).await?;
         }
@@ -246,6 +263,10 @@ pub struct OrderView {
     /// in `status_history`, and a payment cancelled before money moved a `voided` line.
     #[schema(value_type = String, example = "0.00")]
     pub refunded_amount: Amount,
+    /// Orders placed with a `currency` other than their products' only: the rate the prices
+    /// were converted with, locked when the order was placed (the invoice shows it too).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exchange_rate: Option<crate::rates::ExchangeRateView>,
     pub status_history: Vec<HistoryView>,
     pub invoice_sent: bool,
     pub webhook_sent: bool,
@@ -324,7 +345,9 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<Order
     };
     let items = store::items_of(conn, id).await?;
     let history = store::history_of(conn, id).await?;
-    Ok(Some(view(order, items, history)?))
+    let mut view = view(order, items, history)?;
+    view.exchange_rate = crate::rates::locked_rate_of(conn, id).await?.map(Into::into);
+    Ok(Some(view))
 }
 
 fn view(
@@ -354,6 +377,7 @@ fn view(
             .collect(),
         total_amount: Amount::from_db(order.total_amount),
         refunded_amount: Amount::from_db(order.refunded_amount),
+        exchange_rate: None,
         status_history: history
             .into_iter()
             .map(|entry| HistoryView {
@@ -391,12 +415,14 @@ pub async fn list(
     let ids: Vec<Uuid> = rows.iter().map(|row| row.id).collect();
     let mut items_of = store::items_of_orders(conn, &ids).await?;
     let mut history_of = store::history_of_orders(conn, &ids).await?;
+    let mut rates_of = crate::rates::locked_rates_of(conn, &ids).await?;
     let items = rows
         .into_iter()
         .map(|row| {
             let items = items_of.remove(&row.id).unwrap_or_default();
             let history = history_of.remove(&row.id).unwrap_or_default();
-            view(row, items, history)
+            let exchange_rate = rates_of.remove(&row.id).map(Into::into);
+            view(row, items, history).map(|view| OrderView { exchange_rate, ..view })
         })
         .collect::<Result<_, _>>()?;
     Ok(Page { items, next_cursor })

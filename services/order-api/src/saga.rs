@@ -33,6 +33,7 @@ impl EventHandler for OrderSaga {
         "webhook.endpoint_disabled",
         "payment.refunded",
         "payment.voided",
+        "exchange_rates.updated",
     ];
 
     async fn handle(
@@ -44,6 +45,7 @@ impl EventHandler for OrderSaga {
         let cause = format!("event:{}", envelope.id);
         match event {
             Event::ProductUpserted(product) => store::upsert_catalog(conn, &product).await?,
+            Event::ExchangeRatesUpdated(update) => crate::rates::apply_update(conn, &update).await?,
             Event::StockReserved(reserved) => {
                 if let Some(order) =
                     advance(conn, reserved.order_id, Trigger::StockReserved, None, &cause).await?
@@ -80,6 +82,7 @@ impl EventHandler for OrderSaga {
                         placed_at: order.created_at,
                         payment_id: paid.payment_id,
                         order_link,
+                        exchange_rate: crate::rates::locked_rate_of(conn, order.id).await?,
                     };
                     OUTBOX.enqueue(conn, &Event::OrderConfirmed(confirmed)).await?;
                 }

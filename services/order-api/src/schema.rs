@@ -2,6 +2,18 @@
 
 pub mod order_api {
     diesel::table! {
+        order_api.account_tokens (id) {
+            id -> Uuid,
+            user_id -> Uuid,
+            purpose -> Text,
+            token_hash -> Bytea,
+            created_at -> Timestamptz,
+            expires_at -> Timestamptz,
+            used_at -> Nullable<Timestamptz>,
+        }
+    }
+
+    diesel::table! {
         order_api.catalog_products (id) {
             id -> Uuid,
             sku -> Text,
@@ -103,15 +115,18 @@ pub mod order_api {
             created_at -> Timestamptz,
             session_version -> Int8,
             sessions_revoked_at -> Nullable<Timestamptz>,
+            email_verified_at -> Nullable<Timestamptz>,
         }
     }
 
+    diesel::joinable!(account_tokens -> users (user_id));
     diesel::joinable!(order_access_tokens -> orders (order_id));
     diesel::joinable!(order_items -> orders (order_id));
     diesel::joinable!(order_status_history -> orders (order_id));
     diesel::joinable!(orders -> users (customer_id));
 
     diesel::allow_tables_to_appear_in_same_query!(
+        account_tokens,
         catalog_products,
         idempotency_keys,
         login_attempts,

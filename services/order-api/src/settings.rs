@@ -35,6 +35,10 @@ pub struct Settings {
     #[serde(default)]
     pub cors_allowed_origins: String,
     pub json_max_depth: usize,
+    /// The largest product image file (inventory's setting of the same name: set both alike);
+    /// an upload's body may be this plus its multipart framing, every other body
+    /// `http_body_limit_bytes`.
+    pub product_image_max_bytes: usize,
     /// An order `pending` or `processing` this long after its last status change is stuck.
     pub stuck_order_after_seconds: i64,
     /// Comma-separated CIDRs of the proxies in front of the gateway (`10.0.0.0/8, ::1/128`).
@@ -45,6 +49,9 @@ pub struct Settings {
     /// Unpaid (`pending` / `processing`) orders one client (an account, or a guest address) may
     /// have open at once; 0 turns the limit off.
     pub max_open_orders_per_client: i64,
+    /// Exchange rates published more than this many days ago convert no order (422
+    /// `exchange_rates_stale`); 0 turns the limit off. Inventory reads the same setting.
+    pub rates_max_age_days: u32,
     /// A request holding an `Idempotency-Key` this long without an answer is taken to have died:
     /// a retry with the key takes it over. Must exceed the longest request (`upstream_timeout_ms`).
     pub idempotency_in_flight_timeout_ms: u64,
@@ -69,6 +76,13 @@ pub struct Settings {
     /// Live-update streams one client (an account, or a guest's address) may hold open on one
     /// gateway replica; one more is a 429.
     pub live_max_streams_per_client: usize,
+    /// Whether an account must verify its email (the link sent at registration) before it may
+    /// order: false for `make run`, true in the production overlay.
+    pub require_verified_email: bool,
+    /// How long the link in the verification email works.
+    pub email_verification_ttl_seconds: i64,
+    /// How long the link in a password-reset email works.
+    pub password_reset_ttl_seconds: i64,
 }
 
 impl Settings {
@@ -87,8 +101,10 @@ impl Settings {
             ("rate_limit_per_second", "100".to_owned()),
             ("rate_limit_burst", "200".to_owned()),
             ("json_max_depth", "32".to_owned()),
+            ("product_image_max_bytes", (5 * 1024 * 1024).to_string()),
             ("stuck_order_after_seconds", "900".to_owned()),
             ("max_open_orders_per_client", "10".to_owned()),
+            ("rates_max_age_days", "5".to_owned()),
             ("idempotency_in_flight_timeout_ms", "60000".to_owned()),
             ("login_free_attempts_per_account", "5".to_owned()),
             ("login_free_attempts_per_client", "50".to_owned()),
@@ -98,6 +114,9 @@ impl Settings {
             ("jwt_internal_ttl_seconds", platform::auth::INTERNAL_TTL_SECONDS.to_string()),
             ("live_heartbeat_ms", "15000".to_owned()),
             ("live_max_streams_per_client", "5".to_owned()),
+            ("require_verified_email", "false".to_owned()),
+            ("email_verification_ttl_seconds", "86400".to_owned()),
+            ("password_reset_ttl_seconds", "3600".to_owned()),
         ]);
         let settings: Self = chassis::load_settings(&defaults)?;
         settings.validate()?;
@@ -142,6 +161,12 @@ impl Settings {
         if self.live_max_streams_per_client == 0 {
             return invalid("live_max_streams_per_client", "must be 1 or more");
         }
+        if !(60..=30 * 86_400).contains(&self.email_verification_ttl_seconds) {
+            return invalid("email_verification_ttl_seconds", "must be between 60 and 2592000 (30 days)");
+        }
+        if !(60..=86_400).contains(&self.password_reset_ttl_seconds) {
+            return invalid("password_reset_ttl_seconds", "must be between 60 and 86400 (a day)");
+        }
         Ok(())
     }
 
@@ -149,6 +174,15 @@ impl Settings {
         crate::live::LivePolicy {
             heartbeat: std::time::Duration::from_millis(self.live_heartbeat_ms),
             max_streams_per_client: self.live_max_streams_per_client,
+        }
+    }
+
+    pub fn account_policy(&self) -> crate::accounts::verification::AccountPolicy {
+        crate::accounts::verification::AccountPolicy {
+            public_base_url: self.public_base_url.clone(),
+            verification_ttl: chrono::Duration::seconds(self.email_verification_ttl_seconds),
+            reset_ttl: chrono::Duration::seconds(self.password_reset_ttl_seconds),
+            require_verified_email: self.require_verified_email,
         }
     }
 

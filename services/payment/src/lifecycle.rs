@@ -216,7 +216,7 @@ pub async fn expire(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: &Pol
 /// Sets when the worker looks at the payment next, from what it now needs.
 pub async fn reschedule(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: &Policy) -> QueryResult<()> {
     let Some(payment) = store::find(conn, payment_id).await? else { return Ok(()) };
-    let change = match job_of(&payment) {
+    let change = match job_of(payment.standing()) {
         Job::Charge | Job::Void | Job::Refund => Change::Schedule { millis: 0, retries: 0, error: None },
         Job::Recheck => Change::Schedule { millis: policy.recheck_ms, retries: 0, error: None },
         Job::Nothing => Change::Idle,

@@ -12,8 +12,9 @@
 
 use crate::domain::{Job, PaymentStatus, Trigger, job_of};
 use crate::lifecycle::{self, Policy};
-use crate::provider::{CreateIntent, Intent, Provider, ProviderError, RefundReceipt};
-use crate::store::{self, Change, Payment, log};
+use crate::provider::{CreateIntent, Intent, IntentStatus, Provider, ProviderError, RefundReceipt};
+use crate::store::log::{self, AttemptOutcome};
+use crate::store::{self, Change, Payment};
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use jobs::HookError;
 use platform::db::PgPool;
@@ -127,7 +128,7 @@ impl Worker {
     /// The provider calls for `payment`'s job, and the step that records their outcome;
     /// `None` when nothing is to be recorded (the lease runs out and it is tried again).
     async fn work(&self, payment: &Payment) -> Option<Step> {
-        let job = job_of(payment);
+        let job = job_of(payment.standing());
         let result = match job {
             Job::Charge => self.charge(payment).await,
             Job::Recheck => self.recheck(payment).await,
@@ -251,8 +252,13 @@ impl Worker {
                 if let Some(created) = created {
                     record_created(conn, id, created).await?;
                 }
-                log::attempt(conn, id, operation, key.as_deref(), &format!("{:?}", intent.status), None)
-                    .await?;
+                // A decline keeps its code with the attempt: the outcome alone does not say why.
+                let declined = match &intent.status {
+                    IntentStatus::Failed { code, .. } => Some(code.as_str()),
+                    _ => None,
+                };
+                let outcome = AttemptOutcome::from(&intent.status);
+                log::attempt(conn, id, operation, key.as_deref(), outcome, declined).await?;
                 if *confirmed {
                     store::change(conn, id, Change::Confirmed).await?;
                 }
@@ -263,12 +269,12 @@ impl Worker {
                 lifecycle::void(conn, &locked, "order_cancelled").await?;
             }
             Step::Refunded { key, receipt } => {
-                log::attempt(conn, id, "refund", Some(key.as_str()), "refunded", None).await?;
+                log::attempt(conn, id, "refund", Some(key.as_str()), AttemptOutcome::Refunded, None).await?;
                 lifecycle::refunded(conn, &locked, receipt, "order_cancelled").await?;
             }
             Step::Failed { job, error, retry_in_ms } => {
-                log::attempt(conn, id, &format!("{job:?}").to_lowercase(), None, "error", Some(error))
-                    .await?;
+                let operation = format!("{job:?}").to_lowercase();
+                log::attempt(conn, id, &operation, None, AttemptOutcome::Error, Some(error)).await?;
                 if let Some(millis) = retry_in_ms {
                     let retries = locked.retries + 1;
                     return store::change(
@@ -327,7 +333,7 @@ async fn record_created(
     id: uuid::Uuid,
     created: &Created,
 ) -> diesel::QueryResult<()> {
-    log::attempt(conn, id, "create", Some(created.key.as_str()), "created", None).await?;
+    log::attempt(conn, id, "create", Some(created.key.as_str()), AttemptOutcome::Created, None).await?;
     store::change(conn, id, Change::ProviderRef(&created.intent_id)).await
 }
 

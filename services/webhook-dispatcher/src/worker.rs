@@ -92,9 +92,18 @@ pub struct Attempted {
     _slot: Slot,
 }
 
-/// What recording decided, for the log.
+/// What recording decided, for the log and `webhook_attempts_total{outcome}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::IntoStaticStr)]
+#[strum(serialize_all = "snake_case")]
+enum Verdict {
+    Delivered,
+    RetryScheduled,
+    GaveUp,
+    Failed,
+}
+
 pub struct Recorded {
-    label: &'static str,
+    verdict: Verdict,
     disabled: Option<(String, DisabledReason)>,
 }
 
@@ -198,27 +207,28 @@ impl jobs::Hooks for Worker {
         let Attempted { delivery, sent, .. } = attempted;
         let attempts = delivery.attempts.saturating_add(1);
         store::insert_attempt(conn, &attempt_row(delivery, sent)).await?;
-        let error = sent.error.as_deref().unwrap_or("failed");
         let status = sent.status.map(i32::from);
-        if sent.is_success() {
-            if store::mark_delivered(conn, delivery.id, attempts, status.unwrap_or(200)).await? {
+        if let Some(answered) = status.filter(|_| sent.is_success()) {
+            if store::mark_delivered(conn, delivery.id, attempts, answered).await? {
                 OUTBOX.enqueue(conn, &delivered(delivery)).await?;
             }
             store::endpoint_succeeded(conn, delivery.endpoint_id).await?;
-            return Ok(Recorded { label: "delivered", disabled: None });
+            return Ok(Recorded { verdict: Verdict::Delivered, disabled: None });
         }
+        // The sender describes every failure, a non-2xx answer included.
+        let error = sent.error.as_deref().unwrap_or("no answer");
         let decision = if sent.refused { AfterFailure::GiveUp } else { after_failure(sent.status) };
         let delay = next_delay(&self.delays, attempts - delivery.schedule_base, sent.retry_after);
-        let label = match (decision, delay) {
+        let verdict = match (decision, delay) {
             (AfterFailure::Retry, Some(delay)) => {
                 store::schedule_retry(conn, delivery.id, attempts, status, error, delay).await?;
-                "retry_scheduled"
+                Verdict::RetryScheduled
             }
             (AfterFailure::Retry | AfterFailure::GiveUp | AfterFailure::DisableEndpoint, _) => {
                 if store::mark_failed(conn, delivery.id, attempts, status, error).await? {
                     OUTBOX.enqueue(conn, &failed(delivery, error)).await?;
                 }
-                if decision == AfterFailure::GiveUp { "gave_up" } else { "failed" }
+                if decision == AfterFailure::GiveUp { Verdict::GaveUp } else { Verdict::Failed }
             }
         };
         let disabled = match decision {
@@ -241,10 +251,11 @@ impl jobs::Hooks for Worker {
             });
             OUTBOX.enqueue(conn, &event).await?;
         }
-        Ok(Recorded { label, disabled })
+        Ok(Recorded { verdict, disabled })
     }
 
-    fn recorded(&self, attempted: Attempted, Recorded { label, disabled }: Recorded) {
+    fn recorded(&self, attempted: Attempted, Recorded { verdict, disabled }: Recorded) {
+        let label: &'static str = verdict.into();
         let Attempted { delivery, sent, .. } = &attempted;
         let attempts = delivery.attempts.saturating_add(1);
         let (status, error) = (sent.status, sent.error.as_deref().unwrap_or_default());

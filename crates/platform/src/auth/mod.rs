@@ -295,7 +295,7 @@ pub fn caller(req: &HttpRequest) -> Result<Option<Claims>, Problem> {
     let Some(header) = req.headers().get(actix_web::http::header::AUTHORIZATION) else { return Ok(None) };
     let keys = req
         .app_data::<web::Data<TokenKeys>>()
-        .ok_or_else(|| Problem::internal(&"TokenKeys missing from app data"))?;
+        .ok_or_else(|| Problem::internal_message("TokenKeys missing from app data"))?;
     let token = header
         .to_str()
         .ok()

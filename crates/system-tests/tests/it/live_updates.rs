@@ -226,8 +226,16 @@ async fn live_updates_a_change_through_one_replica_reaches_a_stream_on_another()
     let (status, body) =
         system.admin_post(&format!("/api/v1/orders/{id}/status"), &json!({"status": "shipped"})).await;
     assert_eq!(status, 200, "shipped through the first gateway: {body}");
-    let (_, event) = on_replica.next_event(Duration::from_secs(20)).await;
-    assert_eq!((event["order_id"].as_str(), event["status"].as_str()), (Some(id.as_str()), Some("shipped")));
+    // The stream starts at the last settled row: the saga's own rows may still come first
+    // when another transaction on the server held them back.
+    let event = loop {
+        let (_, event) = on_replica.next_event(Duration::from_secs(20)).await;
+        if event["status"] == "shipped" {
+            break event;
+        }
+        assert!(matches!(event["status"].as_str(), Some("pending" | "processing" | "confirmed")), "{event}");
+    };
+    assert_eq!(event["order_id"], id.as_str());
     assert_eq!(event["caused_by"], "admin", "the admin's change, made through the first gateway");
 
     drop(on_replica);

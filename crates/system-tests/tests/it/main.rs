@@ -7,10 +7,12 @@
     reason = "a test should stop at the first unexpected value"
 )]
 
+mod accounts_verification;
 mod api;
 mod bad_input;
 mod broker_outage;
 mod concurrency;
+mod currencies;
 mod delivery;
 mod deploy;
 mod docs;
@@ -23,6 +25,7 @@ mod operations;
 mod ops_setup;
 mod orders_list;
 mod payments;
+mod product_images;
 mod products;
 mod saga;
 mod saga_ends;

@@ -80,7 +80,7 @@ async fn wait_for_mails(system: &System, needle: &str, n: usize) -> Vec<Received
 
 /// Undoes quoted-printable soft breaks and escapes, so content checks do not depend on the
 /// transfer encoding lettre picked.
-fn decoded(data: &str) -> String {
+pub(crate) fn decoded(data: &str) -> String {
     let joined = data.replace("=\n", "");
     let mut out = String::with_capacity(joined.len());
     let mut rest = joined.as_str();

@@ -118,6 +118,10 @@ pub struct Options {
     pub payment_action_timeout_ms: u64,
     /// Changes the gateway's settings before it starts.
     pub gateway: fn(&mut order_api::settings::Settings),
+    /// Inventory's product image settings; `None`: a local store in a fresh directory.
+    pub images: Option<inventory::images::ImageSettings>,
+    /// Inventory's exchange-rate settings; `None`: no source (the rates job is off).
+    pub rates: Option<inventory::rates::RateSettings>,
 }
 
 impl Default for Options {
@@ -127,7 +131,27 @@ impl Default for Options {
             rate_limit_per_second: 0.0,
             payment_action_timeout_ms: 6000,
             gateway: |_| {},
+            images: None,
+            rates: None,
         }
+    }
+}
+
+/// Product image settings for a test: a local store in `dir`, small limits.
+pub fn local_images(dir: &std::path::Path) -> inventory::images::ImageSettings {
+    inventory::images::ImageSettings {
+        product_image_max_bytes: 256 * 1024,
+        product_image_max_pixels: 4_000_000,
+        product_image_thumbnail_px: 64,
+        product_image_max_per_product: 5,
+        product_image_store: inventory::images::StoreKind::Local,
+        product_image_dir: dir.to_string_lossy().into_owned(),
+        product_image_s3_bucket: None,
+        product_image_s3_endpoint: None,
+        product_image_s3_region: "us-east-1".into(),
+        product_image_s3_access_key_id: None,
+        product_image_s3_secret_access_key: None,
+        product_image_s3_path_style: false,
     }
 }
 

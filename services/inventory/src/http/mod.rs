@@ -3,6 +3,7 @@
 //! Reads are public; every write needs the admin role here too (defence in depth: the gateway
 //! checks it as well, but inventory is reachable around it).
 
+pub mod images;
 mod read;
 mod write;
 
@@ -16,8 +17,10 @@ use platform::problem::{FieldError, Problem};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool) {
+pub fn routes(cfg: &mut web::ServiceConfig, pool: PgPool, images: crate::images::Images) {
     cfg.app_data(web::Data::new(pool))
+        .app_data(web::Data::new(images))
+        .configure(images::routes)
         .route("/products", web::post().to(write::create_product))
         .route("/products", web::get().to(read::list_products))
         .route("/products/{id}", web::get().to(read::get_product))
@@ -42,6 +45,14 @@ pub struct ProductView {
     pub updated_at: chrono::DateTime<chrono::Utc>,
     /// Only admins asking with `include_deleted=true` see deleted products.
     pub deleted_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// In display order (`PUT /products/{id}/images/order`).
+    pub images: Vec<images::ImageView>,
+}
+
+impl ProductView {
+    pub fn with_images(self, images: Vec<crate::store::ProductImage>) -> Self {
+        Self { images: images.into_iter().map(images::ImageView::from).collect(), ..self }
+    }
 }
 
 impl From<Product> for ProductView {
@@ -59,6 +70,7 @@ impl From<Product> for ProductView {
             created_at: p.created_at,
             updated_at: p.updated_at,
             deleted_at: p.deleted_at,
+            images: Vec::new(),
         }
     }
 }

@@ -35,7 +35,8 @@ pub(super) async fn update_product(
     let changes = ProductChanges::try_from(body.into_inner()).map_err(Problem::validation)?;
     let mut conn = pool.get().await.map_err(pool_problem)?;
     let updated = products::update(&mut conn, id.into_inner(), &changes).await?;
-    Ok(HttpResponse::Ok().json(ProductView::from(updated)))
+    let images = crate::store::product_images(&mut conn, updated.id).await.map_err(|e| Problem::internal(&e))?;
+    Ok(HttpResponse::Ok().json(ProductView::from(updated).with_images(images)))
 }
 
 pub(super) async fn adjust_stock(
@@ -47,15 +48,21 @@ pub(super) async fn adjust_stock(
     let adjustment = StockAdjustment::try_from(body.into_inner()).map_err(Problem::validation)?;
     let mut conn = pool.get().await.map_err(pool_problem)?;
     let updated = products::adjust_stock(&mut conn, id.into_inner(), &adjustment, admin.sub).await?;
-    Ok(HttpResponse::Ok().json(ProductView::from(updated)))
+    let images = crate::store::product_images(&mut conn, updated.id).await.map_err(|e| Problem::internal(&e))?;
+    Ok(HttpResponse::Ok().json(ProductView::from(updated).with_images(images)))
 }
 
+/// The product's images go with it (`images::purge`); a retried DELETE finishes a purge that
+/// was cut short.
 pub(super) async fn delete_product(
     _admin: Admin,
     pool: web::Data<PgPool>,
+    images: web::Data<crate::images::Images>,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, Problem> {
+    let id = id.into_inner();
     let mut conn = pool.get().await.map_err(pool_problem)?;
-    products::delete(&mut conn, id.into_inner()).await?;
+    products::delete(&mut conn, id).await?;
+    crate::images::purge(&mut conn, &images, id).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,9 +1,11 @@
 //! Inventory's tables and the only SQL in the service. Query functions take a connection so
 //! they compose inside the caller's transaction.
 
+mod image_queries;
 mod product_queries;
 mod reservation_queries;
 
+pub use image_queries::*;
 pub use product_queries::*;
 pub use reservation_queries::*;
 

@@ -1,12 +1,12 @@
 //! Operator queries: listing with filters and a cursor, an attempt history, and moving failed
 //! rows back to pending. Only `failed` rows ever move, so a sent message is never sent again.
 
-use super::{Notification, NotificationStatus, notification_attempts, notifications};
+use super::{AttemptOutcome, Notification, NotificationStatus, notification_attempts, notifications};
 use crate::domain::Channel;
 use chrono::{DateTime, Utc};
 use contracts::events::NotificationKind;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Nullable, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
@@ -64,7 +64,7 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
 #[derive(Debug, Clone, Queryable)]
 pub struct Attempt {
     pub attempted_at: DateTime<Utc>,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error: Option<String>,
     pub provider: Option<String>,
 }
@@ -88,10 +88,12 @@ pub async fn attempts(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Vec
 /// not failed (pending or sent rows are left alone).
 pub async fn retry_one(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
     let updated = diesel::sql_query(
-        "UPDATE notifications SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = now() \
-         WHERE id = $1 AND status = 'failed'",
+        "UPDATE notifications SET status = $2, attempts = 0, last_error = NULL, next_attempt_at = now() \
+         WHERE id = $1 AND status = $3",
     )
     .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(NotificationStatus::Pending)
+    .bind::<Text, _>(NotificationStatus::Failed)
     .execute(conn)
     .await?;
     Ok(updated == 1)
@@ -106,16 +108,18 @@ pub async fn retry_failed(
     limit: i64,
 ) -> QueryResult<usize> {
     diesel::sql_query(
-        "UPDATE notifications SET status = 'pending', attempts = 0, last_error = NULL, next_attempt_at = now() \
-         WHERE id IN (SELECT id FROM notifications WHERE status = 'failed' \
+        "UPDATE notifications SET status = $4, attempts = 0, last_error = NULL, next_attempt_at = now() \
+         WHERE id IN (SELECT id FROM notifications WHERE status = $5 \
                         AND ($1::timestamptz IS NULL OR created_at >= $1) \
                         AND ($2::timestamptz IS NULL OR created_at < $2) \
                       ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-           AND status = 'failed'",
+           AND status = $5",
     )
     .bind::<Nullable<Timestamptz>, _>(since)
     .bind::<Nullable<Timestamptz>, _>(until)
     .bind::<BigInt, _>(limit)
+    .bind::<Text, _>(NotificationStatus::Pending)
+    .bind::<Text, _>(NotificationStatus::Failed)
     .execute(conn)
     .await
 }

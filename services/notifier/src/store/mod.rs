@@ -38,7 +38,31 @@ pub enum NotificationStatus {
     Failed,
 }
 
+/// What one attempt came to, in `notification_attempts.outcome`.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum AttemptOutcome {
+    Sent,
+    Logged,
+    Retry,
+    Failed,
+}
+
 contracts::text_column!(NotificationStatus);
+contracts::text_column!(AttemptOutcome);
 contracts::text_column!(summaries::RecipientStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -115,12 +139,13 @@ pub async fn claim_due(
     diesel::sql_query(
         "UPDATE notifications SET next_attempt_at = now() + $1 * interval '1 millisecond' \
          WHERE id IN (SELECT id FROM notifications \
-                      WHERE status = 'pending' AND next_attempt_at <= now() \
+                      WHERE status = $3 AND next_attempt_at <= now() \
                       ORDER BY next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) \
          RETURNING id, order_id, kind, channel, recipient, subject, body, html_body, attempts, traceparent",
     )
     .bind::<BigInt, _>(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
     .bind::<BigInt, _>(limit)
+    .bind::<Text, _>(NotificationStatus::Pending)
     .load(conn)
     .await
 }
@@ -131,17 +156,18 @@ pub async fn claim_due(
 pub async fn mark_delivered(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    status: &str,
+    status: NotificationStatus,
     provider: &str,
 ) -> QueryResult<bool> {
     let updated = diesel::sql_query(
         "UPDATE notifications SET status = $2, provider = $3, sent_at = now(), attempts = attempts + 1, \
            last_error = NULL \
-         WHERE id = $1 AND status = 'pending'",
+         WHERE id = $1 AND status = $4",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(status)
     .bind::<Text, _>(provider)
+    .bind::<Text, _>(NotificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(updated == 1)
@@ -157,11 +183,12 @@ pub async fn schedule_retry(
     let updated = diesel::sql_query(
         "UPDATE notifications SET attempts = attempts + 1, last_error = $2, \
          next_attempt_at = now() + make_interval(secs => $3::double precision / 1000) \
-         WHERE id = $1 AND status = 'pending'",
+         WHERE id = $1 AND status = $4",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(error)
     .bind::<BigInt, _>(delay_ms)
+    .bind::<Text, _>(NotificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(updated == 1)
@@ -170,22 +197,23 @@ pub async fn schedule_retry(
 /// Gives up on a row; returns false if it was no longer pending.
 pub async fn mark_failed(conn: &mut AsyncPgConnection, id: Uuid, error: &str) -> QueryResult<bool> {
     let updated = diesel::sql_query(
-        "UPDATE notifications SET status = 'failed', attempts = attempts + 1, last_error = $2 \
-         WHERE id = $1 AND status = 'pending'",
+        "UPDATE notifications SET status = $3, attempts = attempts + 1, last_error = $2 \
+         WHERE id = $1 AND status = $4",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Text, _>(error)
+    .bind::<Text, _>(NotificationStatus::Failed)
+    .bind::<Text, _>(NotificationStatus::Pending)
     .execute(conn)
     .await?;
     Ok(updated == 1)
 }
 
-/// One line of a notification's history: `sent`, `logged`, `retry` or `failed`, with the error
-/// or the provider that took it.
+/// One line of a notification's history, with the error or the provider that took it.
 pub async fn record_attempt(
     conn: &mut AsyncPgConnection,
     notification_id: Uuid,
-    outcome: &str,
+    outcome: AttemptOutcome,
     error: Option<&str>,
     provider: Option<&str>,
 ) -> QueryResult<()> {

@@ -18,11 +18,15 @@ pub struct LoginPolicy {
     pub max_backoff_seconds: i64,
 }
 
-/// What a login attempt is counted against.
+/// What a login (or password-reset) attempt is counted against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Subject {
     Account(String),
     Client(std::net::IpAddr),
+    /// Password-reset requests, counted apart from logins (every request counts: none is
+    /// forgiven), so resets cannot flood a mailbox and do not lock anyone out of logging in.
+    ResetAccount(String),
+    ResetClient(std::net::IpAddr),
 }
 
 impl Subject {
@@ -30,6 +34,8 @@ impl Subject {
         match self {
             Self::Account(email) => format!("account:{email}"),
             Self::Client(address) => format!("client:{address}"),
+            Self::ResetAccount(email) => format!("reset-account:{email}"),
+            Self::ResetClient(address) => format!("reset-client:{address}"),
         }
     }
 }

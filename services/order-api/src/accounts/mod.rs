@@ -5,6 +5,8 @@ pub mod backoff;
 pub mod password;
 pub mod sessions;
 pub mod store;
+pub mod tokens;
+pub mod verification;
 
 use diesel_async::AsyncConnection;
 use password::{PasswordError, check_policy};
@@ -22,6 +24,10 @@ pub enum AccountError {
     EmailTaken,
     #[error("wrong email or password")]
     InvalidCredentials,
+    #[error("the token is unknown, used or expired")]
+    InvalidToken,
+    #[error("the account has not verified its email")]
+    EmailNotVerified,
     #[error("too many failed logins; retry in {retry_after_seconds} s")]
     Backoff { retry_after_seconds: u64 },
     #[error(transparent)]
@@ -63,6 +69,8 @@ pub struct Profile {
     pub name: String,
     #[schema(value_type = String, example = "customer")]
     pub role: Role,
+    /// Whether the account followed the link in its verification email.
+    pub email_verified: bool,
     pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
@@ -70,6 +78,7 @@ impl From<User> for Profile {
     fn from(user: User) -> Self {
         Self {
             role: user.role(),
+            email_verified: user.email_verified_at.is_some(),
             id: user.id,
             email: user.email,
             name: user.name,
@@ -116,6 +125,7 @@ impl PreparedAccount {
             email: self.email.clone(),
             name: self.name.clone(),
             role: Role::Customer,
+            email_verified: false,
             created_at: chrono::Utc::now(),
         }
     }
@@ -135,20 +145,22 @@ pub async fn prepare(registration: Registration) -> Result<PreparedAccount, Acco
     })
 }
 
-/// Stores the account; `EmailTaken` when the email has one (the unique index decides races).
+/// Stores an account set up by an operator (its email counts as verified); `EmailTaken` when
+/// the email has one (the unique index decides races). Customers register through
+/// `verification::register_customer`, which also sends the verification email.
 pub async fn create(
     conn: &mut diesel_async::AsyncPgConnection,
     account: &PreparedAccount,
     role: Role,
 ) -> Result<Profile, AccountError> {
-    let user = store::insert(conn, &account.email, &account.name, &account.password_hash, role)
+    let user = store::insert(conn, &account.email, &account.name, &account.password_hash, role, true)
         .await?
         .ok_or(AccountError::EmailTaken)?;
     Ok(user.into())
 }
 
 /// Creates an account with `role` (the admin set-up paths; the public route uses `prepare` and
-/// `create` so no connection is held while hashing).
+/// `verification::register_customer` so no connection is held while hashing).
 pub async fn register(
     conn: &mut diesel_async::AsyncPgConnection,
     registration: Registration,

@@ -20,6 +20,8 @@ pub struct User {
     /// Raised by logout and (through a trigger) by a password or role change; tokens issued
     /// under a lower version are refused.
     pub session_version: i64,
+    /// When the account proved it reads its email (`None`: not yet).
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl User {
@@ -37,13 +39,15 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
     users::table.find(id).select(User::as_select()).first(conn).await.optional()
 }
 
-/// `None` when the email was taken meanwhile (the unique index decides races).
+/// `None` when the email was taken meanwhile (the unique index decides races). `verified`:
+/// the address counts as proven from the start (admins, set up by an operator).
 pub async fn insert(
     conn: &mut AsyncPgConnection,
     email: &str,
     name: &str,
     password_hash: &str,
     role: Role,
+    verified: bool,
 ) -> QueryResult<Option<User>> {
     diesel::insert_into(users::table)
         .values((
@@ -52,6 +56,7 @@ pub async fn insert(
             users::name.eq(name),
             users::password_hash.eq(password_hash),
             users::role.eq(role.as_str()),
+            users::email_verified_at.eq(verified.then(Utc::now)),
         ))
         .on_conflict(users::email)
         .do_nothing()
@@ -59,6 +64,22 @@ pub async fn insert(
         .get_result(conn)
         .await
         .optional()
+}
+
+/// Marks the account's email verified; the first time counts, later ones change nothing.
+pub async fn mark_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<()> {
+    diesel::update(users::table.find(id).filter(users::email_verified_at.is_null()))
+        .set(users::email_verified_at.eq(diesel::dsl::now))
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Whether the account has verified its email (false for an unknown account).
+pub async fn is_verified(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<bool> {
+    let verified: Option<Option<DateTime<Utc>>> =
+        users::table.find(id).select(users::email_verified_at).first(conn).await.optional()?;
+    Ok(verified.flatten().is_some())
 }
 
 /// Revokes every token of `id` issued so far; returns the new session version (`None`: no

@@ -2,6 +2,7 @@
 //! priced from the catalog read model. Every problem is reported at once, by field.
 
 use contracts::events::{Customer, OrderLine};
+use contracts::exchange::LockedRate;
 use contracts::{Amount, Currency};
 use platform::validation::Violation;
 use serde::Deserialize;
@@ -30,6 +31,10 @@ pub struct CreateOrderRequest {
     /// `pm_card_insufficient_funds`, ...
     #[schema(example = "pm_card_ok")]
     pub payment_method: Option<String>,
+    /// Pay in this currency instead of the products' own: prices are converted with the
+    /// exchange rate of the day, which the order locks (`exchange_rate`).
+    #[schema(example = "EUR")]
+    pub currency: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -59,6 +64,8 @@ pub struct NewOrder {
     pub lines: Vec<OrderLine>,
     pub total_amount: Amount,
     pub payment_method: String,
+    /// Set when the prices were converted from the products' currency.
+    pub exchange_rate: Option<LockedRate>,
 }
 
 impl CreateOrderRequest {
@@ -71,6 +78,11 @@ impl CreateOrderRequest {
     pub fn fill_from_account(&mut self, name: &str, email: &str) {
         self.customer_name.get_or_insert_with(|| name.to_owned());
         self.customer_email.get_or_insert_with(|| email.to_owned());
+    }
+
+    /// The currency asked to pay in, once `check_shape` accepted it.
+    pub fn target_currency(&self) -> Option<Currency> {
+        self.currency.as_deref().and_then(|raw| raw.parse().ok())
     }
 
     /// Checks everything that needs no catalog.
@@ -90,6 +102,11 @@ impl CreateOrderRequest {
             && !is_e164(phone)
         {
             errors.push(Violation::new("customer_phone", "must be in E.164 form, like +14155550123"));
+        }
+        if let Some(raw) = &self.currency
+            && raw.parse::<Currency>().is_err()
+        {
+            errors.push(Violation::new("currency", "must be an ISO 4217 code such as EUR"));
         }
         if self.items.is_empty() {
             errors.push(Violation::new("items", "an order needs at least one item"));
@@ -190,9 +207,40 @@ impl CreateOrderRequest {
                 lines,
                 total_amount: total,
                 payment_method: self.payment_method.unwrap_or_else(|| DEFAULT_PAYMENT_METHOD.to_owned()),
+                exchange_rate: None,
             }),
             _ => Err(errors),
         }
+    }
+}
+
+impl NewOrder {
+    /// The order in `locked.to`: each unit price converted (rounded half-up to the currency's
+    /// minor units, see `contracts::exchange`), subtotals and total summed from those, so the
+    /// lines still add up exactly.
+    pub fn convert(mut self, locked: LockedRate) -> Result<Self, Vec<Violation>> {
+        let mut errors = Vec::new();
+        let mut total = Amount::zero();
+        for (index, line) in self.lines.iter_mut().enumerate() {
+            let converted = locked
+                .convert(&line.unit_price)
+                .map_err(|e| e.to_string())
+                .and_then(|unit| unit.times(line.quantity).map(|sub| (unit, sub)).map_err(|e| e.to_string()))
+                .and_then(|(unit, sub)| total.plus(&sub).map(|sum| (unit, sub, sum)).map_err(|e| e.to_string()));
+            match converted {
+                Ok((unit, subtotal, sum)) => {
+                    (line.unit_price, line.subtotal, total) = (unit, subtotal, sum);
+                }
+                Err(error) => errors.push(Violation::new(format!("items[{index}].quantity"), error)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        self.currency = locked.to.clone();
+        self.total_amount = total;
+        self.exchange_rate = Some(locked);
+        Ok(self)
     }
 }
 
@@ -245,6 +293,7 @@ mod tests {
                 .map(|(product_id, quantity)| ItemRequest { product_id, quantity })
                 .collect(),
             payment_method: None,
+            currency: None,
         }
     }
 
@@ -294,6 +343,35 @@ mod tests {
         assert_eq!(errors.len(), 2);
         assert!(errors[0].message.contains("one currency per order"));
         assert!(errors[1].message.starts_with("unknown product"));
+    }
+
+    #[test]
+    fn a_converted_order_rounds_each_unit_price_and_adds_up_exactly() {
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let catalog = HashMap::from([(a, entry("999.99", "USD")), (b, entry("0.10", "USD"))]);
+        let order = request(vec![(a, 2), (b, 3)]).price(&catalog, None).map_err(|e| format!("{e:?}"));
+        let locked = LockedRate {
+            from: "USD".parse().unwrap_or_else(|_| Currency::from_db("XXX".into())),
+            to: "JPY".parse().unwrap_or_else(|_| Currency::from_db("XXX".into())),
+            rate: "150.2674783250".parse().unwrap_or_default(),
+            date: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap_or_default(),
+        };
+        let order = order.and_then(|o| o.convert(locked).map_err(|e| format!("{e:?}"))).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(order.currency.as_str(), "JPY");
+        // 999.99 × 150.267478325 = 150265.97… → 150266 yen; 0.10 → 15.03 → 15 yen.
+        assert_eq!(order.lines[0].unit_price.to_string(), "150266.00");
+        assert_eq!(order.lines[0].subtotal.to_string(), "300532.00");
+        assert_eq!(order.lines[1].unit_price.to_string(), "15.00");
+        assert_eq!(order.total_amount.to_string(), "300577.00", "300532 + 3 × 15");
+        assert!(order.exchange_rate.is_some());
+    }
+
+    #[test]
+    fn a_currency_that_is_not_a_code_is_a_field_error() {
+        let mut bad = request(vec![(Uuid::from_u128(1), 1)]);
+        bad.currency = Some("euro".into());
+        let fields: Vec<String> = bad.check_shape(LIMITS).into_iter().map(|e| e.field).collect();
+        assert_eq!(fields, ["currency"]);
     }
 
     #[test]

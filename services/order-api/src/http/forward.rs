@@ -71,9 +71,10 @@ enum Gate {
 }
 
 /// The forwarded routes. `simulator`: also the payment simulator's customer actions and its
-/// callbacks, only where payment runs the simulator.
-pub fn routes(cfg: &mut web::ServiceConfig, simulator: bool) {
-    use web::{delete, get, patch, post};
+/// callbacks, only where payment runs the simulator. `upload_limit`: the body limit of an image
+/// upload ([`upload_limit`]).
+pub fn routes(cfg: &mut web::ServiceConfig, simulator: bool, upload_limit: usize) {
+    use web::{delete, get, patch, post, put};
     let catalog = (Upstream::Inventory, Gate::Open);
     let stock = (Upstream::Inventory, Gate::Admin);
     let payment = (Upstream::Payment, Gate::Open);
@@ -98,6 +99,33 @@ pub fn routes(cfg: &mut web::ServiceConfig, simulator: bool) {
         products,
         "/stock-adjustments",
     )));
+
+    // Product images (inventory checks the file; multipart bodies pass through untouched).
+    let images = "/products/{id}/images";
+    cfg.service(
+        resource(images)
+            .app_data(web::PayloadConfig::new(upload_limit))
+            .route(item(post(), stock, products, "/images"))
+            .route(item(get(), catalog, products, "/images")),
+    )
+    // Before `{image_id}`, which would otherwise take `order` for an id.
+    .service(resource("/products/{id}/images/order").route(item(put(), stock, products, "/images/order")))
+    .service(
+        resource("/products/{id}/images/{image_id}")
+            .route(sub_item(get(), catalog, "/images", ""))
+            .route(sub_item(delete(), stock, "/images", "")),
+    )
+    .service(resource("/products/{id}/images/{image_id}/thumbnail").route(sub_item(
+        get(),
+        catalog,
+        "/images",
+        "/thumbnail",
+    )));
+
+    // Exchange rates (inventory owns them): the rates held, and an admin's "refresh now".
+    let (rates, refresh) = ("/exchange-rates", "/exchange-rates/refresh");
+    cfg.service(resource(rates).route(fixed(get(), catalog, rates)))
+        .service(resource(refresh).route(fixed(post(), stock, refresh)));
 
     cfg.service(resource("/orders/{id}/payment").route(get().to(order_payment)));
     let stripe = "/payments/callbacks/stripe";
@@ -170,6 +198,65 @@ fn item(route: Route, (to, gate): (Upstream, Gate), collection: &'static str, su
     )
 }
 
+/// A route about one item of a product, forwarded to `/products/{id}{sub}/{item_id}{suffix}`.
+fn sub_item(route: Route, (to, gate): (Upstream, Gate), sub: &'static str, suffix: &'static str) -> Route {
+    route.to(
+        move |req: HttpRequest,
+              ids: web::Path<(Uuid, Uuid)>,
+              body: web::Bytes,
+              upstreams: web::Data<Upstreams>| async move {
+            let bearer = internal_bearer(&req, admit(&req, gate)?.as_ref())?;
+            let (id, item) = ids.into_inner();
+            forward(&req, body, &upstreams, to, format!("/products/{id}{sub}/{item}{suffix}"), bearer).await
+        },
+    )
+}
+
+/// Room for the multipart framing around the file (boundaries, part headers).
+const MULTIPART_FRAMING_BYTES: usize = 16 * 1024;
+
+/// The body limit of an image upload: the file limit inventory enforces
+/// (`PRODUCT_IMAGE_MAX_BYTES`, read by both) plus the multipart framing, so that a file the
+/// limit allows is never cut off here and a larger one is refused before it reaches inventory.
+pub fn upload_limit(product_image_max_bytes: usize) -> usize {
+    product_image_max_bytes.saturating_add(MULTIPART_FRAMING_BYTES)
+}
+
+/// `POST /api/v1/products/{id}/images`: the one route whose body may exceed the JSON limit
+/// (and is not JSON).
+pub fn is_upload(req: &ServiceRequest) -> bool {
+    let path = req.path();
+    req.method() == actix_web::http::Method::POST
+        && path
+            .strip_prefix("/api/v1/products/")
+            .and_then(|rest| rest.strip_suffix("/images"))
+            .is_some_and(|id| id.parse::<Uuid>().is_ok())
+}
+
+/// Reads an upload's body, refusing it once it passes `limit` bytes (413, like any body).
+pub async fn read_upload(req: &mut ServiceRequest, limit: usize) -> Result<web::Bytes, String> {
+    use actix_web::HttpMessage;
+    use futures_util::StreamExt;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|length| length > limit) {
+        return Err(format!("the upload limit is {limit} bytes"));
+    }
+    let mut payload = req.take_payload();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|error| error.to_string())?;
+        if body.len() + chunk.len() > limit {
+            return Err(format!("the upload limit is {limit} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
 /// The caller's verified claims (none for an anonymous caller on an open route); a bad or
 /// revoked token is a 401 here, before anything is forwarded.
 fn admit(req: &HttpRequest, gate: Gate) -> Result<Option<Claims>, Problem> {
@@ -189,7 +276,7 @@ fn admit(req: &HttpRequest, gate: Gate) -> Result<Option<Claims>, Problem> {
 fn token_keys(req: &HttpRequest) -> Result<&TokenKeys, Problem> {
     req.app_data::<web::Data<TokenKeys>>()
         .map(|keys| keys.get_ref())
-        .ok_or_else(|| Problem::internal(&"TokenKeys missing from app data"))
+        .ok_or_else(|| Problem::internal_message("TokenKeys missing from app data"))
 }
 
 /// The internal token sent upstream for `caller` (verified by [`admit`]); none for anonymous.
@@ -350,7 +437,7 @@ async fn forward_with(
     })?;
     let status = StatusCode::from_u16(upstream.status().as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = HttpResponse::build(status);
-    for name in ["content-type", "location", "retry-after"] {
+    for name in ["content-type", "location", "retry-after", "cache-control", "x-content-type-options"] {
         if let Some(value) = upstream.headers().get(name).and_then(|v| v.to_str().ok()) {
             let value = if name == "location" && !value.starts_with("/api/v1") && value.starts_with('/') {
                 format!("/api/v1{value}")
@@ -426,7 +513,7 @@ mod tests {
             let app = init_service(
                 actix_web::App::new()
                     .app_data(web::Data::new(upstreams.clone()))
-                    .service(web::scope("/api/v1").configure(|cfg| routes(cfg, simulator))),
+                    .service(web::scope("/api/v1").configure(|cfg| routes(cfg, simulator, 1 << 20))),
             )
             .await;
             let status = async |path: &str| {

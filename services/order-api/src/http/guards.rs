@@ -21,6 +21,9 @@ use std::time::Duration;
 
 pub struct GuardSettings {
     pub json_max_depth: usize,
+    /// The body limit of an image upload (`forward::upload_limit`); every other body has the
+    /// JSON limit (`HTTP_BODY_LIMIT_BYTES`).
+    pub upload_limit_bytes: usize,
     /// A request holding an `Idempotency-Key` this long without an answer is taken to have died.
     pub idempotency_in_flight_timeout: std::time::Duration,
 }
@@ -59,7 +62,7 @@ pub fn origin_list(raw: &str) -> Result<Vec<String>, String> {
 /// browser then hides the answer from the page); only its preflight is refused.
 pub fn cors(origins: &[String]) -> Cors {
     let cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -181,7 +184,12 @@ pub async fn bodies(
     if req.method() != Method::POST && req.method() != Method::PATCH {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let body = match req.extract::<web::Bytes>().await {
+    let upload = super::forward::is_upload(&req);
+    let read = match upload {
+        true => super::forward::read_upload(&mut req, settings.upload_limit_bytes).await,
+        false => req.extract::<web::Bytes>().await.map_err(|error| error.to_string()),
+    };
+    let body = match read {
         Ok(body) => body,
         Err(error) => {
             let problem = Problem::new(
@@ -193,14 +201,15 @@ pub async fn bodies(
             return Ok(req.into_response(problem_response(problem)));
         }
     };
-    if json_depth(&body) > settings.json_max_depth {
+    // An upload is an image in a multipart form, not JSON: inventory checks it.
+    if !upload && json_depth(&body) > settings.json_max_depth {
         let problem =
             Problem::new(StatusCode::BAD_REQUEST, "json_too_deep", "The JSON body is nested too deeply")
                 .with_detail(format!("at most {} levels", settings.json_max_depth));
         return Ok(req.into_response(problem_response(problem)));
     }
     // PostgreSQL cannot store U+0000 in text; refuse it here for every service behind us.
-    if body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+    if !upload && body.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
         let problem = Problem::validation(vec![platform::problem::FieldError::new(
             "body",
             "strings may not contain the NUL character (\\u0000)",
@@ -282,7 +291,7 @@ pub async fn bodies(
     let headers = response.headers().clone();
     let replay_body = response.extensions().get::<ReplayBody>().cloned();
     let bytes =
-        to_bytes(response.into_body()).await.map_err(|_| Problem::internal(&"unreadable response body"))?;
+        to_bytes(response.into_body()).await.map_err(|_| Problem::internal_message("unreadable response body"))?;
     let secret = secret_route || no_store(&headers) || carries_secret(&bytes);
     let stored_body = match replay_body {
         Some(ReplayBody(redacted)) => Some(redacted),

@@ -29,10 +29,12 @@ pub fn routes(
     live: web::Data<crate::live::Hub>,
 ) {
     let payment_simulator = settings.payment_simulator_enabled;
+    let upload_limit = forward::upload_limit(settings.product_image_max_bytes);
     cfg.app_data(web::Data::new(pool))
         .app_data(limiter)
         .app_data(web::Data::new(guards::GuardSettings {
             json_max_depth: settings.json_max_depth,
+            upload_limit_bytes: forward::upload_limit(settings.product_image_max_bytes),
             idempotency_in_flight_timeout: std::time::Duration::from_millis(
                 settings.idempotency_in_flight_timeout_ms,
             ),
@@ -45,6 +47,7 @@ pub fn routes(
             max_backoff_seconds: settings.login_backoff_max_seconds,
         }))
         .app_data(web::Data::new(order_routes::policy(settings)))
+        .app_data(web::Data::new(settings.account_policy()))
         .app_data(web::Data::new(upstreams))
         .app_data(web::Data::new(dead_letters))
         .app_data(live)
@@ -75,6 +78,9 @@ pub fn routes(
                 .route("/auth/register", web::post().to(auth_routes::register))
                 .route("/auth/login", web::post().to(auth_routes::login))
                 .route("/auth/me", web::get().to(auth_routes::me))
+                .route("/auth/verify", web::post().to(auth_routes::verify))
+                .route("/auth/password-reset", web::post().to(auth_routes::request_reset))
+                .route("/auth/password-reset/confirm", web::post().to(auth_routes::confirm_reset))
                 .route("/auth/logout", web::post().to(session_routes::logout))
                 .route("/auth/password", web::post().to(session_routes::change_password))
                 .route("/orders", web::post().to(order_routes::create))
@@ -87,7 +93,7 @@ pub fn routes(
                 .route("/orders/{id}/status", web::post().to(order_routes::set_status))
                 // Products, payments, notifications, webhook endpoints and deliveries: an
                 // allow-list of routes with typed parameters (forward.rs).
-                .configure(|cfg| forward::routes(cfg, payment_simulator))
+                .configure(|cfg| forward::routes(cfg, payment_simulator, upload_limit))
                 .route("/admin/dead-letters", web::get().to(admin_routes::list_dead_letters))
                 .route("/admin/dead-letters/replay", web::post().to(admin_routes::replay_dead_letters))
                 .route("/admin/dead-letters/purge", web::post().to(admin_routes::purge_dead_letters))

@@ -247,6 +247,7 @@ impl Modify for BearerAuth {
     ),
     paths(
         super::auth_routes::register, super::auth_routes::login, super::auth_routes::me,
+        super::auth_routes::verify, super::auth_routes::request_reset, super::auth_routes::confirm_reset,
         super::session_routes::logout, super::session_routes::change_password,
         super::order_routes::create, super::order_routes::list, super::order_routes::get,
         super::order_routes::cancel, super::order_routes::set_status,

@@ -27,6 +27,7 @@ pub fn policy(settings: &Settings) -> OrderPolicy {
                 max_quantity: settings.max_quantity_per_line,
             },
             max_open_orders: settings.max_open_orders_per_client,
+            rates_max_age_days: settings.rates_max_age_days,
         },
         guest_checkout: settings.guest_checkout,
     }
@@ -104,6 +105,7 @@ async fn connection(pool: &PgPool) -> Result<platform::db::PooledConnection, Pro
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first answer for 24 h (a guest's without its `access_token`); reuse with another body is a 422")),
     responses((status = 201, description = "Accepted as `pending`; a guest order's answer carries its `access_token`, once", body = crate::orders::OrderView, headers(("Location" = String))),
         (status = 400, body = crate::http::openapi::ProblemDoc), (status = 401, description = "Guest checkout is off", body = crate::http::openapi::ProblemDoc),
+        (status = 403, description = "The account has not verified its email (`email_not_verified`; only with `REQUIRE_VERIFIED_EMAIL=true`)", body = crate::http::openapi::ProblemDoc),
         (status = 409, description = "Same Idempotency-Key still in flight", body = crate::http::openapi::ProblemDoc), (status = 413, body = crate::http::openapi::ProblemDoc),
         (status = 422, description = "Invalid; for an account, `customer_email` other than the account's", body = crate::http::openapi::ProblemDoc),
         (status = 429, description = "Rate limited, or too many unpaid orders open (`too_many_open_orders`)", body = crate::http::openapi::ProblemDoc)),
@@ -112,6 +114,7 @@ pub async fn create(
     req: HttpRequest,
     pool: web::Data<PgPool>,
     policy: web::Data<OrderPolicy>,
+    accounts: web::Data<crate::accounts::verification::AccountPolicy>,
     caller: MaybeAuthenticated,
     client: ClientAddress,
     body: web::Json<CreateOrderRequest>,
@@ -128,6 +131,11 @@ pub async fn create(
         None => Placer::Guest(client.0),
     };
     let mut conn = connection(&pool).await?;
+    if let Placer::Account(claims) = placer {
+        crate::accounts::verification::ensure_may_order(&mut conn, claims.sub, &accounts)
+            .await
+            .map_err(problems::account)?;
+    }
     let claim = actix_web::HttpMessage::extensions(&req).get::<crate::store::IdempotencyClaim>().cloned();
     let mut order = orders::place(&mut conn, body.into_inner(), policy.intake, placer, claim.as_ref())
         .await

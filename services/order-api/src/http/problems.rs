@@ -28,8 +28,36 @@ pub(super) fn order(error: OrderError) -> Problem {
             "{open} of your orders wait for payment (at most {limit}); pay or cancel one before placing another"
         ))
         .with_extension("limit", limit),
+        OrderError::Conversion(error) => conversion(error),
+        OrderError::RatesUnavailable => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "exchange_rates_unavailable",
+            "No exchange rates are loaded",
+        )
+        .with_detail("the order cannot be converted into another currency until the rates are loaded"),
         OrderError::Db(error) => Problem::internal(&error),
     }
+}
+
+/// The same codes as inventory's display conversion (`?currency=`).
+fn conversion(error: contracts::exchange::ConversionError) -> Problem {
+    use contracts::exchange::ConversionError;
+    let detail = error.to_string();
+    match error {
+        ConversionError::UnknownCurrency(_) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "currency_not_convertible",
+            "Prices cannot be converted into this currency",
+        )
+        .with_errors(vec![FieldError::new("currency", detail.clone())]),
+        ConversionError::Stale { .. } => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "exchange_rates_stale",
+            "The exchange rates are too old to convert with",
+        ),
+        ConversionError::Amount(_) => Problem::validation(vec![FieldError::new("currency", detail.clone())]),
+    }
+    .with_detail(detail)
 }
 
 /// Registration, login, logout and password changes.
@@ -43,6 +71,17 @@ pub(super) fn account(error: AccountError) -> Problem {
         AccountError::InvalidCredentials => {
             Problem::new(StatusCode::UNAUTHORIZED, "invalid_credentials", "Wrong email or password")
         }
+        AccountError::InvalidToken => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_token",
+            "This link is invalid, has been used or has expired",
+        ),
+        AccountError::EmailNotVerified => Problem::new(
+            StatusCode::FORBIDDEN,
+            "email_not_verified",
+            "Verify your email address before ordering",
+        )
+        .with_detail("follow the link in the email sent when you registered"),
         AccountError::Backoff { retry_after_seconds } => Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "login_backoff",

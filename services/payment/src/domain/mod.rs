@@ -5,8 +5,6 @@ pub mod status;
 
 pub use status::{IllegalTransition, PaymentStatus, Trigger};
 
-use crate::store::Payment;
-
 /// What the worker must do next for a payment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Job {
@@ -21,7 +19,17 @@ pub enum Job {
     Nothing,
 }
 
-pub fn job_of(payment: &Payment) -> Job {
+/// What deciding a payment's next job needs to know of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Standing {
+    pub status: PaymentStatus,
+    /// The provider has been asked to confirm the intent.
+    pub confirmed: bool,
+    /// Its order was cancelled or failed: the money must not stay taken.
+    pub cancel_requested: bool,
+}
+
+pub fn job_of(payment: Standing) -> Job {
     match payment.status {
         open if open.is_open() && payment.cancel_requested => Job::Void,
         PaymentStatus::Succeeded | PaymentStatus::PartiallyRefunded if payment.cancel_requested => {

@@ -13,7 +13,7 @@
 //! | anything else | failed, `unsupported_payment_method` |
 
 use super::{CreateIntent, Intent, IntentStatus, Provider, ProviderError, RefundReceipt, signature};
-use crate::store::sim::{self, SimIntent};
+use crate::store::sim::{self, SimIntent, SimStatus};
 use bigdecimal::BigDecimal;
 use diesel_async::{AsyncConnection, AsyncPgConnection};
 use futures_util::future::BoxFuture;
@@ -37,29 +37,31 @@ pub enum SimError {
 }
 
 /// An intent's new status and, for a failure, its code and decline code.
-type Decision = (&'static str, Option<(&'static str, &'static str)>);
+type Decision = (SimStatus, Option<(&'static str, &'static str)>);
 
 /// What confirming an intent paid with `method` does, on its `call`-th confirmation.
 fn decide(method: &str, call: i32) -> Result<Decision, ProviderError> {
     Ok(match method {
-        "pm_card_ok" => ("succeeded", None),
-        "pm_card_declined" => ("failed", Some(("card_declined", "generic_decline"))),
-        "pm_card_insufficient_funds" => ("failed", Some(("insufficient_funds", "insufficient_funds"))),
-        "pm_card_requires_action" | "pm_card_no_callback" => ("requires_action", None),
+        "pm_card_ok" => (SimStatus::Succeeded, None),
+        "pm_card_declined" => (SimStatus::Failed, Some(("card_declined", "generic_decline"))),
+        "pm_card_insufficient_funds" => {
+            (SimStatus::Failed, Some(("insufficient_funds", "insufficient_funds")))
+        }
+        "pm_card_requires_action" | "pm_card_no_callback" => (SimStatus::RequiresAction, None),
         "pm_card_flaky" if call <= FLAKY_FAILURES => {
             return Err(ProviderError::Transient(format!("simulated 503 (call {call})")));
         }
-        "pm_card_flaky" => ("succeeded", None),
-        _ => ("failed", Some(("unsupported_payment_method", "unsupported_payment_method"))),
+        "pm_card_flaky" => (SimStatus::Succeeded, None),
+        _ => (SimStatus::Failed, Some(("unsupported_payment_method", "unsupported_payment_method"))),
     })
 }
 
 fn intent(row: &SimIntent) -> Intent {
-    let status = match row.status.as_str() {
-        "succeeded" => IntentStatus::Succeeded,
-        "requires_action" => IntentStatus::RequiresAction,
-        "canceled" => IntentStatus::Canceled,
-        "failed" => {
+    let status = match row.status {
+        SimStatus::Succeeded => IntentStatus::Succeeded,
+        SimStatus::RequiresAction => IntentStatus::RequiresAction,
+        SimStatus::Canceled => IntentStatus::Canceled,
+        SimStatus::Failed => {
             let code = row.failure_code.clone().unwrap_or_else(|| "card_declined".into());
             IntentStatus::Failed {
                 message: format!("The simulated provider declined the payment ({code})"),
@@ -67,7 +69,7 @@ fn intent(row: &SimIntent) -> Intent {
                 decline_code: row.decline_code.clone(),
             }
         }
-        _ => IntentStatus::RequiresConfirmation,
+        SimStatus::RequiresConfirmation => IntentStatus::RequiresConfirmation,
     };
     Intent { id: row.id.clone(), status }
 }
@@ -99,22 +101,22 @@ enum Answer {
 async fn apply(conn: &mut AsyncPgConnection, row: SimIntent, op: &Op<'_>) -> Result<Answer, SimError> {
     let (status, failure) = match op {
         Op::Retrieve => return Ok(Answer::Intent(intent(&row))),
-        Op::Confirm { .. } if row.status != "requires_confirmation" => {
+        Op::Confirm { .. } if row.status != SimStatus::RequiresConfirmation => {
             return Ok(Answer::Intent(intent(&row)));
         }
         Op::Confirm { call } => decide(&row.payment_method, *call)?,
-        Op::Cancel if !matches!(row.status.as_str(), "requires_confirmation" | "requires_action") => {
+        Op::Cancel if !matches!(row.status, SimStatus::RequiresConfirmation | SimStatus::RequiresAction) => {
             return Ok(Answer::Intent(intent(&row)));
         }
-        Op::Cancel => ("canceled", None),
-        Op::CustomerAction { .. } if row.status != "requires_action" => {
+        Op::Cancel => (SimStatus::Canceled, None),
+        Op::CustomerAction { .. } if row.status != SimStatus::RequiresAction => {
             return Err(SimError::NotAwaitingAction);
         }
-        Op::CustomerAction { succeed: true } => ("succeeded", None),
+        Op::CustomerAction { succeed: true } => (SimStatus::Succeeded, None),
         Op::CustomerAction { succeed: false } => {
-            ("failed", Some(("payment_intent_authentication_failure", "authentication_failed")))
+            (SimStatus::Failed, Some(("payment_intent_authentication_failure", "authentication_failed")))
         }
-        Op::Refund { .. } if row.status != "succeeded" => {
+        Op::Refund { .. } if row.status != SimStatus::Succeeded => {
             let refused = format!("intent {} is {}, not succeeded", row.id, row.status);
             return Err(SimError::Provider(ProviderError::Permanent(refused)));
         }
@@ -124,7 +126,7 @@ async fn apply(conn: &mut AsyncPgConnection, row: SimIntent, op: &Op<'_>) -> Res
     };
     sim::set_status(conn, &row.id, status, failure).await?;
     Ok(Answer::Intent(intent(&SimIntent {
-        status: status.into(),
+        status,
         failure_code: failure.map(|f| f.0.into()),
         decline_code: failure.map(|f| f.1.into()),
         ..row
@@ -246,17 +248,23 @@ mod tests {
 
     #[test]
     fn each_test_method_has_its_outcome() {
-        assert_eq!(decide("pm_card_ok", 1), Ok(("succeeded", None)));
-        assert_eq!(decide("pm_card_declined", 1), Ok(("failed", Some(("card_declined", "generic_decline")))));
+        assert_eq!(decide("pm_card_ok", 1), Ok((SimStatus::Succeeded, None)));
+        assert_eq!(
+            decide("pm_card_declined", 1),
+            Ok((SimStatus::Failed, Some(("card_declined", "generic_decline"))))
+        );
         assert!(matches!(
             decide("pm_card_insufficient_funds", 1),
-            Ok(("failed", Some(("insufficient_funds", _))))
+            Ok((SimStatus::Failed, Some(("insufficient_funds", _))))
         ));
-        assert_eq!(decide("pm_card_requires_action", 1), Ok(("requires_action", None)));
-        assert_eq!(decide("pm_card_no_callback", 1), Ok(("requires_action", None)));
+        assert_eq!(decide("pm_card_requires_action", 1), Ok((SimStatus::RequiresAction, None)));
+        assert_eq!(decide("pm_card_no_callback", 1), Ok((SimStatus::RequiresAction, None)));
         assert!(matches!(decide("pm_card_flaky", 1), Err(ProviderError::Transient(_))));
         assert!(matches!(decide("pm_card_flaky", 2), Err(ProviderError::Transient(_))));
-        assert_eq!(decide("pm_card_flaky", 3), Ok(("succeeded", None)));
-        assert!(matches!(decide("pm_other", 1), Ok(("failed", Some(("unsupported_payment_method", _))))));
+        assert_eq!(decide("pm_card_flaky", 3), Ok((SimStatus::Succeeded, None)));
+        assert!(matches!(
+            decide("pm_other", 1),
+            Ok((SimStatus::Failed, Some(("unsupported_payment_method", _))))
+        ));
     }
 }

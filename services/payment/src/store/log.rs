@@ -8,6 +8,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use crate::domain::PaymentStatus;
+use crate::provider::IntentStatus;
 pub(crate) use crate::schema::payment::{
     order_cancellations, payment_attempts, payment_provider_events, payment_transitions, refunds,
 };
@@ -23,12 +24,56 @@ pub struct Transition {
     pub at: DateTime<Utc>,
 }
 
+/// What one provider call came to: the intent's state it answered, or our own note of it.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    serde::Serialize,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum AttemptOutcome {
+    Created,
+    RequiresConfirmation,
+    Processing,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+    Refunded,
+    /// The call itself failed; the attempt's `error` says how.
+    Error,
+}
+
+contracts::text_column!(AttemptOutcome);
+
+impl From<&IntentStatus> for AttemptOutcome {
+    fn from(status: &IntentStatus) -> Self {
+        match status {
+            IntentStatus::RequiresConfirmation => Self::RequiresConfirmation,
+            IntentStatus::Processing => Self::Processing,
+            IntentStatus::RequiresAction => Self::RequiresAction,
+            IntentStatus::Succeeded => Self::Succeeded,
+            IntentStatus::Failed { .. } => Self::Failed,
+            IntentStatus::Canceled => Self::Canceled,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = payment_attempts)]
 pub struct Attempt {
     pub operation: String,
     pub idempotency_key: Option<String>,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error: Option<String>,
     pub at: DateTime<Utc>,
 }
@@ -76,7 +121,7 @@ pub async fn attempt(
     payment_id: Uuid,
     operation: &str,
     key: Option<&str>,
-    outcome: &str,
+    outcome: AttemptOutcome,
     error: Option<&str>,
 ) -> QueryResult<()> {
     diesel::insert_into(payment_attempts::table)

@@ -16,6 +16,17 @@ pub(crate) use crate::schema::payment::payments;
 
 contracts::text_column!(PaymentStatus);
 
+impl Payment {
+    /// What the domain decides this payment's next job from.
+    pub fn standing(&self) -> crate::domain::Standing {
+        crate::domain::Standing {
+            status: self.status,
+            confirmed: self.confirmed,
+            cancel_requested: self.cancel_requested,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, serde::Serialize)]
 #[diesel(table_name = payments)]
 pub struct Payment {

@@ -7,12 +7,37 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 pub(crate) use crate::schema::payment::{sim_intents, sim_refunds};
 
+/// Where a simulated intent stands (Stripe's names for the same states).
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    strum::IntoStaticStr,
+    strum::EnumString,
+    strum::Display,
+    diesel::AsExpression,
+    diesel::FromSqlRow,
+)]
+#[strum(serialize_all = "snake_case")]
+#[diesel(sql_type = diesel::sql_types::Text)]
+pub enum SimStatus {
+    RequiresConfirmation,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+}
+
+contracts::text_column!(SimStatus);
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sim_intents)]
 pub struct SimIntent {
     pub id: String,
     pub payment_method: String,
-    pub status: String,
+    pub status: SimStatus,
     pub failure_code: Option<String>,
     pub decline_code: Option<String>,
     pub confirm_calls: i32,
@@ -33,7 +58,7 @@ pub async fn create(
             sim_intents::payment_method.eq(payment_method),
             sim_intents::amount.eq(amount),
             sim_intents::currency.eq(currency),
-            sim_intents::status.eq("requires_confirmation"),
+            sim_intents::status.eq(SimStatus::RequiresConfirmation),
         ))
         .on_conflict(sim_intents::idempotency_key)
         .do_nothing()
@@ -53,7 +78,7 @@ pub async fn lock(conn: &mut AsyncPgConnection, id: &str) -> QueryResult<Option<
 pub async fn set_status(
     conn: &mut AsyncPgConnection,
     id: &str,
-    status: &str,
+    status: SimStatus,
     failure: Option<(&str, &str)>,
 ) -> QueryResult<()> {
     diesel::update(sim_intents::table.find(id))

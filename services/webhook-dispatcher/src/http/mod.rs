@@ -110,7 +110,7 @@ impl DeliveryView {
     }
 }
 
-fn db_problem(error: impl std::fmt::Display) -> Problem {
+fn db_problem(error: impl std::error::Error + 'static) -> Problem {
     Problem::internal(&error)
 }
 

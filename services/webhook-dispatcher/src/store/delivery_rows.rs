@@ -119,7 +119,7 @@ pub async fn claim_due(
     diesel::sql_query(
         "WITH due AS ( \
              SELECT d.id FROM deliveries d JOIN endpoints e ON e.id = d.endpoint_id \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND e.enabled \
+             WHERE d.status = $4 AND d.next_attempt_at <= now() AND e.enabled \
                AND NOT (d.endpoint_id = ANY($3)) \
              ORDER BY d.next_attempt_at LIMIT $2 \
              FOR UPDATE OF d SKIP LOCKED) \
@@ -133,6 +133,7 @@ pub async fn claim_due(
     .bind::<BigInt, _>(millis(lease))
     .bind::<BigInt, _>(limit)
     .bind::<Array<diesel::sql_types::Uuid>, _>(busy)
+    .bind::<Text, _>(DeliveryStatus::Pending)
     .load(conn)
     .await
 }

@@ -38,10 +38,21 @@ impl System {
         let common = |role: &str| common_settings(&db, &vhost, role);
         let mut tasks = Vec::new();
 
+        let images = options.images.clone().unwrap_or_else(|| {
+            super::local_images(&std::env::temp_dir().join(format!("images-{}", db.name)))
+        });
         let mut inventory_port = 0;
         for _ in 0..options.inventory_instances {
             let app = inventory::startup::build(
-                inventory::settings::Settings { common: common("inventory") },
+                inventory::settings::Settings {
+                    common: common("inventory"),
+                    images: images.clone(),
+                    rates: options.rates.clone().unwrap_or_else(|| inventory::rates::RateSettings {
+                        rates_source_url: String::new(),
+                        rates_refresh_at: "16:00".into(),
+                        rates_max_age_days: 5,
+                    }),
+                },
                 hooks.inventory.options(inventory::SERVICE),
                 cancel.clone(),
             )
@@ -127,10 +138,12 @@ impl System {
                     rate_limit_burst: options.rate_limit_per_second * 2.0,
                     cors_allowed_origins: "https://shop.example".into(),
                     json_max_depth: 32,
+                    product_image_max_bytes: images.product_image_max_bytes,
                     stuck_order_after_seconds: 900,
                     trusted_proxies: String::new(),
                     // Off: scenarios keep many orders unpaid at once; security_guests sets it.
                     max_open_orders_per_client: 0,
+                    rates_max_age_days: 5,
                     idempotency_in_flight_timeout_ms: 60_000,
                     login_free_attempts_per_account: 5,
                     login_free_attempts_per_client: 50,
@@ -140,6 +153,9 @@ impl System {
                     jwt_internal_ttl_seconds: 60,
                     live_heartbeat_ms: 15_000,
                     live_max_streams_per_client: 5,
+                    require_verified_email: false,
+                    email_verification_ttl_seconds: 86_400,
+                    password_reset_ttl_seconds: 3600,
                 },
             ),
             ConsumerOptions::new(order_api::SERVICE),

@@ -134,7 +134,7 @@ async fn list_notifications(
 #[derive(Debug, Serialize)]
 struct AttemptView {
     attempted_at: DateTime<Utc>,
-    outcome: String,
+    outcome: crate::store::AttemptOutcome,
     error: Option<String>,
     provider: Option<String>,
 }

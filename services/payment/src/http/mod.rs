@@ -34,7 +34,7 @@ pub fn routes(
     }
 }
 
-fn db(error: impl std::fmt::Display) -> Problem {
+fn db(error: diesel::result::Error) -> Problem {
     Problem::internal(&error)
 }
 

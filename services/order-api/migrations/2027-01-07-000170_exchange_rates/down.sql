@@ -1,0 +1,2 @@
+DROP TABLE order_exchange_rates;
+DROP TABLE exchange_rates;

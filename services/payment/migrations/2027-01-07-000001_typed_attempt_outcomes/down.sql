@@ -1,0 +1,2 @@
+ALTER TABLE sim_intents DROP CONSTRAINT sim_intents_status_check;
+ALTER TABLE payment_attempts DROP CONSTRAINT payment_attempts_outcome_check;
