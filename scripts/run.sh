@@ -36,6 +36,10 @@ export INVENTORY_URL="http://127.0.0.1:${PORTS[1]}" PAYMENT_URL="http://127.0.0.
 export NOTIFIER_URL="http://127.0.0.1:${PORTS[3]}" WEBHOOKS_URL="http://127.0.0.1:${PORTS[4]}"
 export METRICS_ADDR="127.0.0.1:$METRICS_PORT"
 export PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-http://127.0.0.1:${PORTS[0]}}"
+# Exchange rates from the bundled ECB-format snapshot, so prices convert offline; the snapshot
+# does not age, so the age limit is off here (production reads the live feed, limit 5 days).
+export RATES_SOURCE_URL="${RATES_SOURCE_URL:-$PWD/deploy/rates/eurofxref-daily.xml}"
+export RATES_MAX_AGE_DAYS="${RATES_MAX_AGE_DAYS:-0}"
 mkdir -p "$MAIL_DIR"
 # Each service writes its output to a file of its own, read back for the terminal: the file is
 # complete when the service has exited, so its last error line can be quoted.

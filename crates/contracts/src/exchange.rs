@@ -96,7 +96,8 @@ impl RateTable {
             }
         }
         let unknown = |c: &Currency| ConversionError::UnknownCurrency(c.clone());
-        let per_from = self.per_base(from).filter(|r| *r > BigDecimal::zero()).ok_or_else(|| unknown(from))?;
+        let per_from =
+            self.per_base(from).filter(|r| *r > BigDecimal::zero()).ok_or_else(|| unknown(from))?;
         let per_to = self.per_base(to).ok_or_else(|| unknown(to))?;
         let rate = (per_to / per_from).with_scale_round(RATE_SCALE, RoundingMode::HalfUp);
         Ok(LockedRate { from: from.clone(), to: to.clone(), rate: trimmed(rate), date: self.date })
@@ -112,8 +113,10 @@ pub fn trimmed(value: BigDecimal) -> BigDecimal {
 impl LockedRate {
     /// `amount` (in `from`) in `to`, rounded half-up to `to`'s minor units.
     pub fn convert(&self, amount: &Amount) -> Result<Amount, ConversionError> {
-        let exponent = minor_units(&self.to).ok_or_else(|| ConversionError::UnknownCurrency(self.to.clone()))?;
-        let converted = (amount.as_decimal() * &self.rate).with_scale_round(i64::from(exponent), RoundingMode::HalfUp);
+        let exponent =
+            minor_units(&self.to).ok_or_else(|| ConversionError::UnknownCurrency(self.to.clone()))?;
+        let converted =
+            (amount.as_decimal() * &self.rate).with_scale_round(i64::from(exponent), RoundingMode::HalfUp);
         Ok(Amount::new(converted)?)
     }
 }
@@ -146,7 +149,10 @@ mod tests {
 
     fn convert(from: &str, to: &str, amount: &str) -> String {
         let locked = table().lock(&c(from), &c(to)).unwrap_or_else(|e| panic!("{e}"));
-        locked.convert(&amount.parse().unwrap_or_else(|e| panic!("{e}"))).map(|a| a.to_string()).unwrap_or_else(|e| panic!("{e}"))
+        locked
+            .convert(&amount.parse().unwrap_or_else(|e| panic!("{e}")))
+            .map(|a| a.to_string())
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
@@ -154,7 +160,10 @@ mod tests {
         let locked = table().lock(&c("USD"), &c("EUR")).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(locked.rate.to_string(), "0.9223390518", "1 / 1.0842");
         assert_eq!(table().lock(&c("EUR"), &c("USD")).map(|l| l.rate.to_string()), Ok("1.0842".into()));
-        assert_eq!(table().lock(&c("USD"), &c("JPY")).map(|l| l.rate.to_string()), Ok("150.2674783250".trim_end_matches('0').into()));
+        assert_eq!(
+            table().lock(&c("USD"), &c("JPY")).map(|l| l.rate.to_string()),
+            Ok("150.2674783250".trim_end_matches('0').into())
+        );
         assert_eq!(table().lock(&c("USD"), &c("USD")).map(|l| l.rate.to_string()), Ok("1".into()));
     }
 
@@ -167,22 +176,39 @@ mod tests {
         assert_eq!(convert("EUR", "JPY", "0.50"), "81.00", "81.46 → 81");
         // Exactly half a minor unit goes up (half-even would give 0.02 here).
         let half = LockedRate { from: c("EUR"), to: c("USD"), rate: d("0.5"), date: table().date };
-        assert_eq!(half.convert(&"0.05".parse().unwrap_or_else(|_| Amount::zero())).map(|a| a.to_string()), Ok("0.03".into()));
+        assert_eq!(
+            half.convert(&"0.05".parse().unwrap_or_else(|_| Amount::zero())).map(|a| a.to_string()),
+            Ok("0.03".into())
+        );
         let half_yen = LockedRate { from: c("EUR"), to: c("JPY"), rate: d("5"), date: table().date };
-        assert_eq!(half_yen.convert(&"0.50".parse().unwrap_or_else(|_| Amount::zero())).map(|a| a.to_string()), Ok("3.00".into()));
+        assert_eq!(
+            half_yen.convert(&"0.50".parse().unwrap_or_else(|_| Amount::zero())).map(|a| a.to_string()),
+            Ok("3.00".into())
+        );
     }
 
     #[test]
     fn unknown_currencies_are_refused() {
-        assert_eq!(table().lock(&c("USD"), &c("CHF")), Err(ConversionError::UnknownCurrency(c("CHF"))), "not in the table");
-        assert_eq!(table().lock(&c("XAU"), &c("EUR")), Err(ConversionError::UnknownCurrency(c("XAU"))), "no ISO exponent we know");
+        assert_eq!(
+            table().lock(&c("USD"), &c("CHF")),
+            Err(ConversionError::UnknownCurrency(c("CHF"))),
+            "not in the table"
+        );
+        assert_eq!(
+            table().lock(&c("XAU"), &c("EUR")),
+            Err(ConversionError::UnknownCurrency(c("XAU"))),
+            "no ISO exponent we know"
+        );
     }
 
     #[test]
     fn rates_older_than_the_limit_are_stale() {
         let day = |d: u32| NaiveDate::from_ymd_opt(2027, 1, d).unwrap_or_default();
         assert_eq!(table().check_age(day(9), 5), Ok(()));
-        assert_eq!(table().check_age(day(10), 5), Err(ConversionError::Stale { date: day(4), max_age_days: 5 }));
+        assert_eq!(
+            table().check_age(day(10), 5),
+            Err(ConversionError::Stale { date: day(4), max_age_days: 5 })
+        );
         assert_eq!(table().check_age(day(31), 0), Ok(()), "0 turns the limit off");
     }
 

@@ -5,9 +5,11 @@
 pub mod envelope;
 pub mod events;
 pub mod exchange;
+pub mod ids;
 pub mod money;
 pub mod sql;
 
 pub use envelope::{DecodeError, Envelope};
 pub use events::Event;
+pub use ids::{OrderId, PaymentId, ProductId};
 pub use money::{Amount, Currency, MoneyError};

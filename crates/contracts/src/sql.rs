@@ -44,6 +44,34 @@ macro_rules! text_column {
     };
 }
 
+/// Declares an enum stored as a `TEXT` column: the derives [`text_column!`] needs, serde and
+/// strum names in `snake_case`, and the column mapping. Extra derives go in an attribute of
+/// their own (`#[derive(Hash)]`). The calling crate depends on `serde`, `strum` and `diesel`.
+#[macro_export]
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            serde::Serialize,
+            strum::IntoStaticStr,
+            strum::EnumString,
+            diesel::AsExpression,
+            diesel::FromSqlRow,
+        )]
+        #[serde(rename_all = "snake_case")]
+        #[strum(serialize_all = "snake_case")]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        $vis enum $name { $($(#[$vmeta])* $variant),+ }
+
+        $crate::text_column!($name);
+    };
+}
+
 text_column!(crate::events::FailureReason);
 text_column!(crate::events::NotificationKind);
 text_column!(crate::events::Channel);

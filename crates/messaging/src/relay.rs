@@ -1,7 +1,7 @@
 //! The outbox relay: publishes committed events in batches with publisher confirms (all sent,
 //! then all confirms awaited: one round trip per batch) and deletes them, in one statement, once
-//! RabbitMQ has them. It sleeps until PostgreSQL's `NOTIFY outbox` (sent at commit by a trigger)
-//! or a polling tick wakes it, so nothing on the hot path polls and a lost notification costs
+//! RabbitMQ has them. It sleeps until PostgreSQL's `NOTIFY outbox_<schema>` (sent at commit by
+//! a trigger) or a polling tick wakes it, so nothing on the hot path polls and a lost notification costs
 //! at most one poll interval. Woken, it lingers a moment (`OUTBOX_RELAY_LINGER_MS`) so that a
 //! burst of commits, each with its own notification, goes out as one round, not one per
 //! commit; a full batch is followed at once by the next. Replicas share the work through
@@ -192,12 +192,19 @@ async fn publish_batch(pool: &PgPool, broker: &Broker, batch_size: i64) -> Resul
     Ok(published)
 }
 
-/// Holds one connection with `LISTEN outbox` and turns notifications into wake-ups.
+/// Holds one connection with `LISTEN outbox_<schema>` and turns notifications into wake-ups.
 async fn listen(pool: PgPool, wake: Arc<Notify>, cancel: CancellationToken) {
     while !cancel.is_cancelled() {
         let outcome = async {
             let mut conn = deadpool::managed::Object::take(pool.get().await.map_err(|e| e.to_string())?);
-            diesel::sql_query("LISTEN outbox").execute(&mut conn).await.map_err(|e| e.to_string())?;
+            // The trigger notifies `outbox_<schema of the outbox table>`: this service's only
+            // (migration 2; the services may share a database, and NOTIFY is per database).
+            diesel::sql_query(
+                "DO $$ BEGIN EXECUTE format('LISTEN %I', 'outbox_' || current_schema()); END $$",
+            )
+            .execute(&mut conn)
+            .await
+            .map_err(|e| e.to_string())?;
             let mut notifications = std::pin::pin!(conn.notifications_stream());
             loop {
                 tokio::select! {

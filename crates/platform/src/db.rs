@@ -16,8 +16,8 @@
 use diesel::migration::MigrationSource;
 use diesel::pg::Pg;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
-use diesel_async::pooled_connection::AsyncDieselConnectionManager;
 use diesel_async::pooled_connection::deadpool::Pool;
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod};
 use diesel_async::{AsyncMigrationHarness, AsyncPgConnection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use std::collections::BTreeSet;
@@ -44,8 +44,17 @@ pub enum DbError {
     NeedsOwner { pending: usize, role: String, host: String, port: i32, database: String, reason: String },
 }
 
+/// A pool whose checkouts cost no round trip. diesel-async's default recycle check
+/// (`Verified`) runs `SELECT 1` on every checkout: an extra autocommitted statement (and
+/// transaction) per request, per consumer batch and per relay round. `Fast` still drops a
+/// connection whose transaction was left open or broken, or whose socket the server closed
+/// (a restart, `pg_terminate_backend`); a connection that died silently fails its next
+/// statement instead, which every caller already handles (a 503, a redelivery, a retried
+/// round), and is then dropped as broken.
 pub fn pool(database_url: &str, max_size: usize) -> Result<PgPool, DbError> {
-    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new(database_url);
+    let mut config = ManagerConfig::default();
+    config.recycling_method = RecyclingMethod::Fast;
+    let manager = AsyncDieselConnectionManager::<AsyncPgConnection>::new_with_config(database_url, config);
     Pool::builder(manager)
         .max_size(max_size)
         .wait_timeout(Some(std::time::Duration::from_secs(10)))

@@ -23,11 +23,12 @@ impl EventHandler for OrderEvents {
     ) -> Result<(), HandleError> {
         match event {
             Event::OrderCreated(order) => {
-                if store::is_cancelled(conn, order.order_id).await? {
+                let seen = store::order_seen(conn, order.order_id).await?;
+                if seen.cancelled {
                     tracing::info!(order_id = %order.order_id, "order was cancelled before it reached inventory; reserving nothing");
                     return Ok(());
                 }
-                if store::has_reservation(conn, order.order_id).await? {
+                if seen.reserved {
                     tracing::info!(order_id = %order.order_id, "order already has a reservation; ignoring repeat");
                     return Ok(());
                 }

@@ -9,6 +9,16 @@ pub mod inventory {
     }
 
     diesel::table! {
+        inventory.exchange_rates (currency) {
+            currency -> Text,
+            rate -> Numeric,
+            base -> Text,
+            rate_date -> Date,
+            loaded_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
         inventory.product_images (id) {
             id -> Uuid,
             product_id -> Uuid,
@@ -68,6 +78,7 @@ pub mod inventory {
 
     diesel::allow_tables_to_appear_in_same_query!(
         cancelled_orders,
+        exchange_rates,
         product_images,
         products,
         reservations,

@@ -51,21 +51,20 @@ pub async fn begin(
     fingerprint: &[u8],
     in_flight_timeout: std::time::Duration,
 ) -> QueryResult<Begin> {
-    // Keys older than 24 h are forgotten, so the same key may start afresh.
-    diesel::sql_query(format!("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < now() - interval '{RETENTION}'"))
-        .bind::<Text, _>(scope)
-        .bind::<Text, _>(key)
-        .execute(conn)
-        .await?;
-    let inserted = diesel::insert_into(idempotency_keys::table)
-        .values((
-            idempotency_keys::scope.eq(scope),
-            idempotency_keys::key.eq(key),
-            idempotency_keys::fingerprint.eq(fingerprint),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)
-        .await?;
+    // A fresh key, or one older than 24 h (forgotten, so it starts afresh), is taken in one
+    // statement (it was a DELETE and an INSERT, each its own transaction); a racing twin finds
+    // the row fresh and takes nothing.
+    let inserted = diesel::sql_query(format!(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) \
+         ON CONFLICT (scope, key) DO UPDATE SET fingerprint = EXCLUDED.fingerprint, created_at = now(), \
+           response_status = NULL, response_body = NULL, response_type = NULL, response_location = NULL \
+         WHERE idempotency_keys.created_at < now() - interval '{RETENTION}'"
+    ))
+    .bind::<Text, _>(scope)
+    .bind::<Text, _>(key)
+    .bind::<diesel::sql_types::Bytea, _>(fingerprint)
+    .execute(conn)
+    .await?;
     if inserted == 1 {
         return Ok(Begin::Fresh);
     }

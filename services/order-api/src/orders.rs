@@ -173,7 +173,9 @@ pub async fn place(
     };
     // A guest order is opened by its token alone; only the hash is kept.
     let token = guest_client.is_some().then(access_token::generate);
-    let order_id = conn
+    // The answer is read inside the transaction: the same snapshot, and no extra autocommitted
+    // read-only transactions after the commit (docs/benchmarks.md, Per-order counts).
+    let (order_id, mut view) = conn
         .transaction(async |conn: &mut AsyncPgConnection| {
         if let Some(claim) = claim
             && let Some(placed) = store::order_of_idempotency_key(conn, claim).await?
@@ -184,7 +186,7 @@ pub async fn place(
                 store::save_access_token(conn, placed, TokenPurpose::Created, hash).await?;
             }
             tracing::warn!(order_id = %placed, "an idempotent retry found the order its first request placed");
-            return Ok::<_, OrderError>(placed);
+            return Ok::<_, OrderError>((placed, placed_view(conn, placed).await?));
         }
         if intake.max_open_orders > 0 {
             store::lock_client(conn, &client).await?;
@@ -209,13 +211,12 @@ pub async fn place(
             payment_method: order.payment_method.clone(),
         };
         OUTBOX.enqueue(conn, &Event::OrderCreated(created)).await?;
-        Ok::<_, OrderError>(order.id)
+        Ok::<_, OrderError>((order.id, placed_view(conn, order.id).await?))
     })
     .await?;
     if order_id == order.id {
         metrics::counter!("orders_placed_total").increment(1);
     }
-    let mut view = find(conn, order_id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))?;
     view.access_token = token.map(|(token, _)| token);
     Ok(view)
 }
@@ -337,6 +338,11 @@ pub async fn payment_reader(
     // A customer reading a guest order got in with its token, not as an owner: payment would
     // (rightly) not know them as the order's customer.
     Ok(if order.customer_id.is_none() && !admin { PaymentReader::GuestOrder } else { PaymentReader::Caller })
+}
+
+/// The order just placed (or found by its idempotency key), which must exist.
+async fn placed_view(conn: &mut AsyncPgConnection, id: Uuid) -> Result<OrderView, OrderError> {
+    find(conn, id).await?.ok_or(OrderError::Db(diesel::result::Error::NotFound))
 }
 
 pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> Result<Option<OrderView>, OrderError> {

@@ -28,6 +28,16 @@ pub mod order_api {
     }
 
     diesel::table! {
+        order_api.exchange_rates (currency) {
+            currency -> Text,
+            rate -> Numeric,
+            base -> Text,
+            rate_date -> Date,
+            updated_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
         order_api.idempotency_keys (scope, key) {
             scope -> Text,
             key -> Text,
@@ -55,6 +65,16 @@ pub mod order_api {
             purpose -> Text,
             token_hash -> Bytea,
             created_at -> Timestamptz,
+        }
+    }
+
+    diesel::table! {
+        order_api.order_exchange_rates (order_id) {
+            order_id -> Uuid,
+            from_currency -> Text,
+            to_currency -> Text,
+            rate -> Numeric,
+            rate_date -> Date,
         }
     }
 
@@ -121,6 +141,7 @@ pub mod order_api {
 
     diesel::joinable!(account_tokens -> users (user_id));
     diesel::joinable!(order_access_tokens -> orders (order_id));
+    diesel::joinable!(order_exchange_rates -> orders (order_id));
     diesel::joinable!(order_items -> orders (order_id));
     diesel::joinable!(order_status_history -> orders (order_id));
     diesel::joinable!(orders -> users (customer_id));
@@ -128,9 +149,11 @@ pub mod order_api {
     diesel::allow_tables_to_appear_in_same_query!(
         account_tokens,
         catalog_products,
+        exchange_rates,
         idempotency_keys,
         login_attempts,
         order_access_tokens,
+        order_exchange_rates,
         order_items,
         order_status_history,
         orders,

@@ -292,6 +292,15 @@ pub async fn record_money_back(
     Ok(())
 }
 
+/// The latest order status recorded before a new one (not `refunded` / `voided` lines).
+#[derive(QueryableByName)]
+struct PreviousStatus {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    status: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    at: DateTime<Utc>,
+}
+
 async fn record_status(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -299,29 +308,33 @@ async fn record_status(
     reason: Option<&str>,
     caused_by: &str,
 ) -> QueryResult<()> {
-    // `order_state_duration_seconds{from}`: how long the order stayed in the status it leaves.
-    let statuses = <OrderStatus as strum::VariantArray>::VARIANTS;
-    let previous: Option<(String, DateTime<Utc>)> = order_status_history::table
-        .filter(order_status_history::order_id.eq(id))
-        .filter(order_status_history::status.eq_any(statuses))
-        .order(order_status_history::id.desc())
-        .select((order_status_history::status, order_status_history::at))
-        .first(conn)
-        .await
-        .optional()?;
-    if let Some((from, since)) = previous {
+    use diesel::sql_types::{Array, Nullable, Text};
+    // One round trip (it was two, three times per order): the new line, and for
+    // `order_state_duration_seconds{from}` (how long the order stayed in the status it leaves)
+    // the latest status line before it, read from the statement's snapshot as before.
+    let statuses: Vec<&str> =
+        <OrderStatus as strum::VariantArray>::VARIANTS.iter().map(|status| status.as_str()).collect();
+    let previous: Option<PreviousStatus> = diesel::sql_query(
+        "WITH previous AS ( \
+             SELECT status, at FROM order_status_history \
+             WHERE order_id = $1 AND status = ANY($5) ORDER BY id DESC LIMIT 1), \
+         recorded AS ( \
+             INSERT INTO order_status_history (order_id, status, reason, caused_by) \
+             VALUES ($1, $2, $3, $4)) \
+         SELECT status, at FROM previous",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(id)
+    .bind::<Text, _>(status.as_str())
+    .bind::<Nullable<Text>, _>(reason)
+    .bind::<Text, _>(caused_by)
+    .bind::<Array<Text>, _>(&statuses)
+    .get_result(conn)
+    .await
+    .optional()?;
+    if let Some(PreviousStatus { status: from, at: since }) = previous {
         let seconds = (Utc::now() - since).num_milliseconds().max(0) as f64 / 1000.0;
         metrics::histogram!("order_state_duration_seconds", "from" => from).record(seconds);
     }
-    diesel::insert_into(order_status_history::table)
-        .values((
-            order_status_history::order_id.eq(id),
-            order_status_history::status.eq(status),
-            order_status_history::reason.eq(reason),
-            order_status_history::caused_by.eq(caused_by),
-        ))
-        .execute(conn)
-        .await?;
     Ok(())
 }
 

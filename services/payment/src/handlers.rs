@@ -5,6 +5,7 @@
 //! does that outside this transaction, woken after commit.
 
 use crate::lifecycle;
+use contracts::OrderId;
 use contracts::{Envelope, Event};
 use diesel_async::AsyncPgConnection;
 use messaging::{EventHandler, HandleError};
@@ -33,13 +34,13 @@ impl EventHandler for PaymentRequests {
                 }
             }
             Event::OrderCancelled(cancelled) => {
-                lifecycle::cancel_order(conn, cancelled.order_id, envelope.id).await?;
+                lifecycle::cancel_order(conn, OrderId(cancelled.order_id), envelope.id).await?;
             }
             // A failed order must not keep the customer's money: an open payment (say, one
             // still waiting on 3-D Secure when an operator failed the order) is voided, a
             // captured one refunded. For a payment that itself failed this changes nothing.
             Event::OrderFailed(failed) => {
-                lifecycle::cancel_order(conn, failed.order_id, envelope.id).await?;
+                lifecycle::cancel_order(conn, OrderId(failed.order_id), envelope.id).await?;
             }
             other => {
                 return Err(HandleError::Permanent(format!(

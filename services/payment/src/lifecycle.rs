@@ -8,6 +8,7 @@ use crate::provider::{Intent, IntentStatus, RefundReceipt};
 use crate::store::{self, Change, NewPayment, Payment, log};
 use contracts::events::{PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded, PaymentVoided};
 use contracts::{Amount, Currency, Event};
+use contracts::{OrderId, PaymentId};
 use diesel::QueryResult;
 use diesel_async::AsyncPgConnection;
 use uuid::Uuid;
@@ -30,10 +31,10 @@ pub async fn request(
     provider: &str,
     cause: &str,
 ) -> QueryResult<bool> {
-    let id = Uuid::now_v7();
+    let id = PaymentId::new();
     let new = NewPayment {
         id,
-        order_id: request.order_id,
+        order_id: OrderId(request.order_id),
         amount: request.amount.as_decimal(),
         currency: request.currency.as_str(),
         payment_method: &request.payment_method,
@@ -46,7 +47,7 @@ pub async fn request(
         return Ok(false);
     }
     log::transition(conn, id, None, PaymentStatus::Pending, cause).await?;
-    if log::is_cancelled(conn, request.order_id).await? {
+    if log::is_cancelled(conn, OrderId(request.order_id)).await? {
         store::change(conn, id, Change::CancelRequested).await?;
     }
     Ok(true)
@@ -56,7 +57,11 @@ pub async fn request(
 /// when the order has a payment, asks the worker to void or refund it. A payment requested
 /// later is voided before it is charged; one the provider captures later is refunded
 /// ([`apply_intent`]: `cancel_requested` turns a success into a refund job).
-pub async fn cancel_order(conn: &mut AsyncPgConnection, order_id: Uuid, event_id: Uuid) -> QueryResult<()> {
+pub async fn cancel_order(
+    conn: &mut AsyncPgConnection,
+    order_id: OrderId,
+    event_id: Uuid,
+) -> QueryResult<()> {
     log::record_cancellation(conn, order_id, event_id).await?;
     if let Some(payment) = store::lock_by_order(conn, order_id).await? {
         let status = payment.status;
@@ -152,8 +157,8 @@ pub async fn fail(
     if moved.is_some() {
         store::change(conn, payment.id, Change::Failure { code, decline_code, message }).await?;
         let failed = PaymentFailed {
-            order_id: payment.order_id,
-            payment_id: payment.id,
+            order_id: payment.order_id.into(),
+            payment_id: payment.id.into(),
             code: code.to_owned(),
             message: message.to_owned(),
         };
@@ -169,7 +174,7 @@ pub async fn void(
 ) -> QueryResult<Option<PaymentStatus>> {
     let moved = move_to(conn, payment, Trigger::Void, cause).await?;
     if moved.is_some() {
-        let voided = PaymentVoided { order_id: payment.order_id, payment_id: payment.id };
+        let voided = PaymentVoided { order_id: payment.order_id.into(), payment_id: payment.id.into() };
         OUTBOX.enqueue(conn, &Event::PaymentVoided(voided)).await?;
     }
     Ok(moved)
@@ -189,8 +194,8 @@ pub async fn refunded(
         log::insert_refund(conn, refund_id, payment.id, &remaining, &receipt.id, "order_cancelled").await?;
         store::change(conn, payment.id, Change::Refunded(&payment.amount)).await?;
         let event = PaymentRefunded {
-            order_id: payment.order_id,
-            payment_id: payment.id,
+            order_id: payment.order_id.into(),
+            payment_id: payment.id.into(),
             refund_id,
             amount: Amount::from_db(remaining),
             currency: Currency::from_db(payment.currency.clone()),
@@ -202,7 +207,11 @@ pub async fn refunded(
 
 /// The grace period ran out: an open payment fails with `payment_timeout`. Once, whichever
 /// replica gets here first (the row lock and the table decide).
-pub async fn expire(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: &Policy) -> QueryResult<bool> {
+pub async fn expire(
+    conn: &mut AsyncPgConnection,
+    payment_id: PaymentId,
+    policy: &Policy,
+) -> QueryResult<bool> {
     let Some(payment) = store::lock(conn, payment_id).await? else { return Ok(false) };
     if !payment.status.is_open() {
         return Ok(false);
@@ -214,7 +223,11 @@ pub async fn expire(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: &Pol
 }
 
 /// Sets when the worker looks at the payment next, from what it now needs.
-pub async fn reschedule(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: &Policy) -> QueryResult<()> {
+pub async fn reschedule(
+    conn: &mut AsyncPgConnection,
+    payment_id: PaymentId,
+    policy: &Policy,
+) -> QueryResult<()> {
     let Some(payment) = store::find(conn, payment_id).await? else { return Ok(()) };
     let change = match job_of(payment.standing()) {
         Job::Charge | Job::Void | Job::Refund => Change::Schedule { millis: 0, retries: 0, error: None },
@@ -226,8 +239,8 @@ pub async fn reschedule(conn: &mut AsyncPgConnection, payment_id: Uuid, policy: 
 
 fn succeeded_event(payment: &Payment) -> Event {
     Event::PaymentSucceeded(PaymentSucceeded {
-        order_id: payment.order_id,
-        payment_id: payment.id,
+        order_id: payment.order_id.into(),
+        payment_id: payment.id.into(),
         amount: Amount::from_db(payment.amount.clone()),
         currency: Currency::from_db(payment.currency.clone()),
     })

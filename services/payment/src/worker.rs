@@ -103,7 +103,7 @@ impl jobs::Hooks for Worker {
     }
 
     fn lock_order(&self, worked: &Worked) -> (u128, u128) {
-        (worked.payment.id.as_u128(), 0)
+        (worked.payment.id.as_uuid().as_u128(), 0)
     }
 }
 
@@ -153,8 +153,8 @@ impl Worker {
 
     fn request(&self, payment: &Payment) -> CreateIntent {
         CreateIntent {
-            payment_id: payment.id,
-            order_id: payment.order_id,
+            payment_id: payment.id.into(),
+            order_id: payment.order_id.into(),
             amount: payment.amount.clone(),
             currency: payment.currency.clone(),
             payment_method: payment.payment_method.clone(),
@@ -330,7 +330,7 @@ impl Worker {
 
 async fn record_created(
     conn: &mut AsyncPgConnection,
-    id: uuid::Uuid,
+    id: contracts::PaymentId,
     created: &Created,
 ) -> diesel::QueryResult<()> {
     log::attempt(conn, id, "create", Some(created.key.as_str()), AttemptOutcome::Created, None).await?;

@@ -160,7 +160,7 @@ async fn a_success_that_lands_after_the_cancellation_is_refunded_automatically()
     harness.worker(crashing_once()).run_once().await;
     // ... and meanwhile the order is cancelled.
     let mut conn = harness.pool.get().await.unwrap();
-    lifecycle::cancel_order(&mut conn, order_id, Uuid::now_v7()).await.unwrap();
+    lifecycle::cancel_order(&mut conn, contracts::OrderId(order_id), Uuid::now_v7()).await.unwrap();
     drop(conn);
 
     let fresh = harness.worker(Faults::default());
@@ -178,7 +178,7 @@ async fn a_cancellation_before_any_provider_call_voids_locally() {
     let harness = Harness::start().await;
     let order_id = harness.request("pm_card_ok").await;
     let mut conn = harness.pool.get().await.unwrap();
-    lifecycle::cancel_order(&mut conn, order_id, Uuid::now_v7()).await.unwrap();
+    lifecycle::cancel_order(&mut conn, contracts::OrderId(order_id), Uuid::now_v7()).await.unwrap();
     drop(conn);
     harness.work_until(&harness.worker(Faults::default()), order_id, "voided").await;
     assert_eq!(harness.count("SELECT count(*) AS n FROM payment.sim_intents").await, 0);

@@ -8,16 +8,20 @@ use contracts::{Envelope, Event};
 use diesel_async::AsyncPgConnection;
 use messaging::{EventHandler, HandleError};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::Notify;
 
 pub struct WebhookEvents {
     wake: Arc<Notify>,
+    /// Whether a delivery was queued since the last wake-up: with no endpoint subscribed (the
+    /// common case for most event types) the worker is not woken to claim nothing.
+    queued_any: AtomicBool,
 }
 
 impl WebhookEvents {
     /// `wake` is the delivery worker's doorbell, rung after each committed batch.
     pub fn new(wake: Arc<Notify>) -> Self {
-        Self { wake }
+        Self { wake, queued_any: AtomicBool::new(false) }
     }
 }
 
@@ -51,12 +55,19 @@ impl EventHandler for WebhookEvents {
         )
         .await?;
         tracing::debug!(event_id = %envelope.id, event_type = %envelope.event_type, queued, "webhook deliveries queued");
+        if queued > 0 {
+            // Set even if the batch's transaction is then re-run or rolled back: one spurious
+            // wake-up at worst, never a missed one.
+            self.queued_any.store(true, Ordering::Release);
+        }
         Ok(())
     }
 
     fn after_commit(&self) {
         // `notify_one` stores a permit when the worker is busy, so the wake-up is never lost.
-        self.wake.notify_one();
+        if self.queued_any.swap(false, Ordering::AcqRel) {
+            self.wake.notify_one();
+        }
     }
 }
 

@@ -41,6 +41,7 @@ fn confirmed(order_id: Uuid, customer: Customer, currency: &str, total: &str) ->
         placed_at: from_json!("2026-11-21T09:30:00Z"),
         payment_id: Uuid::now_v7(),
         order_link: None,
+        exchange_rate: None,
     })
 }
 

@@ -30,6 +30,7 @@ fn confirmed(order_id: Uuid) -> Event {
         placed_at: serde_json::from_value(serde_json::json!("2026-12-09T09:30:00Z")).unwrap(),
         payment_id: Uuid::now_v7(),
         order_link: None,
+        exchange_rate: None,
     })
 }
 

@@ -38,7 +38,8 @@ pub(super) async fn get_product(
     let mut conn = pool.get().await.map_err(pool_problem)?;
     match store::find_product(&mut conn, id.into_inner(), scope).await.map_err(|e| Problem::internal(&e))? {
         Some(product) => {
-            let images = store::product_images(&mut conn, product.id).await.map_err(|e| Problem::internal(&e))?;
+            let images =
+                store::product_images(&mut conn, product.id).await.map_err(|e| Problem::internal(&e))?;
             let view = ProductView::from(product).with_images(images);
             let priced = rates::http::priced(&mut conn, vec![view], query.currency.as_deref(), &rates).await?;
             Ok(HttpResponse::Ok().json(priced.first()))

@@ -35,7 +35,8 @@ pub(super) async fn update_product(
     let changes = ProductChanges::try_from(body.into_inner()).map_err(Problem::validation)?;
     let mut conn = pool.get().await.map_err(pool_problem)?;
     let updated = products::update(&mut conn, id.into_inner(), &changes).await?;
-    let images = crate::store::product_images(&mut conn, updated.id).await.map_err(|e| Problem::internal(&e))?;
+    let images =
+        crate::store::product_images(&mut conn, updated.id).await.map_err(|e| Problem::internal(&e))?;
     Ok(HttpResponse::Ok().json(ProductView::from(updated).with_images(images)))
 }
 
@@ -48,7 +49,8 @@ pub(super) async fn adjust_stock(
     let adjustment = StockAdjustment::try_from(body.into_inner()).map_err(Problem::validation)?;
     let mut conn = pool.get().await.map_err(pool_problem)?;
     let updated = products::adjust_stock(&mut conn, id.into_inner(), &adjustment, admin.sub).await?;
-    let images = crate::store::product_images(&mut conn, updated.id).await.map_err(|e| Problem::internal(&e))?;
+    let images =
+        crate::store::product_images(&mut conn, updated.id).await.map_err(|e| Problem::internal(&e))?;
     Ok(HttpResponse::Ok().json(ProductView::from(updated).with_images(images)))
 }
 

@@ -1,3 +1,5 @@
+#![expect(clippy::unwrap_used, reason = "a test should stop at the first unexpected value")]
+
 use super::*;
 use image::{ImageBuffer, Rgb, Rgba};
 

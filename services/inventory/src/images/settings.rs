@@ -106,3 +106,56 @@ impl ImageSettings {
 /// Each upload is held in memory while it is checked: bound what one request may pin.
 const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 const MAX_PIXELS: u64 = 100_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> ImageSettings {
+        let pairs = ImageSettings::defaults();
+        let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        platform::settings::load(&pairs).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_defaults_are_a_local_store_under_var() {
+        let settings = defaults();
+        assert_eq!(settings.product_image_store, StoreKind::Local);
+        assert_eq!(settings.product_image_dir, "var/images");
+        assert!(settings.validate().is_ok());
+    }
+
+    #[test]
+    fn s3_needs_a_bucket_and_both_keys_or_neither() {
+        let key = |settings: ImageSettings| match settings.validate() {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
+        let s3 = ImageSettings { product_image_store: StoreKind::S3, ..defaults() };
+        assert_eq!(key(s3.clone()), "product_image_s3_bucket");
+        let bucket = ImageSettings { product_image_s3_bucket: Some("shop".into()), ..s3 };
+        assert!(bucket.validate().is_ok());
+        let half = ImageSettings { product_image_s3_access_key_id: Some(Secret::new("id")), ..bucket };
+        assert_eq!(key(half), "product_image_s3_secret_access_key");
+    }
+
+    #[test]
+    fn limits_out_of_range_name_their_setting() {
+        let key = |settings: ImageSettings| match settings.validate() {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            key(ImageSettings { product_image_max_bytes: 0, ..defaults() }),
+            "product_image_max_bytes"
+        );
+        assert_eq!(
+            key(ImageSettings { product_image_max_pixels: 0, ..defaults() }),
+            "product_image_max_pixels"
+        );
+        assert_eq!(
+            key(ImageSettings { product_image_thumbnail_px: 8, ..defaults() }),
+            "product_image_thumbnail_px"
+        );
+    }
+}

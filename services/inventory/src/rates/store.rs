@@ -30,7 +30,11 @@ pub async fn current(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option
         return Ok(None);
     };
     let (base, date) = (first.base.clone(), first.rate_date);
-    let rates = rows.into_iter().map(|row| ExchangeRate { currency: row.currency, rate: row.rate }).collect();
+    // NUMERIC(20, 10) pads with zeros: give the rates back as published.
+    let rates = rows
+        .into_iter()
+        .map(|row| ExchangeRate { currency: row.currency, rate: contracts::exchange::trimmed(row.rate) })
+        .collect();
     Ok(Some(RateTable { base, date, rates }))
 }
 

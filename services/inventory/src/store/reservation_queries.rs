@@ -16,8 +16,23 @@ pub async fn remember_cancellation(conn: &mut AsyncPgConnection, order_id: Uuid)
     Ok(())
 }
 
-pub async fn is_cancelled(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(cancelled_orders::table.find(order_id))).get_result(conn).await
+/// What inventory already knows of an order, in one round trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderSeen {
+    /// Cancelled before its `order.created` arrived.
+    pub cancelled: bool,
+    /// Already has a reservation (a repeated `order.created`).
+    pub reserved: bool,
+}
+
+pub async fn order_seen(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<OrderSeen> {
+    let (cancelled, reserved) = diesel::select((
+        diesel::dsl::exists(cancelled_orders::table.find(order_id)),
+        diesel::dsl::exists(reservations::table.filter(reservations::order_id.eq(order_id))),
+    ))
+    .get_result::<(bool, bool)>(conn)
+    .await?;
+    Ok(OrderSeen { cancelled, reserved })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,59 +43,62 @@ pub enum ReserveError {
     Db(#[from] diesel::result::Error),
 }
 
-pub async fn has_reservation(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
-    diesel::select(diesel::dsl::exists(reservations::table.filter(reservations::order_id.eq(order_id))))
-        .get_result(conn)
-        .await
-}
-
 /// Reserves every line or none. Each line is one conditional UPDATE (`on_hand - reserved >= q`),
 /// so stock can never be oversold whatever runs concurrently; a savepoint undoes the lines
-/// already reserved when a later one cannot be. A soft-deleted product is an unknown one.
-/// `lines` must be sorted by product id.
+/// already reserved when a later one cannot be. A single line needs none (two statements
+/// saved per order): its refused UPDATE changed nothing, and nothing was written before it.
+/// A soft-deleted product is an unknown one. `lines` must be sorted by product id.
 pub async fn reserve_all(
     conn: &mut AsyncPgConnection,
     order_id: Uuid,
     lines: &[ReservedLine],
 ) -> Result<(), ReserveError> {
-    conn.transaction(async |conn: &mut AsyncPgConnection| {
-        for line in lines {
-            let quantity = i64::from(line.quantity);
-            let updated = diesel::update(
-                products::table
-                    .filter(products::id.eq(line.product_id))
-                    .filter(products::deleted_at.is_null())
-                    .filter((products::on_hand - products::reserved).ge(quantity)),
-            )
-            .set((
-                products::reserved.eq(products::reserved + quantity),
-                products::version.eq(products::version + 1),
-                products::updated_at.eq(diesel::dsl::now),
+    if lines.len() <= 1 {
+        return reserve_lines(conn, order_id, lines).await;
+    }
+    conn.transaction(async |conn: &mut AsyncPgConnection| reserve_lines(conn, order_id, lines).await).await
+}
+
+async fn reserve_lines(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    lines: &[ReservedLine],
+) -> Result<(), ReserveError> {
+    for line in lines {
+        let quantity = i64::from(line.quantity);
+        let updated = diesel::update(
+            products::table
+                .filter(products::id.eq(line.product_id))
+                .filter(products::deleted_at.is_null())
+                .filter((products::on_hand - products::reserved).ge(quantity)),
+        )
+        .set((
+            products::reserved.eq(products::reserved + quantity),
+            products::version.eq(products::version + 1),
+            products::updated_at.eq(diesel::dsl::now),
+        ))
+        .execute(conn)
+        .await?;
+        if updated == 0 {
+            let exists = find_product(conn, line.product_id, Scope::Active).await?.is_some();
+            let reason = if exists {
+                StockRejectionReason::InsufficientStock
+            } else {
+                StockRejectionReason::UnknownProduct
+            };
+            return Err(ReserveError::Rejected { reason, product_id: line.product_id });
+        }
+        diesel::insert_into(reservations::table)
+            .values((
+                reservations::order_id.eq(order_id),
+                reservations::product_id.eq(line.product_id),
+                reservations::quantity.eq(quantity),
+                reservations::status.eq(ReservationStatus::Reserved),
             ))
             .execute(conn)
             .await?;
-            if updated == 0 {
-                let exists = find_product(conn, line.product_id, Scope::Active).await?.is_some();
-                let reason = if exists {
-                    StockRejectionReason::InsufficientStock
-                } else {
-                    StockRejectionReason::UnknownProduct
-                };
-                return Err(ReserveError::Rejected { reason, product_id: line.product_id });
-            }
-            diesel::insert_into(reservations::table)
-                .values((
-                    reservations::order_id.eq(order_id),
-                    reservations::product_id.eq(line.product_id),
-                    reservations::quantity.eq(quantity),
-                    reservations::status.eq(ReservationStatus::Reserved),
-                ))
-                .execute(conn)
-                .await?;
-        }
-        Ok(())
-    })
-    .await
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,55 +15,25 @@ use uuid::Uuid;
 
 pub(crate) use crate::schema::notifier::{notification_attempts, notifications};
 
-/// Where a notification stands. `logged`: a log-only provider took the message; it was not sent.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum NotificationStatus {
-    Pending,
-    Sent,
-    Logged,
-    Failed,
+contracts::text_enum! {
+    /// Where a notification stands. `logged`: a log-only provider took the message; it was not sent.
+    pub enum NotificationStatus {
+        Pending,
+        Sent,
+        Logged,
+        Failed,
+    }
 }
 
-/// What one attempt came to, in `notification_attempts.outcome`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum AttemptOutcome {
-    Sent,
-    Logged,
-    Retry,
-    Failed,
+contracts::text_enum! {
+    /// What one attempt came to, in `notification_attempts.outcome`.
+    pub enum AttemptOutcome {
+        Sent,
+        Logged,
+        Retry,
+        Failed,
+    }
 }
-
-contracts::text_column!(NotificationStatus);
-contracts::text_column!(AttemptOutcome);
-contracts::text_column!(summaries::RecipientStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = notifications)]

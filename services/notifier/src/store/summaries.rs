@@ -7,28 +7,17 @@ use diesel::prelude::*;
 use diesel::sql_types::{Date, Integer, Nullable, Text};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
-/// Where one recipient of one day's summary stands, as stored in `summary_deliveries.status`.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = Text)]
-pub enum RecipientStatus {
-    Sent,
-    /// The mail server refused the address for good (a 5xx): not tried again.
-    Rejected,
-    /// The mail server said "try later"; tried again at the next check.
-    Retrying,
-    /// "Try later" until the job's limit: given up for this day.
-    Failed,
+contracts::text_enum! {
+    /// Where one recipient of one day's summary stands, as stored in `summary_deliveries.status`.
+    pub enum RecipientStatus {
+        Sent,
+        /// The mail server refused the address for good (a 5xx): not tried again.
+        Rejected,
+        /// The mail server said "try later"; tried again at the next check.
+        Retrying,
+        /// "Try later" until the job's limit: given up for this day.
+        Failed,
+    }
 }
 
 impl RecipientStatus {

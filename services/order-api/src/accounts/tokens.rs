@@ -91,7 +91,11 @@ pub async fn spend(
 
 /// The account a live token of `purpose` belongs to, without spending it (to check a new
 /// password against the account before the token is spent).
-pub async fn holder(conn: &mut AsyncPgConnection, secret: &str, purpose: Purpose) -> QueryResult<Option<Uuid>> {
+pub async fn holder(
+    conn: &mut AsyncPgConnection,
+    secret: &str,
+    purpose: Purpose,
+) -> QueryResult<Option<Uuid>> {
     account_tokens::table
         .filter(account_tokens::token_hash.eq(crate::domain::access_token::hash(secret)))
         .filter(account_tokens::purpose.eq(purpose))

@@ -62,7 +62,8 @@ pub async fn register_customer(
             store::insert(conn, &account.email, &account.name, &account.password_hash, Role::Customer, false)
                 .await?
                 .ok_or(AccountError::EmailTaken)?;
-        let issued = tokens::issue(conn, user.id, Purpose::EmailVerification, policy.verification_ttl).await?;
+        let issued =
+            tokens::issue(conn, user.id, Purpose::EmailVerification, policy.verification_ttl).await?;
         let registered = AccountRegistered {
             account_id: user.id,
             token_id: issued.id,
@@ -84,8 +85,9 @@ fn link(policy: &AccountPolicy, page: &str, secret: &str) -> SecretLink {
 /// Spends a verification token and marks its account verified.
 pub async fn verify(conn: &mut AsyncPgConnection, token: &str) -> Result<(), AccountError> {
     conn.transaction(async |conn: &mut AsyncPgConnection| {
-        let user_id =
-            tokens::spend(conn, token, Purpose::EmailVerification).await?.ok_or(AccountError::InvalidToken)?;
+        let user_id = tokens::spend(conn, token, Purpose::EmailVerification)
+            .await?
+            .ok_or(AccountError::InvalidToken)?;
         store::mark_verified(conn, user_id).await?;
         Ok::<_, AccountError>(())
     })

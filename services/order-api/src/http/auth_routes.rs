@@ -46,19 +46,19 @@ pub async fn login(
 ) -> Result<HttpResponse, Problem> {
     match accounts::login(&pool, &keys, body.into_inner(), client.0, **policy).await {
         Ok(token) => Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(token)),
-        Err(AccountError::Backoff { retry_after_seconds }) => {
-            Ok(retry_after(problems::account(AccountError::Backoff { retry_after_seconds }), retry_after_seconds))
-        }
+        Err(AccountError::Backoff { retry_after_seconds }) => Ok(retry_after(
+            problems::account(AccountError::Backoff { retry_after_seconds }),
+            retry_after_seconds,
+        )),
         Err(error) => Err(problems::account(error)),
     }
 }
 
 fn retry_after(problem: Problem, seconds: u64) -> HttpResponse {
     let mut response = actix_web::ResponseError::error_response(&problem);
-    response.headers_mut().insert(
-        actix_web::http::header::RETRY_AFTER,
-        actix_web::http::header::HeaderValue::from(seconds),
-    );
+    response
+        .headers_mut()
+        .insert(actix_web::http::header::RETRY_AFTER, actix_web::http::header::HeaderValue::from(seconds));
     response
 }
 

@@ -72,7 +72,7 @@ enum Gate {
 
 /// The forwarded routes. `simulator`: also the payment simulator's customer actions and its
 /// callbacks, only where payment runs the simulator. `upload_limit`: the body limit of an image
-/// upload ([`upload_limit`]).
+/// upload (`upload::upload_limit`).
 pub fn routes(cfg: &mut web::ServiceConfig, simulator: bool, upload_limit: usize) {
     use web::{delete, get, patch, post, put};
     let catalog = (Upstream::Inventory, Gate::Open);
@@ -210,51 +210,6 @@ fn sub_item(route: Route, (to, gate): (Upstream, Gate), sub: &'static str, suffi
             forward(&req, body, &upstreams, to, format!("/products/{id}{sub}/{item}{suffix}"), bearer).await
         },
     )
-}
-
-/// Room for the multipart framing around the file (boundaries, part headers).
-const MULTIPART_FRAMING_BYTES: usize = 16 * 1024;
-
-/// The body limit of an image upload: the file limit inventory enforces
-/// (`PRODUCT_IMAGE_MAX_BYTES`, read by both) plus the multipart framing, so that a file the
-/// limit allows is never cut off here and a larger one is refused before it reaches inventory.
-pub fn upload_limit(product_image_max_bytes: usize) -> usize {
-    product_image_max_bytes.saturating_add(MULTIPART_FRAMING_BYTES)
-}
-
-/// `POST /api/v1/products/{id}/images`: the one route whose body may exceed the JSON limit
-/// (and is not JSON).
-pub fn is_upload(req: &ServiceRequest) -> bool {
-    let path = req.path();
-    req.method() == actix_web::http::Method::POST
-        && path
-            .strip_prefix("/api/v1/products/")
-            .and_then(|rest| rest.strip_suffix("/images"))
-            .is_some_and(|id| id.parse::<Uuid>().is_ok())
-}
-
-/// Reads an upload's body, refusing it once it passes `limit` bytes (413, like any body).
-pub async fn read_upload(req: &mut ServiceRequest, limit: usize) -> Result<web::Bytes, String> {
-    use actix_web::HttpMessage;
-    use futures_util::StreamExt;
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|length| length > limit) {
-        return Err(format!("the upload limit is {limit} bytes"));
-    }
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|error| error.to_string())?;
-        if body.len() + chunk.len() > limit {
-            return Err(format!("the upload limit is {limit} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
 }
 
 /// The caller's verified claims (none for an anonymous caller on an open route); a bad or
@@ -532,6 +487,49 @@ mod tests {
             assert_eq!(status("/api/v1/payments/callbacks/stripe").await, StatusCode::SERVICE_UNAVAILABLE);
             assert_eq!(status("/api/v1/payments/callbacks/paypal").await, StatusCode::NOT_FOUND);
         }
+    }
+
+    /// The image routes are listed with typed ids (anything else under them is a 404), and only
+    /// the upload gets the larger body limit.
+    #[actix_web::test]
+    async fn image_routes_are_listed_and_only_the_upload_is_an_upload() {
+        use actix_web::test::{TestRequest, call_service, init_service};
+        let nowhere = "http://127.0.0.1:9".to_owned();
+        let upstreams = Upstreams {
+            client: reqwest::Client::new(),
+            inventory: nowhere.clone(),
+            payment: nowhere.clone(),
+            notifier: nowhere.clone(),
+            webhooks: nowhere,
+        };
+        let app = init_service(
+            actix_web::App::new()
+                .app_data(web::Data::new(upstreams))
+                .service(web::scope("/api/v1").configure(|cfg| routes(cfg, false, 1 << 20))),
+        )
+        .await;
+        let (product, image) = (Uuid::now_v7(), Uuid::now_v7());
+        let base = format!("/api/v1/products/{product}/images");
+        for (method, path, status) in [
+            ("GET", base.clone(), StatusCode::SERVICE_UNAVAILABLE),
+            ("GET", format!("{base}/{image}"), StatusCode::SERVICE_UNAVAILABLE),
+            ("GET", format!("{base}/{image}/thumbnail"), StatusCode::SERVICE_UNAVAILABLE),
+            ("GET", format!("{base}/{image}/original"), StatusCode::NOT_FOUND),
+            ("GET", format!("{base}/not-a-uuid"), StatusCode::NOT_FOUND),
+            ("PATCH", format!("{base}/{image}"), StatusCode::METHOD_NOT_ALLOWED),
+        ] {
+            let request = TestRequest::default().method(method.parse().unwrap_or_default()).uri(&path);
+            assert_eq!(call_service(&app, request.to_request()).await.status(), status, "{method} {path}");
+        }
+        let upload = |method: &str, path: &str| {
+            let request = TestRequest::default().method(method.parse().unwrap_or_default()).uri(path);
+            super::super::upload::is_upload(&request.to_srv_request())
+        };
+        assert!(upload("POST", &base));
+        assert!(!upload("GET", &base));
+        assert!(!upload("POST", "/api/v1/products"));
+        assert!(!upload("POST", "/api/v1/products/x/images"));
+        assert!(!upload("POST", &format!("{base}/{image}")));
     }
 
     #[test]

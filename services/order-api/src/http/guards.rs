@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub struct GuardSettings {
     pub json_max_depth: usize,
-    /// The body limit of an image upload (`forward::upload_limit`); every other body has the
+    /// The body limit of an image upload (`upload::upload_limit`); every other body has the
     /// JSON limit (`HTTP_BODY_LIMIT_BYTES`).
     pub upload_limit_bytes: usize,
     /// A request holding an `Idempotency-Key` this long without an answer is taken to have died.
@@ -62,7 +62,14 @@ pub fn origin_list(raw: &str) -> Result<Vec<String>, String> {
 /// browser then hides the answer from the page); only its preflight is refused.
 pub fn cors(origins: &[String]) -> Cors {
     let cors = Cors::default()
-        .allowed_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE, Method::OPTIONS])
+        .allowed_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
         .allowed_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,
@@ -184,9 +191,9 @@ pub async fn bodies(
     if req.method() != Method::POST && req.method() != Method::PATCH {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let upload = super::forward::is_upload(&req);
+    let upload = super::upload::is_upload(&req);
     let read = match upload {
-        true => super::forward::read_upload(&mut req, settings.upload_limit_bytes).await,
+        true => super::upload::read_upload(&mut req, settings.upload_limit_bytes).await,
         false => req.extract::<web::Bytes>().await.map_err(|error| error.to_string()),
     };
     let body = match read {

@@ -8,9 +8,11 @@ mod forward;
 pub mod guards;
 mod live_routes;
 pub mod openapi;
+mod openapi_images;
 mod order_routes;
 mod problems;
 mod session_routes;
+mod upload;
 
 use crate::settings::Settings;
 use actix_web::middleware::from_fn;
@@ -29,12 +31,12 @@ pub fn routes(
     live: web::Data<crate::live::Hub>,
 ) {
     let payment_simulator = settings.payment_simulator_enabled;
-    let upload_limit = forward::upload_limit(settings.product_image_max_bytes);
+    let upload_limit = upload::upload_limit(settings.product_image_max_bytes);
     cfg.app_data(web::Data::new(pool))
         .app_data(limiter)
         .app_data(web::Data::new(guards::GuardSettings {
             json_max_depth: settings.json_max_depth,
-            upload_limit_bytes: forward::upload_limit(settings.product_image_max_bytes),
+            upload_limit_bytes: upload::upload_limit(settings.product_image_max_bytes),
             idempotency_in_flight_timeout: std::time::Duration::from_millis(
                 settings.idempotency_in_flight_timeout_ms,
             ),

@@ -50,6 +50,50 @@ pub struct Product {
     available: i64,
     created_at: chrono::DateTime<chrono::Utc>,
     updated_at: chrono::DateTime<chrono::Utc>,
+    /// Only when asked with `?currency=`: the price in that currency.
+    display_price: Option<DisplayPrice>,
+    /// In display order.
+    images: Vec<super::openapi_images::ProductImage>,
+}
+
+/// A price shown in another currency: `amount` = price × `rate`, rounded half-up to the
+/// currency's minor units (JPY, KRW, ISK: none; amounts keep two decimals, `.00`).
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
+pub struct DisplayPrice {
+    #[schema(example = "922.33")]
+    amount: String,
+    #[schema(example = "EUR")]
+    currency: String,
+    /// One unit of the product's currency in `currency` (`1` when no conversion was needed).
+    #[schema(example = "0.9223390518")]
+    rate: String,
+    /// The publication date of the rates used; null when no conversion was needed.
+    rate_date: Option<chrono::NaiveDate>,
+}
+
+/// The exchange rates inventory holds (the ECB's daily reference rates), owned by `inventory`.
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
+pub struct ExchangeRates {
+    #[schema(example = "EUR")]
+    base: String,
+    /// Publication date.
+    date: chrono::NaiveDate,
+    /// Conversions refuse these rates (422 `exchange_rates_stale`) as older than `max_age_days`.
+    stale: bool,
+    max_age_days: u32,
+    rates: Vec<ExchangeRateDoc>,
+}
+
+#[derive(ToSchema)]
+#[expect(dead_code, reason = "a shape for the document only: utoipa reads its fields, no code does")]
+pub struct ExchangeRateDoc {
+    #[schema(example = "USD")]
+    currency: String,
+    /// Units of `currency` per one unit of the base.
+    #[schema(example = "1.0842")]
+    rate: String,
 }
 
 #[derive(ToSchema)]
@@ -115,13 +159,32 @@ mod forwarded {
 
     #[utoipa::path(get, path = "/api/v1/products", tag = "products",
         params(("limit" = Option<i64>, Query, description = "1 to 100, default 20"),
-            ("starting_after" = Option<uuid::Uuid>, Query, description = "The previous page's next_cursor")),
-        responses((status = 200, body = ProductPage)))]
+            ("starting_after" = Option<uuid::Uuid>, Query, description = "The previous page's next_cursor"),
+            ("currency" = Option<String>, Query, description = "Also show each price in this currency (`display_price`)")),
+        responses((status = 200, body = ProductPage),
+            (status = 422, description = "`currency_not_convertible` (unknown currency), `exchange_rates_stale` (rates older than `RATES_MAX_AGE_DAYS`) or `exchange_rates_unavailable`", body = ProblemDoc)))]
     fn list_products() {}
 
     #[utoipa::path(get, path = "/api/v1/products/{id}", tag = "products",
-        params(("id" = uuid::Uuid, Path)), responses((status = 200, body = Product), (status = 404, body = ProblemDoc)))]
+        params(("id" = uuid::Uuid, Path),
+            ("currency" = Option<String>, Query, description = "Also show the price in this currency (`display_price`)")),
+        responses((status = 200, body = Product), (status = 404, body = ProblemDoc),
+            (status = 422, description = "As for the list: the price cannot be converted", body = ProblemDoc)))]
     fn get_product() {}
+
+    #[utoipa::path(get, path = "/api/v1/exchange-rates", tag = "products",
+        responses((status = 200, body = ExchangeRates),
+            (status = 422, description = "No rates loaded yet (`exchange_rates_unavailable`)", body = ProblemDoc)))]
+    fn exchange_rates() {}
+
+    #[utoipa::path(post, path = "/api/v1/exchange-rates/refresh", tag = "products",
+        description = "Loads the rates from `RATES_SOURCE_URL` now (the daily job does it at `RATES_REFRESH_AT`). Any failure leaves the rates held unchanged.",
+        responses((status = 200, body = ExchangeRates),
+            (status = 401, body = ProblemDoc), (status = 403, body = ProblemDoc),
+            (status = 409, description = "`rates_source_unset`, or `rates_feed_older` than the rates held", body = ProblemDoc),
+            (status = 502, description = "`rates_source_unreachable`, or `rates_feed_invalid` (malformed, no date, a rate not positive)", body = ProblemDoc)),
+        security(("bearer" = [])))]
+    fn refresh_exchange_rates() {}
 
     #[utoipa::path(patch, path = "/api/v1/products/{id}", tag = "products", params(("id" = uuid::Uuid, Path)),
         request_body(content = serde_json::Value, description = "Any of name, description, price, currency"),
@@ -254,6 +317,10 @@ impl Modify for BearerAuth {
         super::live_routes::order_events, super::live_routes::all_events,
         forwarded::create_product, forwarded::list_products, forwarded::get_product,
         forwarded::update_product, forwarded::delete_product, forwarded::adjust_stock,
+        super::openapi_images::upload_image, super::openapi_images::list_images,
+        super::openapi_images::reorder_images, super::openapi_images::get_image,
+        super::openapi_images::get_thumbnail, super::openapi_images::delete_image,
+        forwarded::exchange_rates, forwarded::refresh_exchange_rates,
         forwarded::order_payment, forwarded::payment_callback, forwarded::simulator_action,
         forwarded::list_notifications, forwarded::retry_failed_notifications,
         forwarded::create_webhook_endpoint, forwarded::list_webhook_endpoints,

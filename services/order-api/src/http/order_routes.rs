@@ -145,13 +145,19 @@ pub async fn create(
         return Ok(HttpResponse::Created().insert_header(("Location", location)).json(order));
     };
     // The token is shown once: a replay of this answer (Idempotency-Key) goes without it.
-    let without_token = serde_json::to_vec(&order).map_err(|e| Problem::internal(&e))?;
+    // Without a key nothing is stored, so the answer is encoded once, not twice.
+    let without_token = match claim {
+        Some(_) => Some(serde_json::to_vec(&order).map_err(|e| Problem::internal(&e))?),
+        None => None,
+    };
     order.access_token = Some(token);
     let mut response = HttpResponse::Created()
         .insert_header(("Location", location))
         .insert_header(("Cache-Control", "no-store"))
         .json(order);
-    response.extensions_mut().insert(ReplayBody(without_token.into()));
+    if let Some(without_token) = without_token {
+        response.extensions_mut().insert(ReplayBody(without_token.into()));
+    }
     Ok(response)
 }
 

@@ -9,13 +9,14 @@
 //! a token naming that order (`guest_order`, no account): it opens that guest order's payment
 //! and nothing else, neither another order nor an account's.
 
+use contracts::OrderId;
 use platform::auth::{Claims, Role};
 use uuid::Uuid;
 
 /// `owner` is the account that placed `order`; `None` for a guest order.
-pub fn may_access(owner: Option<Uuid>, order: Uuid, caller: &Claims) -> bool {
+pub fn may_access(owner: Option<Uuid>, order: OrderId, caller: &Claims) -> bool {
     if let Some(guest_order) = caller.guest_order {
-        return owner.is_none() && guest_order == order;
+        return owner.is_none() && guest_order == order.as_uuid();
     }
     match caller.role {
         Role::Admin => true,
@@ -46,7 +47,7 @@ mod tests {
     fn the_owner_and_admins_and_no_one_else() {
         let (ada, bob, admin) =
             (claims(1, Role::Customer, None), claims(2, Role::Customer, None), claims(3, Role::Admin, None));
-        let (owned, order) = (Some(Uuid::from_u128(1)), Uuid::from_u128(10));
+        let (owned, order) = (Some(Uuid::from_u128(1)), OrderId(Uuid::from_u128(10)));
         assert!(may_access(owned, order, &ada));
         assert!(!may_access(owned, order, &bob));
         assert!(may_access(owned, order, &admin));
@@ -56,13 +57,13 @@ mod tests {
 
     #[test]
     fn a_guest_token_opens_its_own_guest_order_only() {
-        let (order, other) = (Uuid::from_u128(10), Uuid::from_u128(11));
-        let guest = claims(0, Role::Customer, Some(order));
+        let (order, other) = (OrderId(Uuid::from_u128(10)), OrderId(Uuid::from_u128(11)));
+        let guest = claims(0, Role::Customer, Some(order.as_uuid()));
         assert!(may_access(None, order, &guest));
         assert!(!may_access(None, other, &guest), "another guest order");
         assert!(!may_access(Some(Uuid::nil()), order, &guest), "an account's order, whatever its id");
         assert!(!may_access(Some(Uuid::from_u128(1)), order, &guest));
         // The claim narrows even an admin-role token to its order.
-        assert!(!may_access(None, other, &claims(3, Role::Admin, Some(order))));
+        assert!(!may_access(None, other, &claims(3, Role::Admin, Some(order.as_uuid()))));
     }
 }

@@ -2,33 +2,18 @@
 //! repeated or out-of-order provider event) is logged and counted by the caller, never applied,
 //! so nothing moves a payment backwards.
 
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    serde::Serialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    strum::VariantArray,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum PaymentStatus {
-    Pending,
-    Processing,
-    RequiresAction,
-    Succeeded,
-    Failed,
-    Refunded,
-    PartiallyRefunded,
-    Voided,
+contracts::text_enum! {
+    #[derive(Hash, strum::Display, strum::VariantArray)]
+    pub enum PaymentStatus {
+        Pending,
+        Processing,
+        RequiresAction,
+        Succeeded,
+        Failed,
+        Refunded,
+        PartiallyRefunded,
+        Voided,
+    }
 }
 
 /// What happened to a payment.

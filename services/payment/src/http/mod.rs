@@ -9,13 +9,12 @@ use crate::provider::simulated::{self, SimError, Simulated};
 use crate::store::{self, log};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
-use contracts::Amount;
+use contracts::{Amount, OrderId, PaymentId};
 use platform::auth::Authenticated;
 use platform::db::PgPool;
 use platform::problem::Problem;
 use serde_json::json;
 use std::sync::Arc;
-use uuid::Uuid;
 
 pub fn routes(
     cfg: &mut web::ServiceConfig,
@@ -75,7 +74,7 @@ async fn view(pool: &PgPool, payment: store::Payment) -> Result<serde_json::Valu
 async fn payment_of_order(
     caller: Authenticated,
     pool: web::Data<PgPool>,
-    order_id: web::Path<Uuid>,
+    order_id: web::Path<OrderId>,
 ) -> Result<HttpResponse, Problem> {
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
     let payment = store::find_by_order(&mut conn, order_id.into_inner()).await.map_err(db)?;
@@ -119,7 +118,7 @@ fn callback_problem(error: CallbackError) -> Problem {
 
 async fn complete(
     caller: Authenticated,
-    id: web::Path<Uuid>,
+    id: web::Path<PaymentId>,
     pool: web::Data<PgPool>,
     simulator: web::Data<Simulated>,
     callbacks: web::Data<Callbacks>,
@@ -129,7 +128,7 @@ async fn complete(
 
 async fn fail(
     caller: Authenticated,
-    id: web::Path<Uuid>,
+    id: web::Path<PaymentId>,
     pool: web::Data<PgPool>,
     simulator: web::Data<Simulated>,
     callbacks: web::Data<Callbacks>,
@@ -142,7 +141,7 @@ async fn fail(
 /// order (or an admin) may act: anyone else could confirm an order nobody paid for.
 async fn customer_action(
     caller: &Authenticated,
-    id: Uuid,
+    id: PaymentId,
     succeed: bool,
     pool: &PgPool,
     simulator: &Simulated,

@@ -224,7 +224,7 @@ impl Provider for Simulated {
 }
 
 /// The callback the simulator sends for `intent`: its body and `Stripe-Signature` header.
-pub fn signed_callback(secret: &str, intent: &Intent, payment_id: uuid::Uuid) -> (String, Vec<u8>) {
+pub fn signed_callback(secret: &str, intent: &Intent, payment_id: contracts::PaymentId) -> (String, Vec<u8>) {
     let event_type = match intent.status {
         IntentStatus::Succeeded => "payment_intent.succeeded",
         IntentStatus::Failed { .. } => "payment_intent.payment_failed",
@@ -236,7 +236,7 @@ pub fn signed_callback(secret: &str, intent: &Intent, payment_id: uuid::Uuid) ->
     let body = serde_json::json!({
         "id": format!("evt_sim_{}", uuid::Uuid::now_v7().simple()),
         "object": "event", "type": event_type, "created": now,
-        "data": {"object": super::intent_to_json(intent, Some(payment_id))},
+        "data": {"object": super::intent_to_json(intent, Some(payment_id.as_uuid()))},
     });
     let bytes = serde_json::to_vec(&body).unwrap_or_default();
     (signature::sign(secret, now, &bytes), bytes)

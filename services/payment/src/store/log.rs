@@ -3,6 +3,7 @@
 
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
+use contracts::{OrderId, PaymentId};
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -24,36 +25,21 @@ pub struct Transition {
     pub at: DateTime<Utc>,
 }
 
-/// What one provider call came to: the intent's state it answered, or our own note of it.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum AttemptOutcome {
-    Created,
-    RequiresConfirmation,
-    Processing,
-    RequiresAction,
-    Succeeded,
-    Failed,
-    Canceled,
-    Refunded,
-    /// The call itself failed; the attempt's `error` says how.
-    Error,
+contracts::text_enum! {
+    /// What one provider call came to: the intent's state it answered, or our own note of it.
+    pub enum AttemptOutcome {
+        Created,
+        RequiresConfirmation,
+        Processing,
+        RequiresAction,
+        Succeeded,
+        Failed,
+        Canceled,
+        Refunded,
+        /// The call itself failed; the attempt's `error` says how.
+        Error,
+    }
 }
-
-contracts::text_column!(AttemptOutcome);
 
 impl From<&IntentStatus> for AttemptOutcome {
     fn from(status: &IntentStatus) -> Self {
@@ -99,7 +85,7 @@ pub struct Refund {
 
 pub async fn transition(
     conn: &mut AsyncPgConnection,
-    payment_id: Uuid,
+    payment_id: PaymentId,
     from: Option<PaymentStatus>,
     to: PaymentStatus,
     cause: &str,
@@ -118,7 +104,7 @@ pub async fn transition(
 
 pub async fn attempt(
     conn: &mut AsyncPgConnection,
-    payment_id: Uuid,
+    payment_id: PaymentId,
     operation: &str,
     key: Option<&str>,
     outcome: AttemptOutcome,
@@ -162,7 +148,7 @@ pub async fn provider_event_outcome(
     conn: &mut AsyncPgConnection,
     provider: &str,
     event_id: &str,
-    payment_id: Option<Uuid>,
+    payment_id: Option<PaymentId>,
     outcome: &str,
 ) -> QueryResult<()> {
     diesel::update(
@@ -181,7 +167,7 @@ pub async fn provider_event_outcome(
 pub async fn insert_refund(
     conn: &mut AsyncPgConnection,
     id: Uuid,
-    payment_id: Uuid,
+    payment_id: PaymentId,
     amount: &BigDecimal,
     provider_ref: &str,
     reason: &str,
@@ -202,7 +188,7 @@ pub async fn insert_refund(
 /// Remembers that the order was cancelled; false when it already was.
 pub async fn record_cancellation(
     conn: &mut AsyncPgConnection,
-    order_id: Uuid,
+    order_id: OrderId,
     event_id: Uuid,
 ) -> QueryResult<bool> {
     let inserted = diesel::insert_into(order_cancellations::table)
@@ -213,11 +199,11 @@ pub async fn record_cancellation(
     Ok(inserted == 1)
 }
 
-pub async fn is_cancelled(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<bool> {
+pub async fn is_cancelled(conn: &mut AsyncPgConnection, order_id: OrderId) -> QueryResult<bool> {
     diesel::select(diesel::dsl::exists(order_cancellations::table.find(order_id))).get_result(conn).await
 }
 
-pub async fn history_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> QueryResult<Vec<Transition>> {
+pub async fn history_of(conn: &mut AsyncPgConnection, payment_id: PaymentId) -> QueryResult<Vec<Transition>> {
     payment_transitions::table
         .filter(payment_transitions::payment_id.eq(payment_id))
         .order(payment_transitions::id)
@@ -226,7 +212,7 @@ pub async fn history_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> Query
         .await
 }
 
-pub async fn attempts_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> QueryResult<Vec<Attempt>> {
+pub async fn attempts_of(conn: &mut AsyncPgConnection, payment_id: PaymentId) -> QueryResult<Vec<Attempt>> {
     payment_attempts::table
         .filter(payment_attempts::payment_id.eq(payment_id))
         .order(payment_attempts::id)
@@ -235,7 +221,10 @@ pub async fn attempts_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> Quer
         .await
 }
 
-pub async fn events_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> QueryResult<Vec<ProviderEvent>> {
+pub async fn events_of(
+    conn: &mut AsyncPgConnection,
+    payment_id: PaymentId,
+) -> QueryResult<Vec<ProviderEvent>> {
     payment_provider_events::table
         .filter(payment_provider_events::payment_id.eq(payment_id))
         .order(payment_provider_events::id)
@@ -244,7 +233,7 @@ pub async fn events_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> QueryR
         .await
 }
 
-pub async fn refunds_of(conn: &mut AsyncPgConnection, payment_id: Uuid) -> QueryResult<Vec<Refund>> {
+pub async fn refunds_of(conn: &mut AsyncPgConnection, payment_id: PaymentId) -> QueryResult<Vec<Refund>> {
     refunds::table
         .filter(refunds::payment_id.eq(payment_id))
         .order(refunds::created_at)

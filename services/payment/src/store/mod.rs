@@ -7,14 +7,13 @@ pub mod sim;
 use crate::domain::PaymentStatus;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Utc};
+use contracts::{OrderId, PaymentId};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Uuid as SqlUuid};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 pub(crate) use crate::schema::payment::payments;
-
-contracts::text_column!(PaymentStatus);
 
 impl Payment {
     /// What the domain decides this payment's next job from.
@@ -30,8 +29,8 @@ impl Payment {
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName, serde::Serialize)]
 #[diesel(table_name = payments)]
 pub struct Payment {
-    pub id: Uuid,
-    pub order_id: Uuid,
+    pub id: PaymentId,
+    pub order_id: OrderId,
     pub amount: BigDecimal,
     pub currency: String,
     pub payment_method: String,
@@ -68,8 +67,8 @@ impl Payment {
 #[derive(Insertable)]
 #[diesel(table_name = payments)]
 pub struct NewPayment<'a> {
-    pub id: Uuid,
-    pub order_id: Uuid,
+    pub id: PaymentId,
+    pub order_id: OrderId,
     pub amount: &'a BigDecimal,
     pub currency: &'a str,
     pub payment_method: &'a str,
@@ -116,7 +115,7 @@ pub async fn insert(conn: &mut AsyncPgConnection, payment: &NewPayment<'_>) -> Q
     Ok(inserted == 1)
 }
 
-pub async fn find_by_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Option<Payment>> {
+pub async fn find_by_order(conn: &mut AsyncPgConnection, order_id: OrderId) -> QueryResult<Option<Payment>> {
     payments::table
         .filter(payments::order_id.eq(order_id))
         .select(Payment::as_select())
@@ -125,16 +124,16 @@ pub async fn find_by_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> Quer
         .optional()
 }
 
-pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Payment>> {
+pub async fn find(conn: &mut AsyncPgConnection, id: PaymentId) -> QueryResult<Option<Payment>> {
     payments::table.find(id).select(Payment::as_select()).first(conn).await.optional()
 }
 
 /// The row, locked until the transaction ends.
-pub async fn lock(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<Payment>> {
+pub async fn lock(conn: &mut AsyncPgConnection, id: PaymentId) -> QueryResult<Option<Payment>> {
     payments::table.find(id).select(Payment::as_select()).for_update().first(conn).await.optional()
 }
 
-pub async fn lock_by_order(conn: &mut AsyncPgConnection, order_id: Uuid) -> QueryResult<Option<Payment>> {
+pub async fn lock_by_order(conn: &mut AsyncPgConnection, order_id: OrderId) -> QueryResult<Option<Payment>> {
     payments::table
         .filter(payments::order_id.eq(order_id))
         .select(Payment::as_select())
@@ -158,7 +157,11 @@ pub async fn lock_by_provider_ref(
         .optional()
 }
 
-pub async fn set_status(conn: &mut AsyncPgConnection, id: Uuid, status: PaymentStatus) -> QueryResult<()> {
+pub async fn set_status(
+    conn: &mut AsyncPgConnection,
+    id: PaymentId,
+    status: PaymentStatus,
+) -> QueryResult<()> {
     diesel::update(payments::table.find(id))
         .set((payments::status.eq(status), payments::updated_at.eq(diesel::dsl::now)))
         .execute(conn)
@@ -166,7 +169,7 @@ pub async fn set_status(conn: &mut AsyncPgConnection, id: Uuid, status: PaymentS
     Ok(())
 }
 
-pub async fn change(conn: &mut AsyncPgConnection, id: Uuid, change: Change<'_>) -> QueryResult<()> {
+pub async fn change(conn: &mut AsyncPgConnection, id: PaymentId, change: Change<'_>) -> QueryResult<()> {
     let row = payments::table.find(id);
     let now = diesel::dsl::now;
     match change {

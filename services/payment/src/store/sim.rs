@@ -7,30 +7,17 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 
 pub(crate) use crate::schema::payment::{sim_intents, sim_refunds};
 
-/// Where a simulated intent stands (Stripe's names for the same states).
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    strum::Display,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum SimStatus {
-    RequiresConfirmation,
-    RequiresAction,
-    Succeeded,
-    Failed,
-    Canceled,
+contracts::text_enum! {
+    #[derive(strum::Display)]
+    /// Where a simulated intent stands (Stripe's names for the same states).
+    pub enum SimStatus {
+        RequiresConfirmation,
+        RequiresAction,
+        Succeeded,
+        Failed,
+        Canceled,
+    }
 }
-
-contracts::text_column!(SimStatus);
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sim_intents)]

@@ -57,27 +57,14 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some(wait.min(MAX_RETRY_AFTER))
 }
 
-/// Where a delivery stands: due (again) at `next_attempt_at`, done, or given up on.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    serde::Serialize,
-    serde::Deserialize,
-    strum::IntoStaticStr,
-    strum::EnumString,
-    diesel::AsExpression,
-    diesel::FromSqlRow,
-)]
-#[serde(rename_all = "snake_case")]
-#[strum(serialize_all = "snake_case")]
-#[diesel(sql_type = diesel::sql_types::Text)]
-pub enum DeliveryStatus {
-    Pending,
-    Delivered,
-    Failed,
+contracts::text_enum! {
+    /// Where a delivery stands: due (again) at `next_attempt_at`, done, or given up on.
+    #[derive(serde::Deserialize)]
+    pub enum DeliveryStatus {
+        Pending,
+        Delivered,
+        Failed,
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,6 @@ pub use crate::domain::DeliveryStatus;
 pub(crate) use crate::schema::webhooks::{attempts, deliveries, endpoints};
 pub use contracts::events::DisabledReason;
 
-contracts::text_column!(DeliveryStatus);
-
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
