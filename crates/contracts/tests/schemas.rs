@@ -7,11 +7,11 @@
 
 use chrono::{TimeZone, Utc};
 use contracts::events::{
-    AccountRegistered, CancelledBy, Channel, Customer, DisabledReason, FailureReason, NotificationFailed, NotificationKind,
-    NotificationSent, OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderLine, OrderStatus,
-    PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded, PaymentVoided, ProductUpserted,
-    ReservedLine, StockRejected, StockRejectionReason, StockReserved, StockSettled, WebhookDelivered,
-    PasswordResetRequested, SecretLink, WebhookEndpointDisabled, WebhookFailed,
+    AccountRegistered, CancelledBy, Channel, Customer, DisabledReason, FailureReason, NotificationFailed,
+    NotificationKind, NotificationSent, OrderCancelled, OrderConfirmed, OrderCreated, OrderFailed, OrderLine,
+    OrderStatus, PasswordResetRequested, PaymentFailed, PaymentRefunded, PaymentRequested, PaymentSucceeded,
+    PaymentVoided, ProductUpserted, ReservedLine, SecretLink, StockRejected, StockRejectionReason,
+    StockReserved, StockSettled, WebhookDelivered, WebhookEndpointDisabled, WebhookFailed,
 };
 use contracts::{Amount, Currency, Envelope, Event};
 use serde_json::Value;
@@ -181,8 +181,14 @@ fn samples() -> Vec<Event> {
             base: eur(),
             date: chrono::NaiveDate::from_ymd_opt(2024, 5, 16).unwrap(),
             rates: vec![
-                contracts::exchange::ExchangeRate { currency: "USD".parse().unwrap(), rate: "1.0842".parse().unwrap() },
-                contracts::exchange::ExchangeRate { currency: "JPY".parse().unwrap(), rate: "162.92".parse().unwrap() },
+                contracts::exchange::ExchangeRate {
+                    currency: "USD".parse().unwrap(),
+                    rate: "1.0842".parse().unwrap(),
+                },
+                contracts::exchange::ExchangeRate {
+                    currency: "JPY".parse().unwrap(),
+                    rate: "162.92".parse().unwrap(),
+                },
             ],
         }),
         Event::OrderFailed(OrderFailed {

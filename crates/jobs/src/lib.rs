@@ -96,6 +96,14 @@ pub trait Hooks: Send + Sync + 'static {
         done: &Self::Done,
     ) -> impl Future<Output = Result<Self::Note, HookError>> + Send;
 
+    /// The span [`record`](Self::record) runs in: the job's own trace, so the events it
+    /// enqueues carry it on (the outbox takes the current span's `traceparent`). None by
+    /// default.
+    fn span(&self, done: &Self::Done) -> tracing::Span {
+        let _ = done;
+        tracing::Span::none()
+    }
+
     /// After the commit: logs and metrics that must not claim more than was stored.
     fn recorded(&self, done: Self::Done, note: Self::Note) {
         let _ = (done, note);

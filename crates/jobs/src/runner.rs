@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 use tokio::task::{JoinError, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 pub struct Runner<H: Hooks> {
     hooks: Arc<H>,
@@ -160,7 +161,7 @@ async fn record_together<H: Hooks>(
     conn.transaction(async |conn: &mut AsyncPgConnection| {
         let mut notes = Vec::with_capacity(finished.len());
         for done in finished {
-            notes.push(hooks.record(conn, done).await?);
+            notes.push(hooks.record(conn, done).instrument(hooks.span(done)).await?);
         }
         Ok::<_, HookError>(notes)
     })

@@ -217,7 +217,10 @@ impl AdvisoryLock {
     /// Waits for the lock on a connection of its own, held until [`Held::release`].
     pub async fn hold(self, pool: &PgPool) -> Result<Held, DbError> {
         let mut conn = pool.get().await?;
-        diesel::sql_query("SELECT pg_advisory_lock($1)").bind::<BigInt, _>(self.0).execute(&mut *conn).await?;
+        diesel::sql_query("SELECT pg_advisory_lock($1)")
+            .bind::<BigInt, _>(self.0)
+            .execute(&mut *conn)
+            .await?;
         Ok(Held { lock: self, conn: Some(conn) })
     }
 

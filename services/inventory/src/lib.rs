@@ -23,7 +23,14 @@ pub const OUTBOX: messaging::Outbox = messaging::Outbox::new(SERVICE);
 /// every service).
 pub const BUS: messaging::Participant = messaging::Participant {
     service: SERVICE,
-    publishes: &["product.upserted", "stock.reserved", "stock.rejected", "stock.committed", "stock.released", "exchange_rates.updated"],
+    publishes: &[
+        "product.upserted",
+        "stock.reserved",
+        "stock.rejected",
+        "stock.committed",
+        "stock.released",
+        "exchange_rates.updated",
+    ],
     handles: <handlers::OrderEvents as messaging::EventHandler>::HANDLES,
     dead_letters_of: &[],
 };

@@ -80,12 +80,20 @@ pub fn invoice(order: &OrderConfirmed) -> Rendered {
     let (note_text, note_html) = exchange_note(order);
     let text_vars = [
         &vars[..],
-        &[("lines", text_lines.as_str()), ("order_link", link_text.as_str()), ("exchange_note", note_text.as_str())],
+        &[
+            ("lines", text_lines.as_str()),
+            ("order_link", link_text.as_str()),
+            ("exchange_note", note_text.as_str()),
+        ],
     ]
     .concat();
     let html_vars = [
         &vars[..],
-        &[("lines", html_lines.trim_end()), ("order_link", link_html.as_str()), ("exchange_note", note_html.as_str())],
+        &[
+            ("lines", html_lines.trim_end()),
+            ("order_link", link_html.as_str()),
+            ("exchange_note", note_html.as_str()),
+        ],
     ]
     .concat();
     let (subject, text) = template::INVOICE_TEXT.render_with_subject(&text_vars);
@@ -108,7 +116,9 @@ fn exchange_note(order: &OrderConfirmed) -> (String, String) {
     let (from, to, rate, date) = (&locked.from, &locked.to, &locked.rate, locked.date);
     (
         format!("\nPrices converted from {from} at 1 {from} = {rate} {to},\nECB reference rate of {date}."),
-        format!("\n<p>Prices converted from {from} at 1 {from} = {rate} {to} (ECB reference rate of {date}).</p>"),
+        format!(
+            "\n<p>Prices converted from {from} at 1 {from} = {rate} {to} (ECB reference rate of {date}).</p>"
+        ),
     )
 }
 

@@ -186,7 +186,10 @@ fn a_converted_order_s_invoice_prints_the_rate_it_locked() {
         "{}",
         rendered.html
     );
-    assert!(!invoice(&confirmed()).text.contains("converted"), "an order in its products' currency has no note");
+    assert!(
+        !invoice(&confirmed()).text.contains("converted"),
+        "an order in its products' currency has no note"
+    );
 }
 
 #[test]

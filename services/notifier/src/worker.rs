@@ -142,6 +142,14 @@ impl jobs::Hooks for Worker {
         Ok(())
     }
 
+    /// `notification.sent` / `notification.failed` continue the order's trace.
+    fn span(&self, attempted: &Attempted) -> tracing::Span {
+        let row = &attempted.row;
+        let span = tracing::info_span!("notification_record", service = SERVICE, notification_id = %row.id, order_id = %row.order_id, trace_id = tracing::field::Empty);
+        platform::trace::continue_trace(&span, row.traceparent.as_deref());
+        span
+    }
+
     fn recorded(&self, Attempted { row, outcome }: Attempted, (): ()) {
         match outcome {
             Outcome::Sent { provider } => {

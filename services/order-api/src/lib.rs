@@ -29,8 +29,15 @@ pub const OUTBOX: messaging::Outbox = messaging::Outbox::new(SERVICE);
 /// every service).
 pub const BUS: messaging::Participant = messaging::Participant {
     service: SERVICE,
-    publishes: &["order.created", "order.confirmed", "order.failed", "order.cancelled", "payment.requested",
-        "account.registered", "account.password_reset_requested"],
+    publishes: &[
+        "order.created",
+        "order.confirmed",
+        "order.failed",
+        "order.cancelled",
+        "payment.requested",
+        "account.registered",
+        "account.password_reset_requested",
+    ],
     handles: <saga::OrderSaga as messaging::EventHandler>::HANDLES,
     // The operators' dead-letter tools (`/api/v1/admin/dead-letters`) cover every inbox.
     dead_letters_of: &["order-api", "inventory", "payment", "notifier", "webhook-dispatcher"],

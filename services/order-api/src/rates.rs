@@ -36,7 +36,10 @@ impl From<LockedRate> for ExchangeRateView {
 }
 
 /// Replaces the rates held with `update`'s, unless those are older (events can be reordered).
-pub async fn apply_update(conn: &mut AsyncPgConnection, update: &ExchangeRatesUpdated) -> diesel::QueryResult<()> {
+pub async fn apply_update(
+    conn: &mut AsyncPgConnection,
+    update: &ExchangeRatesUpdated,
+) -> diesel::QueryResult<()> {
     if let Some(held) = current(conn).await?
         && held.date > update.date
     {
@@ -76,7 +79,7 @@ pub async fn current(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option
         diesel::sql_query("SELECT currency, rate, base, rate_date FROM exchange_rates ORDER BY currency")
             .load(conn)
             .await?;
-    let Some(first) = rows.iter().next() else {
+    let Some(first) = <[RateRow]>::first(&rows) else {
         return Ok(None);
     };
     let (base, date) = (first.base.clone(), first.rate_date);
@@ -85,7 +88,11 @@ pub async fn current(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option
 }
 
 /// Stores the rate a new order was converted with, in the order's transaction.
-pub async fn lock_for_order(conn: &mut AsyncPgConnection, order_id: Uuid, locked: &LockedRate) -> diesel::QueryResult<()> {
+pub async fn lock_for_order(
+    conn: &mut AsyncPgConnection,
+    order_id: Uuid,
+    locked: &LockedRate,
+) -> diesel::QueryResult<()> {
     diesel::sql_query(
         "INSERT INTO order_exchange_rates (order_id, from_currency, to_currency, rate, rate_date) \
          VALUES ($1, $2, $3, $4, $5)",
@@ -132,11 +139,17 @@ pub async fn locked_rates_of(
             // The column is NUMERIC(24, 10): give the rate back as it was locked, without the
             // padding zeros.
             let rate = contracts::exchange::trimmed(row.rate);
-            (row.order_id, LockedRate { from: row.from_currency, to: row.to_currency, rate, date: row.rate_date })
+            (
+                row.order_id,
+                LockedRate { from: row.from_currency, to: row.to_currency, rate, date: row.rate_date },
+            )
         })
         .collect())
 }
 
-pub async fn locked_rate_of(conn: &mut AsyncPgConnection, id: Uuid) -> diesel::QueryResult<Option<LockedRate>> {
+pub async fn locked_rate_of(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> diesel::QueryResult<Option<LockedRate>> {
     Ok(locked_rates_of(conn, &[id]).await?.remove(&id))
 }

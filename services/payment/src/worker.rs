@@ -102,6 +102,14 @@ impl jobs::Hooks for Worker {
         Ok(())
     }
 
+    /// `payment.succeeded` / `payment.failed` continue the order's trace.
+    fn span(&self, worked: &Worked) -> tracing::Span {
+        let payment = &worked.payment;
+        let span = tracing::info_span!("payment_record", service = crate::SERVICE, payment_id = %payment.id, order_id = %payment.order_id, trace_id = tracing::field::Empty);
+        platform::trace::continue_trace(&span, payment.traceparent.as_deref());
+        span
+    }
+
     fn lock_order(&self, worked: &Worked) -> (u128, u128) {
         (worked.payment.id.as_uuid().as_u128(), 0)
     }

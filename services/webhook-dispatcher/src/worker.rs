@@ -270,6 +270,19 @@ impl jobs::Hooks for Worker {
     }
 
     /// Endpoint rows first: deliveries to one endpoint update its row.
+    /// `webhook.delivered` / `webhook.failed` continue the event's trace.
+    fn span(&self, attempted: &Attempted) -> tracing::Span {
+        let delivery = &attempted.delivery;
+        let span = tracing::info_span!("webhook_record", service = SERVICE, delivery_id = %delivery.id, order_id = ?delivery.order_id, trace_id = tracing::field::Empty);
+        if platform::trace::enabled() {
+            platform::trace::continue_trace(
+                &span,
+                platform::trace::traceparent_in_json(&delivery.payload).as_deref(),
+            );
+        }
+        span
+    }
+
     fn lock_order(&self, attempted: &Attempted) -> (u128, u128) {
         (attempted.delivery.endpoint_id.as_u128(), attempted.delivery.id.as_u128())
     }

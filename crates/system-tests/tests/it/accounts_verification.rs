@@ -49,7 +49,8 @@ async fn token_from_mail(system: &System, email: &str, subject: &str, page: &str
     })
     .await;
     assert_eq!(mails.len(), 1, "exactly one `{subject}` email");
-    let data = mails[0].data.replace("=\r\n", "").replace("=\n", "");
+    // Undo quoted-printable: soft line breaks, and `=` written as `=3D` (base64url has no `=`).
+    let data = mails[0].data.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
     let marker = format!("/{page}?token=");
     let at = data.find(&marker).unwrap_or_else(|| panic!("no {marker} link in:\n{data}")) + marker.len();
     let token: String =

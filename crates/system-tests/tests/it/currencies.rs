@@ -68,7 +68,10 @@ async fn stale_rates_refuse_conversion_a_fresh_feed_converts_and_a_bad_feed_chan
     // The products' own currency needs no rate.
     let (status, body) = system.get(&format!("/api/v1/products/{product}?currency=USD")).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["display_price"], json!({"amount": "100.00", "currency": "USD", "rate": "1", "rate_date": null}));
+    assert_eq!(
+        body["display_price"],
+        json!({"amount": "100.00", "currency": "USD", "rate": "1", "rate_date": null})
+    );
 
     // Refresh now: today's feed converts.
     let today = Utc::now().date_naive();
@@ -81,7 +84,8 @@ async fn stale_rates_refuse_conversion_a_fresh_feed_converts_and_a_bad_feed_chan
     rates_of(&system, today).await;
     let (status, page) = system.get("/api/v1/products?currency=EUR").await;
     assert_eq!(status, 200, "{page}");
-    let listed = page["items"].as_array().unwrap().iter().find(|p| p["id"] == json!(product)).cloned().unwrap();
+    let listed =
+        page["items"].as_array().unwrap().iter().find(|p| p["id"] == json!(product)).cloned().unwrap();
     assert_eq!(listed["price"], json!("100.00"), "the price stays in the product's currency");
     assert_eq!(
         listed["display_price"],
@@ -91,11 +95,16 @@ async fn stale_rates_refuse_conversion_a_fresh_feed_converts_and_a_bad_feed_chan
     assert_eq!(yen["display_price"]["amount"], json!("13000.00"), "JPY has no minor unit: {yen}");
     for unknown in ["XYZ", "eur", "CHF"] {
         let (status, body) = system.get(&format!("/api/v1/products?currency={unknown}")).await;
-        assert_eq!((status, body["code"].as_str()), (422, Some("currency_not_convertible")), "{unknown}: {body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (422, Some("currency_not_convertible")),
+            "{unknown}: {body}"
+        );
     }
 
     // A malformed feed, and one with a zero rate: the refresh fails clearly, the rates stay.
-    let broken = format!("<gesmes:Envelope><Cube><Cube time='{today}'><Cube currency='USD' rate='1.1'/></Cube>");
+    let broken =
+        format!("<gesmes:Envelope><Cube><Cube time='{today}'><Cube currency='USD' rate='1.1'/></Cube>");
     server.respond_with_body(&broken);
     let (status, body) = system.admin_post("/api/v1/exchange-rates/refresh", &json!({})).await;
     assert_eq!((status, body["code"].as_str()), (502, Some("rates_feed_invalid")), "{body}");
@@ -105,7 +114,10 @@ async fn stale_rates_refuse_conversion_a_fresh_feed_converts_and_a_bad_feed_chan
     assert_eq!(status, 502, "{body}");
     assert!(body["detail"].as_str().unwrap().contains("USD: `0` is not a positive decimal rate"), "{body}");
     let (_, held) = system.get("/api/v1/exchange-rates").await;
-    assert_eq!(held["rates"], json!([{"currency": "JPY", "rate": "162.5"}, {"currency": "USD", "rate": "1.25"}]));
+    assert_eq!(
+        held["rates"],
+        json!([{"currency": "JPY", "rate": "162.5"}, {"currency": "USD", "rate": "1.25"}])
+    );
     let (_, still) = system.get(&format!("/api/v1/products/{product}?currency=EUR")).await;
     assert_eq!(still["display_price"]["amount"], json!("80.00"));
     system.finish().await;

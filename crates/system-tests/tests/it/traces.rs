@@ -60,7 +60,6 @@ async fn one_orders_spans_in_all_five_services_share_the_callers_trace() {
                 .filter(|span| span.trace_id == TRACE_ID)
                 .filter_map(|span| span.attribute("service").map(str::to_owned))
                 .collect();
-            eprintln!("DEBUGSEEN {services:?}");
             (services.len() == SERVICES.len()).then_some(services)
         }
     })

@@ -41,7 +41,8 @@ pub(super) async fn get_product(
             let images =
                 store::product_images(&mut conn, product.id).await.map_err(|e| Problem::internal(&e))?;
             let view = ProductView::from(product).with_images(images);
-            let priced = rates::http::priced(&mut conn, vec![view], query.currency.as_deref(), &rates).await?;
+            let priced =
+                rates::http::priced(&mut conn, vec![view], query.currency.as_deref(), &rates).await?;
             Ok(HttpResponse::Ok().json(priced.first()))
         }
         None => Err(Problem::not_found("Product")),

@@ -53,7 +53,9 @@ pub fn parse(xml: &str) -> Result<RateTable, FeedError> {
                     if date.is_some() {
                         return Err(FeedError::SeveralDates);
                     }
-                    date = Some(NaiveDate::parse_from_str(&time, "%Y-%m-%d").map_err(|_| FeedError::BadDate(time))?);
+                    date = Some(
+                        NaiveDate::parse_from_str(&time, "%Y-%m-%d").map_err(|_| FeedError::BadDate(time))?,
+                    );
                     if matches!(event, Event::Start(_)) {
                         dated_at = Some(depth + 1);
                     }
@@ -97,7 +99,10 @@ fn attributes(element: &BytesStart<'_>) -> Result<CubeAttributes, FeedError> {
     let mut found = CubeAttributes::default();
     for attribute in element.attributes() {
         let attribute = attribute.map_err(|e| FeedError::Malformed(e.to_string()))?;
-        let value = attribute.normalized_value(quick_xml::XmlVersion::Implicit1_0).map_err(|e| FeedError::Malformed(e.to_string()))?.into_owned();
+        let value = attribute
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| FeedError::Malformed(e.to_string()))?
+            .into_owned();
         match attribute.key.local_name().as_ref() {
             b"time" => found.time = Some(value),
             b"currency" => found.currency = Some(value),
@@ -120,7 +125,7 @@ fn rate(code: &str, raw: String, so_far: &[ExchangeRate]) -> Result<ExchangeRate
     // Plain decimals only: no exponent, no sign, at most 10 places (the column's scale).
     let plain = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_digit() || b == b'.');
     let value = BigDecimal::from_str(&raw).ok().filter(|_| plain).ok_or_else(bad)?;
-    if value <= BigDecimal::zero() || value.fractional_digit_count() > 10 || value >= BigDecimal::from(10_000_000_000_i64) {
+    if value <= BigDecimal::zero() || value.fractional_digit_count() > 10 || value >= 10_000_000_000_i64 {
         return Err(bad());
     }
     Ok(ExchangeRate { currency, rate: value })
@@ -171,7 +176,11 @@ mod tests {
             "{\"rates\": {\"USD\": 1.08}}",
             "<Envelope><Cube time='2027-01-04'><Cube currency='USD' rate='1.0842/></Cube></Envelope>",
         ] {
-            assert!(matches!(parse(broken), Err(FeedError::Malformed(_) | FeedError::MissingDate)), "{broken}: {:?}", parse(broken));
+            assert!(
+                matches!(parse(broken), Err(FeedError::Malformed(_) | FeedError::MissingDate)),
+                "{broken}: {:?}",
+                parse(broken)
+            );
         }
         assert_eq!(parse("<Envelope/>"), Err(FeedError::MissingDate));
     }
@@ -182,7 +191,8 @@ mod tests {
         assert_eq!(parse(undated), Err(FeedError::UndatedRate));
         let bad_date = "<Envelope><Cube><Cube time='04.01.2027'><Cube currency='USD' rate='1'/></Cube></Cube></Envelope>";
         assert_eq!(parse(bad_date), Err(FeedError::BadDate("04.01.2027".into())));
-        let two = "<E><Cube time='2027-01-04'><Cube currency='USD' rate='1'/></Cube><Cube time='2027-01-03'/></E>";
+        let two =
+            "<E><Cube time='2027-01-04'><Cube currency='USD' rate='1'/></Cube><Cube time='2027-01-03'/></E>";
         assert_eq!(parse(two), Err(FeedError::SeveralDates));
         assert_eq!(parse(&with_rates("")), Err(FeedError::Empty));
     }
@@ -191,11 +201,18 @@ mod tests {
     fn zero_negative_and_odd_rates_are_refused() {
         for rate in ["0", "0.0000", "-1.08", "1e3", "", "abc", "1.2.3", "0.00000000001"] {
             let feed = with_rates(&format!("<Cube currency='USD' rate='{rate}'/>"));
-            assert_eq!(parse(&feed), Err(FeedError::BadRate { currency: "USD".into(), rate: rate.into() }), "{rate}");
+            assert_eq!(
+                parse(&feed),
+                Err(FeedError::BadRate { currency: "USD".into(), rate: rate.into() }),
+                "{rate}"
+            );
         }
         let unrated = with_rates("<Cube currency='USD'/>");
         assert!(matches!(parse(&unrated), Err(FeedError::BadRate { .. })));
-        assert_eq!(parse(&with_rates("<Cube currency='usd' rate='1'/>")), Err(FeedError::BadCurrency("usd".into())));
+        assert_eq!(
+            parse(&with_rates("<Cube currency='usd' rate='1'/>")),
+            Err(FeedError::BadCurrency("usd".into()))
+        );
         let twice = with_rates("<Cube currency='USD' rate='1'/><Cube currency='USD' rate='2'/>");
         assert_eq!(parse(&twice), Err(FeedError::Duplicate("USD".into())));
     }

@@ -39,12 +39,19 @@ struct RatesView {
 
 fn view(table: RateTable, config: &RatesConfig) -> RatesView {
     let stale = table.check_age(Utc::now().date_naive(), config.max_age_days).is_err();
-    RatesView { base: table.base, date: table.date, stale, max_age_days: config.max_age_days, rates: table.rates }
+    RatesView {
+        base: table.base,
+        date: table.date,
+        stale,
+        max_age_days: config.max_age_days,
+        rates: table.rates,
+    }
 }
 
 async fn current(pool: web::Data<PgPool>, config: web::Data<RatesConfig>) -> Result<HttpResponse, Problem> {
     let mut conn = pool.get().await.map_err(|e| Problem::unavailable(e.to_string()))?;
-    let table = store::current(&mut conn).await.map_err(|e| Problem::internal(&e))?.ok_or_else(unavailable)?;
+    let table =
+        store::current(&mut conn).await.map_err(|e| Problem::internal(&e))?.ok_or_else(unavailable)?;
     Ok(HttpResponse::Ok().json(view(table, &config)))
 }
 
@@ -66,9 +73,11 @@ fn refresh_problem(error: RefreshError) -> Problem {
         RefreshError::NoSource => {
             Problem::new(StatusCode::CONFLICT, "rates_source_unset", "No exchange-rate source is configured")
         }
-        RefreshError::Fetch(_) => {
-            Problem::new(StatusCode::BAD_GATEWAY, "rates_source_unreachable", "The exchange-rate source cannot be read")
-        }
+        RefreshError::Fetch(_) => Problem::new(
+            StatusCode::BAD_GATEWAY,
+            "rates_source_unreachable",
+            "The exchange-rate source cannot be read",
+        ),
         RefreshError::Feed(_) => {
             Problem::new(StatusCode::BAD_GATEWAY, "rates_feed_invalid", "The exchange-rate feed is not valid")
         }
@@ -82,8 +91,12 @@ fn refresh_problem(error: RefreshError) -> Problem {
 }
 
 fn unavailable() -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "exchange_rates_unavailable", "No exchange rates are loaded")
-        .with_detail("prices cannot be converted until the rates are loaded (POST /exchange-rates/refresh)")
+    Problem::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "exchange_rates_unavailable",
+        "No exchange rates are loaded",
+    )
+    .with_detail("prices cannot be converted until the rates are loaded (POST /exchange-rates/refresh)")
 }
 
 /// A price shown in another currency: `amount` = price × `rate`, rounded half-up to the
@@ -105,7 +118,11 @@ pub struct Converter {
 
 impl Converter {
     /// `raw` is the `currency` query parameter.
-    pub async fn load(conn: &mut AsyncPgConnection, raw: &str, config: &RatesConfig) -> Result<Self, Problem> {
+    pub async fn load(
+        conn: &mut AsyncPgConnection,
+        raw: &str,
+        config: &RatesConfig,
+    ) -> Result<Self, Problem> {
         let target: Currency = raw.parse().ok().filter(|c| minor_units(c).is_some()).ok_or_else(|| {
             conversion_problem(ConversionError::UnknownCurrency(Currency::from_db(raw.to_owned())))
         })?;
@@ -122,12 +139,22 @@ impl Converter {
     pub fn display(&self, price: &Amount, currency: &Currency) -> Result<DisplayPrice, Problem> {
         if *currency == self.target {
             let rate = BigDecimal::from(1);
-            return Ok(DisplayPrice { amount: price.clone(), currency: currency.clone(), rate, rate_date: None });
+            return Ok(DisplayPrice {
+                amount: price.clone(),
+                currency: currency.clone(),
+                rate,
+                rate_date: None,
+            });
         }
         let table = self.table.as_ref().map_err(Clone::clone)?;
         let locked = table.lock(currency, &self.target).map_err(conversion_problem)?;
         let amount = locked.convert(price).map_err(conversion_problem)?;
-        Ok(DisplayPrice { amount, currency: self.target.clone(), rate: locked.rate, rate_date: Some(locked.date) })
+        Ok(DisplayPrice {
+            amount,
+            currency: self.target.clone(),
+            rate: locked.rate,
+            rate_date: Some(locked.date),
+        })
     }
 }
 

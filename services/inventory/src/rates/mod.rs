@@ -46,8 +46,9 @@ impl RateSettings {
     }
 
     pub fn refresh_at(&self) -> Result<chrono::NaiveTime, SettingsError> {
-        chrono::NaiveTime::parse_from_str(self.rates_refresh_at.trim(), "%H:%M")
-            .map_err(|_| SettingsError::Invalid { key: "rates_refresh_at", reason: "must be HH:MM (UTC)".into() })
+        chrono::NaiveTime::parse_from_str(self.rates_refresh_at.trim(), "%H:%M").map_err(|_| {
+            SettingsError::Invalid { key: "rates_refresh_at", reason: "must be HH:MM (UTC)".into() }
+        })
     }
 }
 
@@ -84,7 +85,8 @@ pub async fn refresh(pool: &PgPool, source: Option<&source::Source>) -> Result<R
             return Err(RefreshError::Older { feed: table.date, held: held.date });
         }
         store::replace(conn, &table).await?;
-        let event = ExchangeRatesUpdated { base: table.base.clone(), date: table.date, rates: table.rates.clone() };
+        let event =
+            ExchangeRatesUpdated { base: table.base.clone(), date: table.date, rates: table.rates.clone() };
         OUTBOX.enqueue(conn, &Event::ExchangeRatesUpdated(event)).await?;
         Ok::<_, RefreshError>(())
     })

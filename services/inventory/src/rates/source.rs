@@ -91,7 +91,10 @@ mod tests {
     fn urls_files_and_paths_are_told_apart() {
         let parsed = |raw: &str| Source::parse(raw).map_err(|e| e.to_string());
         assert_eq!(parsed(""), Ok(None));
-        assert_eq!(parsed("https://x.example/f.xml"), Ok(Some(Source::Http("https://x.example/f.xml".into()))));
+        assert_eq!(
+            parsed("https://x.example/f.xml"),
+            Ok(Some(Source::Http("https://x.example/f.xml".into())))
+        );
         assert_eq!(parsed("file:///srv/f.xml"), Ok(Some(Source::File("/srv/f.xml".into()))));
         assert_eq!(parsed("deploy/rates/f.xml"), Ok(Some(Source::File("deploy/rates/f.xml".into()))));
         assert!(parsed("ftp://x.example/f.xml").is_err());

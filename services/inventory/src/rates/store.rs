@@ -26,7 +26,7 @@ pub async fn current(conn: &mut AsyncPgConnection) -> diesel::QueryResult<Option
         diesel::sql_query("SELECT currency, rate, base, rate_date FROM exchange_rates ORDER BY currency")
             .load(conn)
             .await?;
-    let Some(first) = rows.iter().next() else {
+    let Some(first) = <[RateRow]>::first(&rows) else {
         return Ok(None);
     };
     let (base, date) = (first.base.clone(), first.rate_date);

@@ -226,7 +226,9 @@ impl NewOrder {
                 .convert(&line.unit_price)
                 .map_err(|e| e.to_string())
                 .and_then(|unit| unit.times(line.quantity).map(|sub| (unit, sub)).map_err(|e| e.to_string()))
-                .and_then(|(unit, sub)| total.plus(&sub).map(|sum| (unit, sub, sum)).map_err(|e| e.to_string()));
+                .and_then(|(unit, sub)| {
+                    total.plus(&sub).map(|sum| (unit, sub, sum)).map_err(|e| e.to_string())
+                });
             match converted {
                 Ok((unit, subtotal, sum)) => {
                     (line.unit_price, line.subtotal, total) = (unit, subtotal, sum);
@@ -356,7 +358,9 @@ mod tests {
             rate: "150.2674783250".parse().unwrap_or_default(),
             date: chrono::NaiveDate::from_ymd_opt(2027, 1, 4).unwrap_or_default(),
         };
-        let order = order.and_then(|o| o.convert(locked).map_err(|e| format!("{e:?}"))).unwrap_or_else(|e| panic!("{e}"));
+        let order = order
+            .and_then(|o| o.convert(locked).map_err(|e| format!("{e:?}")))
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(order.currency.as_str(), "JPY");
         // 999.99 × 150.267478325 = 150265.97… → 150266 yen; 0.10 → 15.03 → 15 yen.
         assert_eq!(order.lines[0].unit_price.to_string(), "150266.00");

@@ -124,8 +124,11 @@ pub fn routes(cfg: &mut web::ServiceConfig, simulator: bool, upload_limit: usize
 
     // Exchange rates (inventory owns them): the rates held, and an admin's "refresh now".
     let (rates, refresh) = ("/exchange-rates", "/exchange-rates/refresh");
-    cfg.service(resource(rates).route(fixed(get(), catalog, rates)))
-        .service(resource(refresh).route(fixed(post(), stock, refresh)));
+    cfg.service(resource(rates).route(fixed(get(), catalog, rates))).service(resource(refresh).route(fixed(
+        post(),
+        stock,
+        refresh,
+    )));
 
     cfg.service(resource("/orders/{id}/payment").route(get().to(order_payment)));
     let stripe = "/payments/callbacks/stripe";

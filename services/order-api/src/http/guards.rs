@@ -297,8 +297,9 @@ pub async fn bodies(
     let status = response.status();
     let headers = response.headers().clone();
     let replay_body = response.extensions().get::<ReplayBody>().cloned();
-    let bytes =
-        to_bytes(response.into_body()).await.map_err(|_| Problem::internal_message("unreadable response body"))?;
+    let bytes = to_bytes(response.into_body())
+        .await
+        .map_err(|_| Problem::internal_message("unreadable response body"))?;
     let secret = secret_route || no_store(&headers) || carries_secret(&bytes);
     let stored_body = match replay_body {
         Some(ReplayBody(redacted)) => Some(redacted),
