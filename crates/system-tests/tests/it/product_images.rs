@@ -268,7 +268,9 @@ async fn refusals(system: &System, store: &ImageStore) {
         bytes.resize(n, 0);
         bytes
     };
-    let cases: Vec<(&str, Option<&str>, &str, Vec<u8>, u16, &str)> = vec![
+    // (what, token, file name, bytes, status, problem code)
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, Vec<u8>, u16, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "a script named .png",
             admin,
