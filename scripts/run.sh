@@ -19,6 +19,11 @@ SERVICES=(order-api inventory payment notifier webhook-dispatcher)
 ROLES=(order_api inventory payment notifier webhooks)
 PORTS=("${ORDER_API_PORT:-8080}" "${INVENTORY_PORT:-8081}" "${PAYMENT_PORT:-8082}" "${NOTIFIER_PORT:-8083}" "${WEBHOOKS_PORT:-8084}")
 METRICS_PORT="${METRICS_PORT:-9464}"
+# Two services on one port: the second could not bind, or readiness would be read off the wrong one.
+if [ "$(printf '%s\n' "${PORTS[@]}" "$METRICS_PORT" | sort | uniq -d)" ]; then
+    echo "[run] ORDER_API_PORT, INVENTORY_PORT, PAYMENT_PORT, NOTIFIER_PORT, WEBHOOKS_PORT and METRICS_PORT must differ: ${PORTS[*]} $METRICS_PORT" >&2
+    exit 1
+fi
 DB_NAME="${ORDERS_DB_NAME:-orders}"
 VHOST="${ORDERS_RABBITMQ_VHOST:-orders}"
 bins=()
@@ -104,6 +109,11 @@ all_ready() {
     done
 }
 
+all_alive() {
+    local pid
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done
+}
+
 # Wait until any service exits. Polled: bash reaps an exited child at once (so `kill -0` fails)
 # and keeps its status for `wait`, whereas `wait -n` misses a child that ended before it was
 # called — a service that dies within its first second.
@@ -126,7 +136,8 @@ while :; do
         trap - EXIT
         exit 1
     done
-    # The banner once every service answers (not before: a service may still die starting).
-    if [ "$shown" = 0 ] && all_ready; then banner; shown=1; fi
+    # The banner once every service answers (not before: a service may still die starting), and
+    # only if none died while the readiness checks ran.
+    if [ "$shown" = 0 ] && all_ready && all_alive; then banner; shown=1; fi
     sleep 0.5
 done

@@ -111,10 +111,15 @@ async fn ops_setup_make_run_stops_everything_when_a_service_dies_at_start_up() {
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
+    // Six different ports: free ports asked for one at a time may repeat.
+    let mut ports = std::collections::BTreeSet::new();
+    while ports.len() < 6 {
+        ports.insert(free_port());
+    }
     for (key, port) in
         ["ORDER_API_PORT", "INVENTORY_PORT", "PAYMENT_PORT", "NOTIFIER_PORT", "WEBHOOKS_PORT", "METRICS_PORT"]
             .into_iter()
-            .map(|key| (key, free_port()))
+            .zip(ports)
     {
         command.env(key, port.to_string());
     }
